@@ -1,0 +1,44 @@
+/**
+ * A change decoded from the replication stream, as it travels from the reader to Kinesis.
+ *
+ * Both decoders (wal2json, pgoutput) produce this shape. `body` is the change's JSON, exactly as
+ * wal2json format-version 2 produced it (or as the pgoutput decoder rendered it in that same shape):
+ * it becomes the Kinesis record's data unchanged.
+ */
+import type { Lsn } from "./Lsn.ts"
+
+/**
+ * I insert, U update, D delete, T truncate, M logical message; B and C are transaction boundaries
+ * (begin, commit). Only I/U/D/T/M are published; B/C drive acknowledgement.
+ */
+export type Action = "I" | "U" | "D" | "T" | "M" | "B" | "C"
+
+export interface ChangeEvent {
+  /** Position of this message in the WAL (the XLogData start). */
+  readonly lsn: Lsn
+  /**
+   * For a commit (C): the end LSN of the transaction, the position to confirm once every change of
+   * the transaction is handled. For every other action: equal to `lsn`.
+   */
+  readonly ackLsn: Lsn
+  readonly xid: number | undefined
+  readonly action: Action
+  /** "" for B, C and M. */
+  readonly schema: string
+  readonly table: string
+  /**
+   * The primary-key values, rendered deterministically (a JSON array, in key-column order);
+   * `undefined` when the table has no primary key or the action carries no row (T, M, B, C).
+   */
+  readonly pk: string | undefined
+  /** Commit time of the transaction, epoch milliseconds, when the decoder knows it. */
+  readonly commitTimeMs: number | undefined
+  /** The record body: JSON bytes. Empty for B and C. */
+  readonly body: Uint8Array
+}
+
+/** Whether an event is published to Kinesis (B and C only drive acknowledgement). */
+export const isPublishable = (event: ChangeEvent): boolean => event.action !== "B" && event.action !== "C"
+
+/** `schema.table`, the name used in logs and partition keys. */
+export const qualifiedTable = (event: ChangeEvent): string => `${event.schema}.${event.table}`

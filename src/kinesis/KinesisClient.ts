@@ -1,0 +1,33 @@
+/**
+ * The Kinesis operations the service uses, as a service: PutRecords and the stream's limits. The
+ * SDK-backed layer and the in-memory layer both implement it.
+ */
+import { Context } from "effect"
+import type { Effect } from "effect"
+import type { KinesisError } from "../Errors.ts"
+
+export interface PutRecordsEntry {
+  readonly data: Uint8Array
+  readonly partitionKey: string
+}
+
+/** Per record, in request order: accepted (with its shard and sequence) or failed with a code. */
+export type PutRecordResult =
+  | { readonly _tag: "Ok"; readonly shardId: string; readonly sequenceNumber: string }
+  | { readonly _tag: "Failed"; readonly errorCode: string; readonly errorMessage: string }
+
+export interface StreamLimits {
+  /** The stream's maximum record size in bytes (data plus partition key). */
+  readonly maxRecordBytes: number
+}
+
+export interface KinesisClientShape {
+  /** One PutRecords request. A request-level failure is a classified {@link KinesisError}. */
+  readonly putRecords: (records: ReadonlyArray<PutRecordsEntry>) => Effect.Effect<ReadonlyArray<PutRecordResult>, KinesisError>
+  /** DescribeStreamSummary: fails with ResourceNotFoundException when the stream is missing. */
+  readonly describeLimits: Effect.Effect<StreamLimits, KinesisError>
+}
+
+export class KinesisClient extends Context.Service<KinesisClient, KinesisClientShape>()(
+  "cdc-logical-replication/KinesisClient"
+) {}

@@ -1,0 +1,25 @@
+/**
+ * The decoder contract: turns the XLogData payloads of one read into change events. The wal2json
+ * and pgoutput decoders implement it; nothing else in the pipeline knows which plugin is in use.
+ */
+import type { ChangeEvent } from "../domain/ChangeEvent.ts"
+import type { Lsn } from "../domain/Lsn.ts"
+import type { DecodeError } from "../Errors.ts"
+import type { Result } from "effect"
+
+/** One XLogData message: its WAL start position and its payload (owned by the caller; may be a view). */
+export interface WalMessage {
+  readonly lsn: Lsn
+  readonly data: Uint8Array
+}
+
+/**
+ * A decoder, possibly stateful (pgoutput caches relations). `decode` handles a whole read at once
+ * and fails on the first message it cannot read, naming that message's LSN.
+ */
+export interface Decoder {
+  readonly plugin: "wal2json" | "pgoutput"
+  /** The START_REPLICATION options clause, e.g. `("format-version" '2', ...)`. */
+  readonly startOptions: string
+  readonly decode: (messages: ReadonlyArray<WalMessage>) => Result.Result<ReadonlyArray<ChangeEvent>, DecodeError>
+}
