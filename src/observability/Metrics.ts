@@ -1,0 +1,75 @@
+/**
+ * Every metric the service exports, declared once. Names follow Prometheus conventions: units in
+ * the name, `_total` for counters. Updated per batch, never per change, on the hot path.
+ */
+import { Metric } from "effect"
+
+/** Changes decoded from the slot (I/U/D/T/M), by action. */
+export const changesReceived = Metric.counter("cdc_changes_received_total", {
+  description: "Changes decoded from the replication slot",
+  incremental: true
+})
+
+/** Changes Kinesis accepted. */
+export const changesPublished = Metric.counter("cdc_changes_published_total", {
+  description: "Changes accepted by Kinesis",
+  incremental: true
+})
+
+/** Changes deliberately not published, by `reason` (e.g. oversized). */
+export const changesDropped = Metric.counter("cdc_changes_dropped_total", {
+  description: "Changes dropped instead of published, by reason",
+  incremental: true
+})
+
+/** PutRecords requests that completed (whatever their per-record outcome). */
+export const batchesPublished = Metric.counter("cdc_batches_total", {
+  description: "PutRecords requests completed",
+  incremental: true
+})
+
+/** Records per PutRecords request. */
+export const recordsPerBatch = Metric.histogram("cdc_batch_records", {
+  description: "Records per PutRecords request",
+  boundaries: [1, 2, 5, 10, 25, 50, 100, 200, 300, 400, 500]
+})
+
+/** Bytes per PutRecords request. */
+export const bytesPerBatch = Metric.histogram("cdc_batch_bytes", {
+  description: "Bytes per PutRecords request",
+  boundaries: Metric.exponentialBoundaries({ start: 1024, factor: 4, count: 8 })
+})
+
+/** PutRecords duration. */
+export const putRecordsDurationSeconds = Metric.histogram("cdc_put_records_duration_seconds", {
+  description: "PutRecords request duration in seconds",
+  boundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+})
+
+/** Retries, by `code` (a request error code or a per-record ErrorCode). */
+export const putRecordsRetries = Metric.counter("cdc_put_records_retries_total", {
+  description: "PutRecords retries (request failures and failed records), by error code",
+  incremental: true
+})
+
+export const queueDepth = Metric.gauge("cdc_queue_depth", { description: "Changes in the queue" })
+export const queueBytes = Metric.gauge("cdc_queue_bytes", { description: "Bytes of changes in the queue" })
+
+/** The flush LSN as a number (precise to 2^53; fine for lag arithmetic and dashboards). */
+export const frontierLsn = Metric.gauge("cdc_frontier_lsn", { description: "Highest LSN below which every change is published or dropped" })
+
+export const replicationLagBytes = Metric.gauge("cdc_replication_lag_bytes", {
+  description: "Server WAL end minus the flushed position, in bytes"
+})
+
+export const replicationLagSeconds = Metric.gauge("cdc_replication_lag_seconds", {
+  description: "Now minus the commit time of the newest published change, in seconds"
+})
+
+/** 1 when this instance leads, 0 otherwise. */
+export const leader = Metric.gauge("cdc_leader", { description: "1 when this instance holds the leader lock" })
+
+export const reconnects = Metric.counter("cdc_reconnects_total", {
+  description: "Pipeline restarts after a retriable error (connection lost, slot busy, ...)",
+  incremental: true
+})
