@@ -49,8 +49,9 @@ export PGSSLMODE="${PGSSLMODE:-require}"
 export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-10}"
 export PGAPPNAME="${PGAPPNAME:-cdc-bootstrap-db}"
 
-lowercase() { printf '%s' "$1" | tr '[:upper:]' '[:lower:]'; }
-if [[ "$(lowercase "$REPLICATION_USERNAME")" == "$(lowercase "$PGUSER")" ]]; then
+replication_user_lower="$(printf '%s' "${REPLICATION_USERNAME}" | tr '[:upper:]' '[:lower:]')"
+master_user_lower="$(printf '%s' "${PGUSER}" | tr '[:upper:]' '[:lower:]')"
+if [[ "${replication_user_lower}" == "${master_user_lower}" ]]; then
   die "REPLICATION_USERNAME must differ from the master user PGUSER"
 fi
 
@@ -59,8 +60,8 @@ psql_image="${BOOTSTRAP_PSQL_IMAGE:-postgres:15}"
 attempts="${BOOTSTRAP_CONNECT_ATTEMPTS:-30}"
 delay="${BOOTSTRAP_CONNECT_DELAY_SECONDS:-10}"
 
-[[ "$attempts" =~ ^[1-9][0-9]*$ ]] || die "BOOTSTRAP_CONNECT_ATTEMPTS must be a positive integer"
-[[ "$delay" =~ ^[0-9]+$ ]] || die "BOOTSTRAP_CONNECT_DELAY_SECONDS must be a non-negative integer"
+[[ "${attempts}" =~ ^[1-9][0-9]*$ ]] || die "BOOTSTRAP_CONNECT_ATTEMPTS must be a positive integer"
+[[ "${delay}" =~ ^[0-9]+$ ]] || die "BOOTSTRAP_CONNECT_DELAY_SECONDS must be a non-negative integer"
 
 # The major version of the native psql, or 0 when there is none.
 native_psql_major() {
@@ -70,9 +71,10 @@ native_psql_major() {
   printf '%s' "${version:-0}"
 }
 
-case "$psql_mode" in
+native_major="$(native_psql_major)"
+case "${psql_mode}" in
   auto)
-    if (( "$(native_psql_major)" >= 15 )); then
+    if (( native_major >= 15 )); then
       psql_mode=native
     elif command -v docker >/dev/null 2>&1; then
       psql_mode=docker
@@ -81,7 +83,7 @@ case "$psql_mode" in
     fi
     ;;
   native)
-    (( "$(native_psql_major)" >= 15 )) || die "BOOTSTRAP_PSQL=native needs psql 15 or newer on PATH"
+    (( native_major >= 15 )) || die "BOOTSTRAP_PSQL=native needs psql 15 or newer on PATH"
     ;;
   docker)
     command -v docker >/dev/null 2>&1 || die "BOOTSTRAP_PSQL=docker needs docker on PATH"
@@ -95,24 +97,25 @@ log "using ${psql_mode} psql; connecting to ${PGHOST}:${PGPORT}/${PGDATABASE} as
 # Runs psql with the given arguments, reading SQL from standard input when no -c is given.
 # `docker run -e NAME` copies NAME's value from this environment, so secrets stay off the command line.
 run_psql() {
-  if [[ "$psql_mode" == native ]]; then
+  if [[ "${psql_mode}" == native ]]; then
     psql --no-psqlrc --set=ON_ERROR_STOP=1 "$@"
   else
     docker run --rm -i \
       -e PGHOST -e PGPORT -e PGDATABASE -e PGUSER -e PGPASSWORD -e PGSSLMODE \
       -e PGCONNECT_TIMEOUT -e PGAPPNAME -e REPLICATION_USERNAME -e REPLICATION_PASSWORD \
-      "$psql_image" psql --no-psqlrc --set=ON_ERROR_STOP=1 "$@"
+      "${psql_image}" psql --no-psqlrc --set=ON_ERROR_STOP=1 "$@"
   fi
 }
 
 # A fresh instance can take a while to resolve in DNS or to accept connections: retry.
 try=1
+# shellcheck disable=SC2310 # a failed attempt must not end the script: that is what the loop is for
 until run_psql --quiet --tuples-only --command='SELECT 1' >/dev/null; do
   if (( try >= attempts )); then
     die "could not connect after ${attempts} attempts"
   fi
   log "connection attempt ${try}/${attempts} failed; retrying in ${delay}s"
-  sleep "$delay"
+  sleep "${delay}"
   try=$((try + 1))
 done
 
