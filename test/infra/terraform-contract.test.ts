@@ -145,7 +145,8 @@ describe("infra layout", () => {
     const terraform = single(stack.config.terraform, "terraform block of the stack")
     expect(terraform.required_version).toMatch(/^>=\s*1\.\d+/)
     const providers = single(terraform.required_providers, "required_providers")
-    for (const [name, source] of [["aws", "hashicorp/aws"], ["random", "hashicorp/random"], ["null", "hashicorp/null"]]) {
+    const expectedProviders: ReadonlyArray<readonly [string, string]> = [["aws", "hashicorp/aws"], ["random", "hashicorp/random"], ["null", "hashicorp/null"]]
+    for (const [name, source] of expectedProviders) {
       expect(providers[name]?.source, name).toBe(source)
       expect(providers[name]?.version, `${name} version constraint`).toMatch(/\d/)
     }
