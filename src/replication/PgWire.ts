@@ -1,0 +1,163 @@
+/**
+ * The byte-level pieces of the replication protocol that `@effect/sql-pg`'s PgProtocol does not
+ * provide: frontend Query / CopyData / CopyDone messages, the XLogData and primary-keepalive frames
+ * the walsender sends inside CopyData, and the standby status update we send back.
+ *
+ * Everything here is pure and allocation-light: the reader calls it once per frame.
+ */
+import type { Lsn } from "../domain/Lsn.ts"
+
+const textEncoder = new TextEncoder()
+
+/** Frontend message type bytes. */
+const QUERY = 0x51 // 'Q'
+const COPY_DATA = 0x64 // 'd'
+const COPY_DONE = 0x63 // 'c'
+
+/** CopyData payload type bytes of the streaming replication sub-protocol. */
+export const XLOG_DATA = 0x77 // 'w'
+export const PRIMARY_KEEPALIVE = 0x6b // 'k'
+export const STANDBY_STATUS_UPDATE = 0x72 // 'r'
+
+/** XLogData: 'w', WAL start, WAL end, send time; the message payload follows. */
+export const XLOG_DATA_HEADER_BYTES = 25
+/** Primary keepalive: 'k', WAL end, send time, reply-requested flag. */
+export const KEEPALIVE_BYTES = 18
+/** Standby status update payload: 'r', write, flush, apply, clock, reply-requested flag. */
+export const STATUS_UPDATE_BYTES = 34
+
+/** Milliseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01T00:00:00Z). */
+const POSTGRES_EPOCH_UNIX_MS = 946_684_800_000
+
+/** A time as PostgreSQL's replication protocol writes it: microseconds since 2000-01-01 UTC. */
+export const postgresMicros = (unixMillis: number): bigint => BigInt(Math.round(unixMillis - POSTGRES_EPOCH_UNIX_MS)) * 1000n
+
+/** The Unix time in milliseconds of a PostgreSQL-epoch microsecond timestamp. */
+export const unixMillis = (postgresMicros: bigint): number => Number(postgresMicros / 1000n) + POSTGRES_EPOCH_UNIX_MS
+
+/** Reads a big-endian unsigned 64-bit integer. */
+export const readUint64 = (bytes: Uint8Array, offset: number): bigint => {
+  const high = ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0
+  const low = ((bytes[offset + 4]! << 24) | (bytes[offset + 5]! << 16) | (bytes[offset + 6]! << 8) | bytes[offset + 7]!) >>> 0
+  return (BigInt(high) << 32n) | BigInt(low)
+}
+
+const writeUint64 = (view: DataView, offset: number, value: bigint): void => {
+  view.setBigUint64(offset, BigInt.asUintN(64, value))
+}
+
+/** A simple-protocol `Query` message. */
+export const encodeQuery = (sql: string): Uint8Array => {
+  const text = textEncoder.encode(sql)
+  const out = new Uint8Array(1 + 4 + text.length + 1)
+  const view = new DataView(out.buffer)
+  out[0] = QUERY
+  view.setInt32(1, 4 + text.length + 1)
+  out.set(text, 5)
+  // the trailing NUL is already zero
+  return out
+}
+
+/** A frontend `CopyData` message carrying `payload`. */
+export const encodeCopyData = (payload: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(1 + 4 + payload.length)
+  out[0] = COPY_DATA
+  new DataView(out.buffer).setInt32(1, 4 + payload.length)
+  out.set(payload, 5)
+  return out
+}
+
+/** A frontend `CopyDone` message: the client ends the COPY stream. */
+export const encodeCopyDone = (): Uint8Array => Uint8Array.of(COPY_DONE, 0, 0, 0, 4)
+
+/** One XLogData frame; `data` is a view into the frame. */
+export interface XLogData {
+  readonly _tag: "XLogData"
+  /** Where the payload starts in the WAL: the message's LSN. */
+  readonly walStart: Lsn
+  /** The server's WAL end when it sent the frame. */
+  readonly walEnd: Lsn
+  /** Server clock, microseconds since 2000-01-01. */
+  readonly sendTime: bigint
+  readonly data: Uint8Array
+}
+
+/** One primary keepalive frame. */
+export interface PrimaryKeepalive {
+  readonly _tag: "PrimaryKeepalive"
+  /** The server's WAL end: every change before it has been sent. */
+  readonly walEnd: Lsn
+  readonly sendTime: bigint
+  /** The server wants a status update at once (it is about to time the connection out). */
+  readonly replyRequested: boolean
+}
+
+/** A CopyData payload the replication stream may carry. */
+export type ReplicationFrame = XLogData | PrimaryKeepalive
+
+/**
+ * Decodes the payload of a backend CopyData message in a replication stream. `undefined` for a
+ * frame of another type or a truncated frame (the caller decides whether that is an error).
+ */
+export const decodeFrame = (payload: Uint8Array): ReplicationFrame | undefined => {
+  switch (payload[0]) {
+    case XLOG_DATA:
+      return payload.length < XLOG_DATA_HEADER_BYTES ? undefined : {
+        _tag: "XLogData",
+        walStart: readUint64(payload, 1),
+        walEnd: readUint64(payload, 9),
+        sendTime: readUint64(payload, 17),
+        data: payload.subarray(XLOG_DATA_HEADER_BYTES)
+      }
+    case PRIMARY_KEEPALIVE:
+      return payload.length < KEEPALIVE_BYTES ? undefined : {
+        _tag: "PrimaryKeepalive",
+        walEnd: readUint64(payload, 1),
+        sendTime: readUint64(payload, 9),
+        replyRequested: payload[17] === 1
+      }
+    default:
+      return undefined
+  }
+}
+
+/** What a standby status update reports. */
+export interface StatusUpdate {
+  readonly write: Lsn
+  readonly flush: Lsn
+  readonly apply: Lsn
+  /** Client clock, microseconds since 2000-01-01. */
+  readonly clock: bigint
+  readonly replyRequested: boolean
+}
+
+/** A standby status update, wrapped in the frontend CopyData message that carries it. */
+export const encodeStatusUpdate = (status: StatusUpdate): Uint8Array => {
+  const out = new Uint8Array(5 + STATUS_UPDATE_BYTES)
+  const view = new DataView(out.buffer)
+  out[0] = COPY_DATA
+  view.setInt32(1, 4 + STATUS_UPDATE_BYTES)
+  out[5] = STANDBY_STATUS_UPDATE
+  writeUint64(view, 6, status.write)
+  writeUint64(view, 14, status.flush)
+  writeUint64(view, 22, status.apply)
+  writeUint64(view, 30, status.clock)
+  out[38] = status.replyRequested ? 1 : 0
+  return out
+}
+
+/** Decodes a standby status update payload (the bytes after the CopyData header); for tests and tools. */
+export const decodeStatusUpdate = (payload: Uint8Array): StatusUpdate | undefined =>
+  payload[0] !== STANDBY_STATUS_UPDATE || payload.length < STATUS_UPDATE_BYTES ? undefined : {
+    write: readUint64(payload, 1),
+    flush: readUint64(payload, 9),
+    apply: readUint64(payload, 17),
+    clock: readUint64(payload, 25),
+    replyRequested: payload[33] === 1
+  }
+
+/** Quotes an identifier for SQL and replication commands. */
+export const quoteIdentifier = (name: string): string => `"${name.replace(/"/g, `""`)}"`
+
+/** Quotes a string literal for SQL (standard_conforming_strings is on in every supported server). */
+export const quoteLiteral = (value: string): string => `'${value.replace(/'/g, "''")}'`
