@@ -1,0 +1,45 @@
+/**
+ * Commit timestamps as the plugins give them: wal2json writes PostgreSQL's ISO text
+ * (`2026-11-21 04:41:02.123456+00`, offset in the server's TimeZone), pgoutput sends microseconds
+ * since 2000-01-01 UTC. Both become epoch milliseconds; pgoutput's are also rendered as wal2json text.
+ */
+
+const isoTimestamp = /^(\d{4,})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(?:([+-])(\d\d)(?::(\d\d))?(?::(\d\d))?)?$/
+
+/** Epoch milliseconds (fraction truncated) of a PostgreSQL ISO `timestamptz` text; `undefined` when not one. */
+export const parseMillis = (text: string): number | undefined => {
+  const m = isoTimestamp.exec(text)
+  if (m === null) return undefined
+  const fraction = m[7] === undefined ? 0 : Math.floor(Number(m[7].padEnd(6, "0")) / 1000)
+  const utc = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), fraction)
+  if (m[8] === undefined) return utc
+  const offsetSeconds = Number(m[9]) * 3600 + Number(m[10] ?? 0) * 60 + Number(m[11] ?? 0)
+  return utc - (m[8] === "-" ? -offsetSeconds : offsetSeconds) * 1000
+}
+
+/** Microseconds between 1970-01-01 and 2000-01-01 (PostgreSQL's epoch). */
+const pgEpochOffsetMicros = 946_684_800_000_000n
+
+/** Epoch milliseconds of a PostgreSQL timestamp (microseconds since 2000-01-01 UTC). */
+export const pgMicrosToMillis = (micros: bigint): number => Number((micros + pgEpochOffsetMicros) / 1000n)
+
+const pad = (n: number, width: number): string => String(n).padStart(width, "0")
+
+/**
+ * A PostgreSQL timestamp (microseconds since 2000-01-01 UTC) as PostgreSQL prints a `timestamptz`
+ * in ISO style with TimeZone UTC: `2026-11-21 04:41:02.123456+00`, trailing zeros of the fraction dropped.
+ */
+export const formatPgMicrosUtc = (micros: bigint): string => {
+  const epochMicros = micros + pgEpochOffsetMicros
+  let fractionMicros = Number(epochMicros % 1_000_000n)
+  let seconds = epochMicros / 1_000_000n
+  if (fractionMicros < 0) {
+    fractionMicros += 1_000_000
+    seconds -= 1n
+  }
+  const date = new Date(Number(seconds) * 1000)
+  const text = `${pad(date.getUTCFullYear(), 4)}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)} ` +
+    `${pad(date.getUTCHours(), 2)}:${pad(date.getUTCMinutes(), 2)}:${pad(date.getUTCSeconds(), 2)}`
+  const fraction = fractionMicros === 0 ? "" : "." + pad(fractionMicros, 6).replace(/0+$/, "")
+  return `${text}${fraction}+00`
+}

@@ -1,0 +1,192 @@
+/**
+ * The wal2json decoder (format-version 2): one XLogData payload is one JSON object describing one
+ * change or transaction boundary. Each payload is parsed once, for the fields the pipeline needs
+ * (action, xid, table, primary key, commit time); the record body is the payload bytes as received.
+ */
+import { Result } from "effect"
+import type { Action, ChangeEvent } from "../domain/ChangeEvent.ts"
+import * as Lsn from "../domain/Lsn.ts"
+import { DecodeError } from "../Errors.ts"
+import type { Decoder, WalMessage } from "./Decoder.ts"
+import * as StartOptions from "./StartOptions.ts"
+import * as CommitTimestamp from "./CommitTimestamp.ts"
+
+export interface Options {
+  /** wal2json `add-tables`: only these tables (`schema.table`, `*` wildcards); empty for all. */
+  readonly addTables: ReadonlyArray<string>
+  /** wal2json `filter-tables`: never these tables; empty for none. */
+  readonly filterTables: ReadonlyArray<string>
+}
+
+/** The START_REPLICATION options clause the decoder expects the stream to be produced with. */
+export const startOptions = (options: Options): string => {
+  const pairs: Array<[string, string]> = [
+    ["format-version", "2"],
+    ["include-lsn", "1"],
+    ["include-pk", "1"],
+    ["include-timestamp", "1"],
+    ["include-transaction", "1"],
+    ["include-xids", "1"]
+  ]
+  if (options.addTables.length > 0) pairs.push(["add-tables", options.addTables.join(",")])
+  if (options.filterTables.length > 0) pairs.push(["filter-tables", options.filterTables.join(",")])
+  return StartOptions.clause(pairs)
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+const emptyBody = new Uint8Array(0)
+
+interface Column {
+  readonly name?: unknown
+  readonly type?: unknown
+  readonly value?: unknown
+}
+
+/** The fields of a wal2json v2 message this decoder reads (everything else stays in the body). */
+interface Wal2JsonMessage {
+  readonly action?: unknown
+  readonly xid?: unknown
+  readonly timestamp?: unknown
+  readonly nextlsn?: unknown
+  readonly schema?: unknown
+  readonly table?: unknown
+  readonly columns?: ReadonlyArray<Column>
+  readonly identity?: ReadonlyArray<Column>
+  readonly pk?: ReadonlyArray<Column>
+}
+
+const isAction = (value: unknown): value is Action =>
+  value === "I" || value === "U" || value === "D" || value === "T" || value === "M" || value === "B" || value === "C"
+
+/** Integer types whose JSON numbers print back exactly as wal2json wrote them (when safe integers). */
+const integerTypes = new Set(["smallint", "integer", "bigint", "oid"])
+
+/** A JSON number kept as the text wal2json wrote (used only to render primary keys exactly). */
+class NumberSource {
+  readonly source: string
+  constructor(source: string) {
+    this.source = source
+  }
+}
+
+const keepNumberSource = (_key: string, value: unknown, context?: { readonly source?: string }): unknown =>
+  typeof value === "number" && context?.source !== undefined ? new NumberSource(context.source) : value
+
+const findColumn = (columns: ReadonlyArray<Column> | undefined, name: unknown): Column | undefined => {
+  if (!Array.isArray(columns)) return undefined
+  for (const column of columns as ReadonlyArray<Column>) {
+    if (column !== null && typeof column === "object" && column.name === name) return column
+  }
+  return undefined
+}
+
+/** The row the key is read from: the new row for inserts and updates, the old key for deletes. */
+const keyRow = (message: Wal2JsonMessage): ReadonlyArray<Column> | undefined =>
+  message.action === "D" ? message.identity : message.columns
+
+/**
+ * The primary key as a JSON array in the order of wal2json's `pk` list. `undefined` when the table
+ * has no key or a key column is absent from the row. `exact` says numbers carry their source text.
+ */
+const renderPk = (message: Wal2JsonMessage): string | undefined | "inexact" => {
+  const pk = message.pk
+  if (!Array.isArray(pk) || pk.length === 0) return undefined
+  const row = keyRow(message)
+  let text = "["
+  for (let i = 0; i < pk.length; i++) {
+    const key = pk[i] as Column
+    if (key === null || typeof key !== "object") return undefined
+    const column = findColumn(row, key.name) ?? findColumn(message.identity, key.name)
+    if (column === undefined) return undefined
+    const value = column.value
+    if (i > 0) text += ","
+    if (value instanceof NumberSource) text += value.source
+    else if (typeof value === "number") {
+      if (!Number.isSafeInteger(value) || !integerTypes.has(key.type as string)) return "inexact"
+      text += String(value)
+    } else if (value === undefined) return undefined
+    else text += JSON.stringify(value)
+  }
+  return text + "]"
+}
+
+const primaryKey = (message: Wal2JsonMessage, json: string): string | undefined => {
+  const pk = renderPk(message)
+  if (pk !== "inexact") return pk
+  // A decimal or very large key: parse again keeping each number's source text.
+  const exact = renderPk(JSON.parse(json, keepNumberSource) as Wal2JsonMessage)
+  return exact === "inexact" ? undefined : exact
+}
+
+/** Builds a wal2json decoder. */
+export const make = (options: Options): Decoder => {
+  // Every change of a transaction carries the commit timestamp text; parse it once per transaction.
+  let lastTimestampText: string | undefined
+  let lastTimestampMs: number | undefined
+  let transactionTimeMs: number | undefined
+
+  const commitTime = (text: unknown): number | undefined => {
+    if (typeof text !== "string") return transactionTimeMs
+    if (text !== lastTimestampText) {
+      lastTimestampText = text
+      lastTimestampMs = CommitTimestamp.parseMillis(text)
+    }
+    return lastTimestampMs
+  }
+
+  const decode = (messages: ReadonlyArray<WalMessage>): Result.Result<ReadonlyArray<ChangeEvent>, DecodeError> => {
+    const events: Array<ChangeEvent> = new Array(messages.length)
+    for (let i = 0; i < messages.length; i++) {
+      const { data, lsn } = messages[i]!
+      let json: string
+      let parsed: unknown
+      try {
+        json = utf8.decode(data)
+        parsed = JSON.parse(json)
+      } catch (error) {
+        return Result.fail(new DecodeError({ lsn, reason: `not a wal2json message (${(error as Error).message})` }))
+      }
+      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+        return Result.fail(new DecodeError({ lsn, reason: "not a wal2json message (not a JSON object)" }))
+      }
+      const message = parsed as Wal2JsonMessage
+      const action = message.action
+      if (!isAction(action)) {
+        return Result.fail(new DecodeError({ lsn, reason: `unknown wal2json action ${JSON.stringify(action) ?? "(none)"}` }))
+      }
+      const xid = typeof message.xid === "number" ? message.xid : undefined
+      if (action === "B" || action === "C") {
+        const timeMs = commitTime(message.timestamp)
+        transactionTimeMs = action === "B" ? timeMs : undefined
+        const nextLsn = action === "C" && typeof message.nextlsn === "string" ? Lsn.parse(message.nextlsn) : undefined
+        events[i] = {
+          lsn, ackLsn: nextLsn ?? lsn, xid, action, schema: "", table: "", pk: undefined, commitTimeMs: timeMs, body: emptyBody
+        }
+        continue
+      }
+      let schema = ""
+      let table = ""
+      if (action !== "M") {
+        if (typeof message.schema !== "string" || typeof message.table !== "string") {
+          return Result.fail(new DecodeError({ lsn, reason: `wal2json "${action}" message without schema and table` }))
+        }
+        schema = message.schema
+        table = message.table
+      }
+      events[i] = {
+        lsn,
+        ackLsn: lsn,
+        xid,
+        action,
+        schema,
+        table,
+        pk: action === "I" || action === "U" || action === "D" ? primaryKey(message, json) : undefined,
+        commitTimeMs: action === "M" && message.timestamp === null ? undefined : commitTime(message.timestamp),
+        body: data.slice()
+      }
+    }
+    return Result.succeed(events)
+  }
+
+  return { plugin: "wal2json", startOptions: startOptions(options), decode }
+}
