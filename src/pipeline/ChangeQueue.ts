@@ -1,0 +1,123 @@
+/**
+ * The bounded hand-off between the replication reader and the publisher, bounded by count
+ * (QUEUE_MAX_MESSAGES) and bytes (QUEUE_MAX_BYTES).
+ *
+ * An item holds its share of the bounds from `offerAll` until the publisher `release`s it
+ * (acknowledged by Kinesis or dropped), not merely until it is taken: so everything between
+ * decoding and acknowledgement, queued or in flight, fits in the bounds, whatever the backlog.
+ * While the bounds are full `offerAll` suspends; the reader then stops reading its socket and
+ * back-pressure reaches PostgreSQL through TCP. An item larger than the byte bound is admitted
+ * alone, when nothing else is held, so it cannot deadlock.
+ */
+import { Effect } from "effect"
+import * as Signal from "./Signal.ts"
+
+export interface ChangeQueueOptions<A> {
+  readonly maxMessages: number
+  readonly maxBytes: number
+  readonly sizeOf: (item: A) => number
+}
+
+export interface ChangeQueue<A> {
+  /** Admits every item, in order, suspending while the bounds are full. Ignored once ended. */
+  readonly offerAll: (items: ReadonlyArray<A>) => Effect.Effect<void>
+  /** Waits for at least one item (or the end), then takes every buffered item. Empty only once ended. */
+  readonly take: Effect.Effect<ReadonlyArray<A>>
+  /** Takes every buffered item without waiting (possibly none). */
+  readonly poll: () => ReadonlyArray<A>
+  /** Suspends until an item is buffered or the queue is ended. */
+  readonly awaitItems: Effect.Effect<void>
+  /** Gives back the bounds held by items the consumer has finished with. */
+  readonly release: (items: ReadonlyArray<A>) => void
+  /** No more offers: the consumer drains what is buffered, then `take` returns empty. */
+  readonly end: () => void
+  readonly isEnded: () => boolean
+  /** Items offered and not yet taken. */
+  readonly buffered: () => number
+  /** Items offered and not yet released (buffered or in flight). */
+  readonly heldCount: () => number
+  /** Bytes offered and not yet released. */
+  readonly heldBytes: () => number
+}
+
+export const make = <A>(options: ChangeQueueOptions<A>): ChangeQueue<A> => {
+  let buffer: Array<A> = []
+  let start = 0
+  let heldCount = 0
+  let heldBytes = 0
+  let ended = false
+  const itemsAvailable = Signal.make()
+  const spaceAvailable = Signal.make()
+
+  const fits = (size: number) =>
+    heldCount === 0 || (heldCount < options.maxMessages && heldBytes + size <= options.maxBytes)
+
+  const poll = (): ReadonlyArray<A> => {
+    if (start === buffer.length) return []
+    const taken = start === 0 ? buffer : buffer.slice(start)
+    buffer = []
+    start = 0
+    return taken
+  }
+
+  const offerAll = (items: ReadonlyArray<A>): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      let index = 0
+      const admit = (): boolean => {
+        const before = index
+        while (index < items.length && !ended) {
+          const item = items[index]!
+          const size = options.sizeOf(item)
+          if (!fits(size)) break
+          buffer.push(item)
+          heldCount++
+          heldBytes += size
+          index++
+        }
+        if (index > before) itemsAvailable.notify()
+        return index >= items.length || ended
+      }
+      const loop: Effect.Effect<void> = Effect.suspend(() => {
+        const seen = spaceAvailable.version()
+        return admit() ? Effect.void : spaceAvailable.waitSince(seen).pipe(Effect.andThen(loop))
+      })
+      return loop
+    })
+
+  const awaitItems: Effect.Effect<void> = Effect.suspend(() => {
+    const seen = itemsAvailable.version()
+    return start < buffer.length || ended ? Effect.void : itemsAvailable.waitSince(seen)
+  })
+
+  const take: Effect.Effect<ReadonlyArray<A>> = Effect.suspend(() => {
+    const loop: Effect.Effect<ReadonlyArray<A>> = Effect.suspend(() => {
+      const seen = itemsAvailable.version()
+      return start < buffer.length || ended ? Effect.succeed(poll()) : itemsAvailable.waitSince(seen).pipe(Effect.andThen(loop))
+    })
+    return loop
+  })
+
+  return {
+    offerAll,
+    take,
+    poll,
+    awaitItems,
+    release: (items) => {
+      if (items.length === 0) return
+      let bytes = 0
+      for (const item of items) bytes += options.sizeOf(item)
+      heldCount -= items.length
+      heldBytes -= bytes
+      spaceAvailable.notify()
+    },
+    end: () => {
+      ended = true
+      itemsAvailable.notify()
+      spaceAvailable.notify()
+    },
+    isEnded: () => ended,
+    buffered: () => buffer.length - start,
+    heldCount: () => heldCount,
+    heldBytes: () => heldBytes
+  }
+}
