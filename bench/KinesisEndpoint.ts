@@ -1,0 +1,347 @@
+/**
+ * A minimal Kinesis-compatible endpoint for the benchmark: the AWS JSON 1.1 protocol over HTTP/1.1
+ * (and cleartext HTTP/2, which the Kinesis SDK's default handler speaks), with the two operations the service calls (DescribeStreamSummary, PutRecords). It checks the
+ * PutRecords limits as Kinesis does, acknowledges every record with a shard and a rising sequence
+ * number, optionally waits a fixed time per request, and keeps counts plus one end-to-end latency
+ * sample per record (ack time minus the commit time found in the record body).
+ *
+ * Run it in its own process so it never shares the measured service's event loop:
+ *   node bench/KinesisEndpoint.ts [--port 0] [--endpoint-latency-ms 20] [--shards 4] [--stream bench]
+ * prints one JSON line `{"port":N}` once it listens; GET /stats returns {@link EndpointStats};
+ * POST /reset clears the counters.
+ */
+import * as Http from "node:http"
+import * as Http2 from "node:http2"
+import * as Net from "node:net"
+import type { AddressInfo } from "node:net"
+import type { Readable } from "node:stream"
+import {
+  checkPutRecords, commitTimeOf, defaultLimits, distribution, MiB
+} from "./KinesisLimits.ts"
+import type { Distribution, IncomingRecord, PutRecordsLimits } from "./KinesisLimits.ts"
+
+export interface EndpointOptions {
+  readonly streamName: string
+  readonly region: string
+  readonly shardCount: number
+  /** Fixed delay added to every PutRecords request before it is answered. */
+  readonly latencyMs: number
+  readonly limits: PutRecordsLimits
+}
+
+export const defaultEndpointOptions: EndpointOptions = {
+  streamName: "bench",
+  region: "us-east-1",
+  shardCount: 4,
+  latencyMs: 0,
+  limits: defaultLimits
+}
+
+export interface EndpointStats {
+  readonly requests: number
+  /** Requests answered with an error, by error type. */
+  readonly rejected: Readonly<Record<string, number>>
+  readonly records: number
+  readonly dataBytes: number
+  /** Epoch ms of the first and last acknowledgement, when any. */
+  readonly firstAckMs: number | undefined
+  readonly lastAckMs: number | undefined
+  /** Ack time minus commit time, in ms, over records whose body carried a commit timestamp. */
+  readonly latencyMs: Distribution | undefined
+  readonly recordsWithoutTimestamp: number
+}
+
+/** The endpoint in this process: a TCP server (HTTP/1.1 or HTTP/2 per connection) plus its counters. */
+export interface KinesisEndpoint {
+  readonly server: Net.Server
+  readonly stats: () => EndpointStats
+  readonly reset: () => void
+  /** Stops listening and drops every open connection. */
+  readonly close: () => Promise<void>
+}
+
+const accountId = "000000000000"
+const http2Preface = Buffer.from("PRI * HTTP/2.0")
+const creationTime = Math.floor(Date.now() / 1000)
+
+class RequestProblem extends Error {
+  readonly type: string
+  readonly status: number
+  constructor(type: string, message: string, status = 400) {
+    super(message)
+    this.type = type
+    this.status = status
+  }
+}
+
+/** A growable sample of doubles (latencies), without per-sample allocation. */
+class Samples {
+  private values = new Float64Array(1 << 16)
+  length = 0
+  push(value: number): void {
+    if (this.length === this.values.length) {
+      const bigger = new Float64Array(this.values.length * 2)
+      bigger.set(this.values)
+      this.values = bigger
+    }
+    this.values[this.length++] = value
+  }
+  view(): Float64Array {
+    return this.values.subarray(0, this.length)
+  }
+}
+
+/** FNV-1a of the partition key, to spread records over shards deterministically. */
+const shardOf = (partitionKey: string, shardCount: number): number => {
+  let h = 0x811c9dc5
+  for (let i = 0; i < partitionKey.length; i++) {
+    h ^= partitionKey.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return (h >>> 0) % shardCount
+}
+
+const shardId = (index: number): string => `shardId-${String(index).padStart(12, "0")}`
+
+/** What the handler needs of a request and a response, common to HTTP/1.1 and the HTTP/2 compatibility API. */
+interface Request extends Readable {
+  readonly method?: string | undefined
+  readonly url?: string | undefined
+  readonly headers: Http.IncomingHttpHeaders
+}
+interface Response {
+  setHeader(name: string, value: string): unknown
+  writeHead(status: number, headers: Http.OutgoingHttpHeaders): unknown
+  end(body: string): unknown
+}
+
+const readBody = (request: Request, maxBytes: number): Promise<Buffer> =>
+  new Promise((resolve, reject) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    request.on("data", (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= maxBytes) chunks.push(chunk)
+    })
+    request.on("end", () => {
+      if (size > maxBytes) reject(new RequestProblem("InvalidArgumentException", `request body of ${size} bytes is too large`))
+      else resolve(Buffer.concat(chunks, size))
+    })
+    request.on("error", reject)
+  })
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions): KinesisEndpoint => {
+  const streamArn = `arn:aws:kinesis:${options.region}:${accountId}:stream/${options.streamName}`
+  const sequences = Array.from({ length: options.shardCount }, () => 0n)
+  const sequenceBase = 49_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000n
+
+  let requests = 0
+  let rejected: Record<string, number> = {}
+  let records = 0
+  let dataBytes = 0
+  let firstAckMs: number | undefined
+  let lastAckMs: number | undefined
+  let samples = new Samples()
+  let withoutTimestamp = 0
+
+  const checkStream = (input: Record<string, unknown>): void => {
+    const name = typeof input.StreamName === "string"
+      ? input.StreamName
+      : typeof input.StreamARN === "string" ? input.StreamARN.slice(input.StreamARN.lastIndexOf("/") + 1) : undefined
+    if (name === undefined) throw new RequestProblem("ValidationException", "StreamName or StreamARN is required")
+    if (name !== options.streamName) {
+      throw new RequestProblem("ResourceNotFoundException", `Stream ${name} under account ${accountId} not found.`)
+    }
+  }
+
+  const describeStreamSummary = (input: Record<string, unknown>): unknown => {
+    checkStream(input)
+    return {
+      StreamDescriptionSummary: {
+        StreamName: options.streamName,
+        StreamARN: streamArn,
+        StreamStatus: "ACTIVE",
+        StreamModeDetails: { StreamMode: "PROVISIONED" },
+        RetentionPeriodHours: 24,
+        StreamCreationTimestamp: creationTime,
+        EnhancedMonitoring: [{ ShardLevelMetrics: [] }],
+        EncryptionType: "NONE",
+        OpenShardCount: options.shardCount,
+        ConsumerCount: 0,
+        MaxRecordSizeInKiB: Math.floor(options.limits.maxRecordBytes / 1024)
+      }
+    }
+  }
+
+  const decodeRecords = (input: Record<string, unknown>): Array<IncomingRecord> => {
+    if (!Array.isArray(input.Records)) throw new RequestProblem("ValidationException", "Records is required")
+    return input.Records.map((raw: unknown, i): IncomingRecord => {
+      if (!isRecord(raw) || typeof raw.Data !== "string" || typeof raw.PartitionKey !== "string") {
+        throw new RequestProblem("ValidationException", `records.${i + 1}: Data (base64) and PartitionKey are required`)
+      }
+      return { data: Buffer.from(raw.Data, "base64"), partitionKey: raw.PartitionKey }
+    })
+  }
+
+  const putRecords = async (input: Record<string, unknown>): Promise<unknown> => {
+    checkStream(input)
+    const incoming = decodeRecords(input)
+    const violation = checkPutRecords(incoming, options.limits)
+    if (violation !== undefined) throw new RequestProblem(violation.type, violation.message)
+    if (options.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, options.latencyMs))
+    const ackMs = Date.now()
+    const results = new Array<{ SequenceNumber: string; ShardId: string }>(incoming.length)
+    for (let i = 0; i < incoming.length; i++) {
+      const record = incoming[i]!
+      const shard = shardOf(record.partitionKey, options.shardCount)
+      const sequence = (sequences[shard] = sequences[shard]! + 1n)
+      results[i] = { SequenceNumber: String(sequenceBase + sequence), ShardId: shardId(shard) }
+      dataBytes += record.data.length
+      const commitMs = commitTimeOf(record.data)
+      if (commitMs === undefined) withoutTimestamp++
+      else samples.push(ackMs - commitMs)
+    }
+    records += incoming.length
+    firstAckMs ??= ackMs
+    lastAckMs = ackMs
+    return { FailedRecordCount: 0, Records: results }
+  }
+
+  const operations: Record<string, (input: Record<string, unknown>) => unknown> = {
+    "Kinesis_20131202.DescribeStreamSummary": describeStreamSummary,
+    "Kinesis_20131202.PutRecords": putRecords
+  }
+
+  const stats = (): EndpointStats => ({
+    requests, rejected: { ...rejected }, records, dataBytes, firstAckMs, lastAckMs,
+    latencyMs: distribution(samples.view()), recordsWithoutTimestamp: withoutTimestamp
+  })
+
+  const reset = (): void => {
+    requests = 0
+    rejected = {}
+    records = 0
+    dataBytes = 0
+    firstAckMs = undefined
+    lastAckMs = undefined
+    samples = new Samples()
+    withoutTimestamp = 0
+  }
+
+  const answer = (response: Response, status: number, body: unknown, contentType = "application/x-amz-json-1.1"): void => {
+    const text = JSON.stringify(body)
+    response.writeHead(status, {
+      "content-type": contentType,
+      "content-length": Buffer.byteLength(text),
+      "x-amzn-requestid": `bench-${requests}`
+    })
+    response.end(text)
+  }
+
+  const handle = async (request: Request, response: Response): Promise<void> => {
+    if (request.method === "GET" && request.url === "/stats") return answer(response, 200, stats(), "application/json")
+    if (request.method === "POST" && request.url === "/reset") {
+      reset()
+      return answer(response, 200, { reset: true }, "application/json")
+    }
+    const target = request.headers["x-amz-target"]
+    const operation = typeof target === "string" ? operations[target] : undefined
+    requests++
+    try {
+      if (request.method !== "POST" || operation === undefined) {
+        throw new RequestProblem("UnknownOperationException", `unsupported operation ${String(target)}`)
+      }
+      // a whole request may be 5 MiB of record bytes, base64 makes it 4/3 of that, plus JSON framing
+      const body = await readBody(request, 8 * MiB)
+      let input: unknown
+      try {
+        input = JSON.parse(body.toString("utf8"))
+      } catch {
+        throw new RequestProblem("SerializationException", "request body is not JSON")
+      }
+      if (!isRecord(input)) throw new RequestProblem("SerializationException", "request body is not a JSON object")
+      answer(response, 200, await operation(input))
+    } catch (error) {
+      const problem = error instanceof RequestProblem ? error : new RequestProblem("InternalFailure", String(error), 500)
+      rejected[problem.type] = (rejected[problem.type] ?? 0) + 1
+      response.setHeader("x-amzn-errortype", problem.type)
+      answer(response, problem.status, { __type: problem.type, message: problem.message })
+    }
+  }
+
+  const http1 = Http.createServer({ keepAlive: true }, (request, response) => {
+    void handle(request, response)
+  })
+  http1.keepAliveTimeout = 60_000
+  const http2 = Http2.createServer((request, response) => {
+    void handle(request, response)
+  })
+  const sockets = new Set<Net.Socket>()
+  // Cleartext HTTP/2 starts with its connection preface; anything else is HTTP/1.1.
+  const server = Net.createServer((socket) => {
+    sockets.add(socket)
+    socket.once("close", () => sockets.delete(socket))
+    socket.once("data", (first: Buffer) => {
+      socket.pause()
+      socket.unshift(first)
+      const head = first.subarray(0, http2Preface.length)
+      if (head.equals(http2Preface.subarray(0, head.length))) {
+        http2.emit("connection", socket)
+      } else {
+        http1.emit("connection", socket)
+        socket.resume()
+      }
+    })
+  })
+  const close = (): Promise<void> =>
+    new Promise((resolve) => {
+      server.close(() => resolve())
+      for (const socket of sockets) socket.destroy()
+    })
+  return { server, stats, reset, close }
+}
+
+/** Listens on 127.0.0.1; resolves with the port. */
+export const listen = (endpoint: KinesisEndpoint, port = 0): Promise<number> =>
+  new Promise((resolve, reject) => {
+    endpoint.server.once("error", reject)
+    endpoint.server.listen(port, "127.0.0.1", () => resolve((endpoint.server.address() as AddressInfo).port))
+  })
+
+const argValue = (args: ReadonlyArray<string>, name: string): string | undefined => {
+  const at = args.indexOf(name)
+  return at >= 0 ? args[at + 1] : undefined
+}
+
+const numberArg = (args: ReadonlyArray<string>, name: string, fallback: number): number => {
+  const raw = argValue(args, name)
+  const value = raw === undefined ? fallback : Number(raw)
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got ${raw}`)
+  return value
+}
+
+/** Options from command-line arguments (see the module comment). */
+export const optionsFromArgs = (args: ReadonlyArray<string>): { readonly port: number; readonly options: EndpointOptions } => ({
+  port: numberArg(args, "--port", 0),
+  options: {
+    streamName: argValue(args, "--stream") ?? defaultEndpointOptions.streamName,
+    region: argValue(args, "--region") ?? defaultEndpointOptions.region,
+    shardCount: Math.max(1, numberArg(args, "--shards", defaultEndpointOptions.shardCount)),
+    latencyMs: numberArg(args, "--endpoint-latency-ms", 0),
+    limits: { ...defaultLimits, maxRecordBytes: numberArg(args, "--max-record-kib", defaultLimits.maxRecordBytes / 1024) * 1024 }
+  }
+})
+
+if (import.meta.main) {
+  const { port, options } = optionsFromArgs(process.argv.slice(2))
+  const endpoint = makeEndpoint(options)
+  const bound = await listen(endpoint, port)
+  process.stdout.write(JSON.stringify({ port: bound }) + "\n")
+  const stop = (): void => {
+    void endpoint.close().then(() => process.exit(0))
+  }
+  process.on("SIGTERM", stop)
+  process.on("SIGINT", stop)
+}
