@@ -1,0 +1,133 @@
+/**
+ * The service's health as the probes see it: a lifecycle state that the pipeline and the leader
+ * election set, the last error, and heartbeats that long-running loops tick so that a wedged fiber
+ * shows up on /healthz.
+ *
+ * Readiness: ready while streaming (leader) or standing by (a healthy standby); not ready while
+ * starting, connecting, or after a fatal error. Liveness: alive unless a heartbeat is older than
+ * `staleAfter` × its interval, or the service hit a fatal error.
+ */
+import { Clock, Context, Effect, Layer } from "effect"
+import type { Scope } from "effect"
+
+export type HealthState = "starting" | "standby" | "connecting" | "streaming" | "fatal"
+
+/** The last error seen by any part of the service. */
+export interface HealthError {
+  readonly tag: string
+  readonly message: string
+  readonly atMs: number
+}
+
+export interface HeartbeatStatus {
+  readonly name: string
+  readonly intervalMs: number
+  readonly lastTickMs: number
+  readonly ageMs: number
+  readonly stale: boolean
+}
+
+export interface HealthSnapshot {
+  readonly state: HealthState
+  readonly sinceMs: number
+  readonly lastError: HealthError | undefined
+  readonly heartbeats: ReadonlyArray<HeartbeatStatus>
+  /** /readyz: streaming, or a healthy standby. */
+  readonly ready: boolean
+  /** /healthz: no stale heartbeat and no fatal error. */
+  readonly live: boolean
+}
+
+/** A registered loop's heartbeat; tick once per iteration (cheap: one clock read, one store). */
+export interface Heartbeat {
+  readonly tick: Effect.Effect<void>
+}
+
+/** How many intervals a heartbeat may miss before the process counts as wedged. */
+export const DEFAULT_STALE_AFTER = 3
+
+export class Health extends Context.Service<Health, {
+  readonly setState: (state: HealthState) => Effect.Effect<void>
+  /** Records an error; `fatal` also moves the state to "fatal" for good. */
+  readonly recordError: (error: { readonly tag: string; readonly message: string }, options?: { readonly fatal?: boolean }) => Effect.Effect<void>
+  /** Registers a heartbeat for a loop that runs every `intervalMs`; unregistered when the scope closes. */
+  readonly heartbeat: (name: string, intervalMs: number) => Effect.Effect<Heartbeat, never, Scope.Scope>
+  readonly snapshot: Effect.Effect<HealthSnapshot>
+}>()("cdc-logical-replication/Health") {
+  static readonly layer: Layer.Layer<Health> = Layer.effect(Health, Effect.suspend(() => make()))
+  static readonly layerWith = (options: { readonly staleAfter?: number }): Layer.Layer<Health> =>
+    Layer.effect(Health, Effect.suspend(() => make(options)))
+}
+
+interface HeartbeatEntry {
+  readonly name: string
+  readonly intervalMs: number
+  lastTickMs: number
+}
+
+export const make = (options: { readonly staleAfter?: number } = {}) =>
+  Effect.gen(function*() {
+    const staleAfter = options.staleAfter ?? DEFAULT_STALE_AFTER
+    const startedMs = yield* Clock.currentTimeMillis
+    let state: HealthState = "starting"
+    let sinceMs = startedMs
+    let lastError: HealthError | undefined
+    const heartbeats = new Set<HeartbeatEntry>()
+
+    const setState = (next: HealthState): Effect.Effect<void> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.sync(() => {
+          // fatal is terminal: a late "standby" from a finalizer must not make the probes green again
+          if (state === "fatal" || state === next) return
+          state = next
+          sinceMs = now
+        }))
+
+    const recordError = (
+      error: { readonly tag: string; readonly message: string },
+      errorOptions: { readonly fatal?: boolean } = {}
+    ): Effect.Effect<void> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.sync(() => {
+          lastError = { tag: error.tag, message: error.message, atMs: now }
+          if (errorOptions.fatal === true && state !== "fatal") {
+            state = "fatal"
+            sinceMs = now
+          }
+        }))
+
+    const heartbeat = (name: string, intervalMs: number): Effect.Effect<Heartbeat, never, Scope.Scope> =>
+      Effect.acquireRelease(
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const entry: HeartbeatEntry = { name, intervalMs, lastTickMs: now }
+          heartbeats.add(entry)
+          return entry
+        }),
+        (entry) => Effect.sync(() => heartbeats.delete(entry))
+      ).pipe(
+        Effect.map((entry): Heartbeat => ({
+          tick: Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.sync(() => {
+              entry.lastTickMs = now
+            }))
+        }))
+      )
+
+    const snapshot: Effect.Effect<HealthSnapshot> = Effect.map(Clock.currentTimeMillis, (now) => {
+      const beats = Array.from(heartbeats, (h): HeartbeatStatus => {
+        const ageMs = Math.max(0, now - h.lastTickMs)
+        return { name: h.name, intervalMs: h.intervalMs, lastTickMs: h.lastTickMs, ageMs, stale: ageMs > staleAfter * h.intervalMs }
+      })
+      const live = state !== "fatal" && beats.every((b) => !b.stale)
+      return {
+        state,
+        sinceMs,
+        lastError,
+        heartbeats: beats,
+        ready: live && (state === "streaming" || state === "standby"),
+        live
+      }
+    })
+
+    return Health.of({ setState, recordError, heartbeat, snapshot })
+  })
