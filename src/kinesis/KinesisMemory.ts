@@ -1,0 +1,165 @@
+/**
+ * An in-memory Kinesis stream for tests: implements {@link KinesisClient} with the real service's
+ * request validation (≤500 records, record and request size, 1..256-character partition keys) and
+ * a scriptable behaviour per request (accept, fail the request, fail some records, wait), and keeps
+ * what it accepted in order, plus every request it saw and the peak concurrency.
+ */
+import { Context, Effect, Layer } from "effect"
+import { KinesisError } from "../Errors.ts"
+import { KinesisClient, type KinesisClientShape, type PutRecordResult, type PutRecordsEntry } from "./KinesisClient.ts"
+
+/** What the fake does with one request. */
+export type RequestOutcome =
+  | { readonly _tag: "Accept" }
+  | { readonly _tag: "Fail"; readonly error: KinesisError }
+  /** One entry per record: an error code to fail it with, or undefined to accept it. */
+  | { readonly _tag: "Partial"; readonly failures: ReadonlyArray<string | undefined> }
+
+export const accept: RequestOutcome = { _tag: "Accept" }
+export const fail = (code: string, retriable: boolean): RequestOutcome => ({
+  _tag: "Fail",
+  error: new KinesisError({ code, retriable, message: `Kinesis ${code}: scripted failure` })
+})
+export const partial = (failures: ReadonlyArray<string | undefined>): RequestOutcome => ({ _tag: "Partial", failures })
+
+export interface MemoryRequest {
+  /** 0-based, in arrival order. */
+  readonly index: number
+  readonly records: ReadonlyArray<PutRecordsEntry>
+}
+
+/** Decides a request's outcome; may wait (Deferred, sleep) to model latency or a stall. */
+export type Behaviour = (request: MemoryRequest) => Effect.Effect<RequestOutcome>
+
+export interface AcceptedRecord {
+  readonly partitionKey: string
+  readonly data: Uint8Array
+  readonly sequenceNumber: string
+  readonly requestIndex: number
+}
+
+export interface KinesisMemoryOptions {
+  readonly maxRecordBytes?: number
+  readonly maxRequestBytes?: number
+  /** describeLimits reports no maximum record size (as streams created before the setting). */
+  readonly reportsNoLimit?: boolean
+  /** The stream does not exist: every call fails with ResourceNotFoundException. */
+  readonly missing?: boolean
+  readonly behaviour?: Behaviour
+}
+
+export interface KinesisMemoryShape {
+  readonly client: KinesisClientShape
+  /** Records accepted, in the order the stream stored them. */
+  readonly accepted: () => ReadonlyArray<AcceptedRecord>
+  /** Every request received (including failed ones), in arrival order. */
+  readonly requests: () => ReadonlyArray<MemoryRequest>
+  readonly inflight: () => number
+  readonly maxInflightSeen: () => number
+  readonly setBehaviour: (behaviour: Behaviour) => void
+}
+
+const MiB = 1024 * 1024
+
+const validation = (message: string) =>
+  new KinesisError({ code: "ValidationException", retriable: false, message: `Kinesis ValidationException (${message})` })
+
+export const make = (options: KinesisMemoryOptions = {}): KinesisMemoryShape => {
+  const maxRecordBytes = options.maxRecordBytes ?? MiB
+  const maxRequestBytes = options.maxRequestBytes ?? 10 * MiB
+  let behaviour: Behaviour = options.behaviour ?? (() => Effect.succeed(accept))
+  const accepted: Array<AcceptedRecord> = []
+  const requests: Array<MemoryRequest> = []
+  let inflight = 0
+  let maxInflightSeen = 0
+  let sequence = 0
+
+  const missing = () =>
+    new KinesisError({
+      code: "ResourceNotFoundException",
+      retriable: false,
+      message: "Kinesis ResourceNotFoundException: the stream does not exist"
+    })
+
+  const validate = (records: ReadonlyArray<PutRecordsEntry>): KinesisError | undefined => {
+    if (records.length === 0 || records.length > 500) return validation(`${records.length} records in one request`)
+    let total = 0
+    for (const record of records) {
+      const keyBytes = Buffer.byteLength(record.partitionKey, "utf8")
+      if (record.partitionKey.length === 0 || [...record.partitionKey].length > 256) {
+        return validation(`partition key of ${record.partitionKey.length} characters`)
+      }
+      const bytes = record.data.byteLength + keyBytes
+      if (bytes > maxRecordBytes) return validation(`record of ${bytes} bytes over ${maxRecordBytes}`)
+      total += bytes
+    }
+    if (total > maxRequestBytes) return validation(`request of ${total} bytes`)
+    return undefined
+  }
+
+  const store = (request: MemoryRequest, failures: ReadonlyArray<string | undefined>): ReadonlyArray<PutRecordResult> =>
+    request.records.map((record, i) => {
+      const code = failures[i]
+      if (code !== undefined) return { _tag: "Failed", errorCode: code, errorMessage: "scripted record failure" }
+      const sequenceNumber = String(++sequence).padStart(20, "0")
+      accepted.push({ partitionKey: record.partitionKey, data: record.data, sequenceNumber, requestIndex: request.index })
+      return { _tag: "Ok", shardId: "shardId-000000000000", sequenceNumber }
+    })
+
+  const putRecords = (records: ReadonlyArray<PutRecordsEntry>): Effect.Effect<ReadonlyArray<PutRecordResult>, KinesisError> =>
+    Effect.suspend(() => {
+      const request: MemoryRequest = { index: requests.length, records: [...records] }
+      requests.push(request)
+      if (options.missing === true) return Effect.fail(missing())
+      const invalid = validate(records)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      inflight++
+      if (inflight > maxInflightSeen) maxInflightSeen = inflight
+      return behaviour(request).pipe(
+        Effect.flatMap((outcome): Effect.Effect<ReadonlyArray<PutRecordResult>, KinesisError> => {
+          switch (outcome._tag) {
+            case "Accept":
+              return Effect.succeed(store(request, []))
+            case "Fail":
+              return Effect.fail(outcome.error)
+            case "Partial":
+              return Effect.succeed(store(request, outcome.failures))
+          }
+        }),
+        Effect.ensuring(Effect.sync(() => {
+          inflight--
+        }))
+      )
+    })
+
+  const client: KinesisClientShape = {
+    putRecords,
+    describeLimits: Effect.suspend(() =>
+      options.missing === true
+        ? Effect.fail(missing())
+        : Effect.succeed({ maxRecordBytes: options.reportsNoLimit === true ? MiB : maxRecordBytes })
+    )
+  }
+
+  return {
+    client,
+    accepted: () => accepted,
+    requests: () => requests,
+    inflight: () => inflight,
+    maxInflightSeen: () => maxInflightSeen,
+    setBehaviour: (next) => {
+      behaviour = next
+    }
+  }
+}
+
+/** The fake's controls, for tests that run it as a layer. */
+export class KinesisMemory extends Context.Service<KinesisMemory, KinesisMemoryShape>()(
+  "cdc-logical-replication/KinesisMemory"
+) {
+  /** Provides both the fake's controls and the {@link KinesisClient} it implements. */
+  static readonly layer = (options: KinesisMemoryOptions = {}): Layer.Layer<KinesisMemory | KinesisClient> => {
+    const memory = make(options)
+    return Layer.mergeAll(Layer.succeed(KinesisMemory, memory), Layer.succeed(KinesisClient, memory.client))
+  }
+}

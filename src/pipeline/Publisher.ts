@@ -1,0 +1,234 @@
+/**
+ * The publisher: takes changes from the {@link ChangeQueue}, checks them against the per-record
+ * limit, batches them ({@link BatchScheduler}) and sends up to KINESIS_MAX_INFLIGHT PutRecords at
+ * once, retrying failed requests and failed records with the {@link RetryPolicy} until Kinesis
+ * accepts them. Each accepted or dropped change is completed in the {@link Frontier} and released
+ * from the queue. A fatal error (a fatal {@link KinesisError}, or {@link OversizedRecord} with
+ * OVERSIZED_RECORD_POLICY=fail) fails `run`; in-flight requests are interrupted.
+ *
+ * Batches go out when full, when the oldest ready record has lingered BATCH_MAX_WAIT_MS, or at
+ * once when nothing is in flight (a lone change never waits), or at once while draining.
+ * All work is per batch: one fiber and one retry loop per request, metrics per request.
+ */
+import { Clock, Duration, Effect, FiberSet, Metric } from "effect"
+import type { KinesisConfig, PipelineConfig } from "../config/ServiceConfig.ts"
+import { type ChangeEvent, qualifiedTable } from "../domain/ChangeEvent.ts"
+import * as Lsn from "../domain/Lsn.ts"
+import { KinesisError, OversizedRecord } from "../Errors.ts"
+import { recordFailureIsRetriable } from "../kinesis/ErrorClassification.ts"
+import type { KinesisClientShape, PutRecordsEntry } from "../kinesis/KinesisClient.ts"
+import * as Metrics from "../observability/Metrics.ts"
+import * as BatchScheduler from "./BatchScheduler.ts"
+import type { ChangeQueue } from "./ChangeQueue.ts"
+import type { Frontier } from "./Frontier.ts"
+import * as PartitionKey from "./PartitionKey.ts"
+import * as RetryPolicy from "./RetryPolicy.ts"
+import * as Signal from "./Signal.ts"
+
+export type PublisherError = KinesisError | OversizedRecord
+
+export interface PublisherOptions {
+  readonly kinesis: KinesisConfig
+  readonly pipeline: PipelineConfig
+  /** The per-record limit in bytes (data plus partition key): see {@link resolveMaxRecordBytes}. */
+  readonly maxRecordBytes: number
+}
+
+export interface Publisher {
+  /**
+   * Publishes until the queue is ended and everything taken from it is done (then succeeds), or
+   * until a fatal error (then fails). Interrupting it interrupts the requests in flight.
+   */
+  readonly run: Effect.Effect<void, PublisherError>
+}
+
+const MiB = 1024 * 1024
+
+/** The bytes a change holds in the queue (its body: the one large part). */
+export const eventBytes = (event: ChangeEvent): number => event.body.byteLength
+
+/** KINESIS_MAX_RECORD_BYTES when set, else the stream's limit (DescribeStreamSummary; 1 MiB by default). */
+export const resolveMaxRecordBytes = (
+  kinesis: KinesisConfig,
+  client: KinesisClientShape
+): Effect.Effect<number, KinesisError> =>
+  kinesis.maxRecordBytes !== undefined
+    ? Effect.succeed(kinesis.maxRecordBytes)
+    : Effect.map(client.describeLimits, (limits) => (limits.maxRecordBytes > 0 ? limits.maxRecordBytes : MiB))
+
+const droppedOversized = Metric.withAttributes(Metrics.changesDropped, { reason: "oversized" })
+
+const toEntry = (record: BatchScheduler.Outgoing): PutRecordsEntry => ({
+  data: record.event.body,
+  partitionKey: record.partitionKey
+})
+
+export const make = (
+  queue: ChangeQueue<ChangeEvent>,
+  frontier: Frontier,
+  client: KinesisClientShape,
+  options: PublisherOptions
+): Publisher => {
+  const { kinesis, pipeline } = options
+  const limits: BatchScheduler.BatchLimits = { maxRecords: pipeline.batchMaxRecords, maxBytes: pipeline.batchMaxBytes }
+  const keyOf = PartitionKey.make(kinesis)
+  const retrySchedule = RetryPolicy.schedule({ baseMs: kinesis.retryBaseMs, maxMs: kinesis.retryMaxMs })
+
+  const run: Effect.Effect<void, PublisherError> = Effect.scoped(Effect.gen(function*() {
+    const scheduler = BatchScheduler.make(kinesis.ordering)
+    const requests = yield* FiberSet.make<void, never>()
+    const completed = Signal.make()
+    let inflight = 0
+    let fatal: PublisherError | undefined
+
+    /** Accepted or dropped: done for the frontier, out of the queue's bounds. */
+    const finish = (events: ReadonlyArray<ChangeEvent>) => {
+      frontier.complete(events)
+      queue.release(events)
+    }
+
+    /** Prepares what was taken from the queue; drops or rejects oversized changes. */
+    const ingest = (events: ReadonlyArray<ChangeEvent>, now: number): Effect.Effect<void, OversizedRecord> => {
+      if (events.length === 0) return Effect.void
+      const records: Array<BatchScheduler.Outgoing> = []
+      let dropped: Array<BatchScheduler.Outgoing> | undefined
+      for (const event of events) {
+        const partitionKey = keyOf(event)
+        const bytes = event.body.byteLength + Buffer.byteLength(partitionKey, "utf8")
+        const record: BatchScheduler.Outgoing = { event, partitionKey, bytes, arrivedAt: now }
+        if (bytes <= options.maxRecordBytes) records.push(record)
+        else if (kinesis.oversizedRecordPolicy === "fail") {
+          return Effect.fail(
+            new OversizedRecord({ lsn: event.lsn, table: qualifiedTable(event), bytes, limit: options.maxRecordBytes })
+          )
+        } else (dropped ??= []).push(record)
+      }
+      scheduler.add(records)
+      if (dropped === undefined) return Effect.void
+      const droppedRecords = dropped
+      finish(droppedRecords.map((record) => record.event))
+      return Effect.forEach(droppedRecords, (record) =>
+        Effect.logWarning("dropped a change over the per-record limit (OVERSIZED_RECORD_POLICY=drop)").pipe(
+          Effect.annotateLogs({
+            schema: record.event.schema,
+            table: record.event.table,
+            partitionKey: record.partitionKey,
+            lsn: Lsn.format(record.event.lsn),
+            bytes: record.bytes,
+            limit: options.maxRecordBytes
+          })
+        ), { discard: true }).pipe(Effect.andThen(Metric.update(droppedOversized, droppedRecords.length)))
+    }
+
+    /** One request and its retries, until every record is accepted or a fatal error. */
+    const send = (batch: ReadonlyArray<BatchScheduler.Outgoing>): Effect.Effect<void, KinesisError> => {
+      let remaining = batch
+      const attempt = Effect.suspend(() => {
+        const entries = remaining.map(toEntry)
+        let bytes = 0
+        for (const record of remaining) bytes += record.bytes
+        return client.putRecords(entries).pipe(
+          Effect.timed,
+          Effect.tapError((error) =>
+            error.retriable
+              ? Effect.logWarning(`PutRecords failed, retrying: ${error.message}`).pipe(
+                Effect.andThen(Metric.update(Metric.withAttributes(Metrics.putRecordsRetries, { code: error.code }), 1))
+              )
+              : Effect.void
+          ),
+          Effect.flatMap(([duration, results]) => {
+            if (results.length !== remaining.length) {
+              return Effect.fail(new KinesisError({
+                code: "InvalidResponse",
+                retriable: true,
+                message: `Kinesis InvalidResponse (${results.length} results for ${remaining.length} records): retrying`
+              }))
+            }
+            const accepted: Array<BatchScheduler.Outgoing> = []
+            const failed: Array<BatchScheduler.Outgoing> = []
+            const failureCodes = new Map<string, number>()
+            let fatalCode: string | undefined
+            results.forEach((result, i) => {
+              const record = remaining[i]!
+              if (result._tag === "Ok") accepted.push(record)
+              else {
+                failed.push(record)
+                failureCodes.set(result.errorCode, (failureCodes.get(result.errorCode) ?? 0) + 1)
+                if (!recordFailureIsRetriable(result.errorCode)) fatalCode = result.errorCode
+              }
+            })
+            scheduler.done(accepted)
+            finish(accepted.map((record) => record.event))
+            completed.notify()
+            remaining = failed
+            const metrics = Effect.all([
+              Metric.update(Metrics.batchesPublished, 1),
+              Metric.update(Metrics.changesPublished, accepted.length),
+              Metric.update(Metrics.recordsPerBatch, entries.length),
+              Metric.update(Metrics.bytesPerBatch, bytes),
+              Metric.update(Metrics.putRecordsDurationSeconds, Duration.toMillis(duration) / 1000),
+              Effect.forEach(failureCodes, ([code, count]) =>
+                Metric.update(Metric.withAttributes(Metrics.putRecordsRetries, { code }), count), { discard: true })
+            ], { discard: true })
+            if (failed.length === 0) return metrics
+            const [firstCode] = failureCodes.keys()
+            const code = fatalCode ?? firstCode ?? "Unknown"
+            return metrics.pipe(Effect.andThen(Effect.fail(new KinesisError({
+              code,
+              retriable: fatalCode === undefined,
+              message: `Kinesis ${code}: ${failed.length} of ${entries.length} records failed; retrying them`
+            }))))
+          })
+        )
+      })
+      return attempt.pipe(Effect.retry(retrySchedule))
+    }
+
+    const launch = (batch: ReadonlyArray<BatchScheduler.Outgoing>) => {
+      inflight++
+      return FiberSet.run(
+        requests,
+        send(batch).pipe(
+          Effect.catch((error) =>
+            Effect.sync(() => {
+              fatal ??= error
+            })
+          ),
+          Effect.ensuring(Effect.sync(() => {
+            inflight--
+            completed.notify()
+          }))
+        )
+      )
+    }
+
+    while (true) {
+      const seen = completed.version()
+      if (fatal !== undefined) return yield* Effect.fail(fatal)
+      const now = yield* Clock.currentTimeMillis
+      yield* ingest(queue.poll(), now)
+      const draining = queue.isEnded()
+      let lingerUntil: number | undefined
+      while (inflight < kinesis.maxInflight && scheduler.readyCount() > 0) {
+        const oldest = scheduler.oldestReady()!
+        const due = draining || inflight === 0 || scheduler.hasFullBatch(limits) || now - oldest >= pipeline.batchMaxWaitMs
+        if (!due) {
+          lingerUntil = oldest + pipeline.batchMaxWaitMs
+          break
+        }
+        yield* launch(scheduler.next(limits))
+      }
+      yield* Effect.all([
+        Metric.update(Metrics.queueDepth, queue.heldCount()),
+        Metric.update(Metrics.queueBytes, queue.heldBytes())
+      ], { discard: true })
+      if (draining && queue.buffered() === 0 && scheduler.waiting() === 0 && inflight === 0) return
+      const wakeUps: Array<Effect.Effect<void>> = [completed.waitSince(seen)]
+      if (!draining) wakeUps.push(queue.awaitItems)
+      if (lingerUntil !== undefined) wakeUps.push(Effect.sleep(Duration.millis(Math.max(0, lingerUntil - now))))
+      yield* Effect.raceAll(wakeUps)
+    }
+  }))
+
+  return { run }
+}

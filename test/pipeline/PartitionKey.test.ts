@@ -1,0 +1,42 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as PartitionKey from "../../src/pipeline/PartitionKey.ts"
+import { change, kinesisConfig } from "./fixtures.ts"
+
+const keyOf = (overrides: Parameters<typeof kinesisConfig>[0]) => PartitionKey.make(kinesisConfig(overrides))
+
+describe("PartitionKey", () => {
+  it("primary_key: schema.table and the pk values", () => {
+    expect(keyOf({})(change(42))).toBe("public.orders:[42]")
+  })
+
+  it("primary_key falls back per PARTITION_KEY_FALLBACK for tables without a primary key", () => {
+    const event = change(undefined)
+    expect(keyOf({ partitionKeyFallback: "lsn" })(event)).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/)
+    expect(keyOf({ partitionKeyFallback: "table" })(event)).toBe("public.orders")
+    expect(keyOf({ partitionKeyFallback: "static", partitionKeyStatic: "fixed" })(event)).toBe("fixed")
+  })
+
+  it("table, lsn and static modes", () => {
+    const event = change(7)
+    expect(keyOf({ partitionKeyMode: "table" })(event)).toBe("public.orders")
+    expect(keyOf({ partitionKeyMode: "lsn" })({ ...event, lsn: 0x16b374d848n })).toBe("16/B374D848")
+    expect(keyOf({ partitionKeyMode: "static", partitionKeyStatic: "all" })(event)).toBe("all")
+  })
+
+  it("hashes keys over 256 characters deterministically, keeping a readable prefix", () => {
+    const long = "x".repeat(300)
+    const key = keyOf({})(change(long))
+    expect(key.length).toBeLessThanOrEqual(256)
+    expect(key.startsWith("public.orders:[\"xxx")).toBe(true)
+    expect(keyOf({})(change(long))).toBe(key)
+    expect(keyOf({})(change(long + "y"))).not.toBe(key)
+  })
+
+  it("does not split a surrogate pair in the prefix and keeps ≤256 characters", () => {
+    const key = PartitionKey.bounded("a" + "😀".repeat(200))
+    expect([...key].length).toBeLessThanOrEqual(256)
+    expect(key).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/)
+    expect(PartitionKey.bounded("")).toBe("-")
+    expect(PartitionKey.bounded("k".repeat(256))).toBe("k".repeat(256))
+  })
+})
