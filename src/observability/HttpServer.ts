@@ -1,0 +1,77 @@
+/**
+ * The probe and metrics endpoint on HTTP_PORT: GET /healthz (liveness: no wedged loop, no fatal
+ * error), GET /readyz (readiness: streaming, or a healthy standby), GET /metrics (Prometheus text).
+ * Both probes answer JSON with the state, 200 or 503. Port 0 picks a free port; the bound port is
+ * logged and available as {@link ProbeServer}.
+ */
+import { NodeHttpServer } from "@effect/platform-node"
+import { Context, Effect, Layer } from "effect"
+import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
+import type { ServeError } from "effect/http/HttpServerError"
+import { PrometheusMetrics } from "effect/observability"
+import { createServer } from "node:http"
+import { ServiceConfig } from "../config/ServiceConfig.ts"
+import { Health, type HealthSnapshot } from "./Health.ts"
+
+export interface ProbeServerOptions {
+  readonly port: number
+  /** Interface to listen on; all interfaces when omitted. */
+  readonly host?: string
+}
+
+/** The running probe server: where it listens. */
+export class ProbeServer extends Context.Service<ProbeServer, { readonly port: number }>()(
+  "cdc-logical-replication/ProbeServer"
+) {
+  static readonly layer = (options: ProbeServerOptions): Layer.Layer<ProbeServer, ServeError, Health> => makeLayer(options)
+
+  /** On HTTP_PORT from the service configuration. */
+  static readonly layerConfig: Layer.Layer<ProbeServer, ServeError, Health | ServiceConfig> = Layer.unwrap(
+    Effect.map(Effect.service(ServiceConfig), (config) => makeLayer({ port: config.observability.httpPort }))
+  )
+}
+
+const probeBody = (snapshot: HealthSnapshot, ok: boolean) => ({
+  status: ok ? "ok" : "unavailable",
+  state: snapshot.state,
+  since: new Date(snapshot.sinceMs).toISOString(),
+  lastError: snapshot.lastError === undefined
+    ? null
+    : { tag: snapshot.lastError.tag, message: snapshot.lastError.message, at: new Date(snapshot.lastError.atMs).toISOString() },
+  heartbeats: snapshot.heartbeats.map((h) => ({ name: h.name, intervalMs: h.intervalMs, ageMs: h.ageMs, stale: h.stale }))
+})
+
+const probe = (health: Health["Service"], pick: (s: HealthSnapshot) => boolean) =>
+  Effect.map(health.snapshot, (snapshot) => {
+    const ok = pick(snapshot)
+    return HttpServerResponse.jsonUnsafe(probeBody(snapshot, ok), {
+      status: ok ? 200 : 503,
+      headers: { "cache-control": "no-store" }
+    })
+  })
+
+const Probes = HttpRouter.use(Effect.fn(function*(router) {
+  const health = yield* Health
+  yield* router.add("GET", "/healthz", probe(health, (s) => s.live))
+  yield* router.add("GET", "/readyz", probe(health, (s) => s.ready))
+}))
+
+const makeLayer = (options: ProbeServerOptions): Layer.Layer<ProbeServer, ServeError, Health> => {
+  const bound = Layer.effect(
+    ProbeServer,
+    Effect.gen(function*() {
+      const server = yield* HttpServer.HttpServer
+      const port = server.address._tag === "UnixPathAddress" ? options.port : server.address.port
+      yield* Effect.logInfo("http_listening").pipe(Effect.annotateLogs({ port }))
+      return ProbeServer.of({ port })
+    })
+  )
+  const routes = HttpRouter.serve(Layer.mergeAll(Probes, PrometheusMetrics.layerHttp({ path: "/metrics" })), {
+    disableLogger: true,
+    disableListenLog: true
+  })
+  const listen = options.host === undefined ? { port: options.port } : { port: options.port, host: options.host }
+  return Layer.mergeAll(routes, bound).pipe(
+    Layer.provide(NodeHttpServer.layer(() => createServer(), listen))
+  )
+}

@@ -1,0 +1,96 @@
+import { it } from "@effect/vitest"
+import { Context, Effect, Layer, Metric } from "effect"
+import { describe, expect } from "vitest"
+import { Health } from "../../src/observability/Health.ts"
+import { ProbeServer } from "../../src/observability/HttpServer.ts"
+import * as Metrics from "../../src/observability/Metrics.ts"
+
+/** A probe server on a free port with its own Health. */
+const start = (staleAfter?: number) =>
+  Effect.gen(function*() {
+    const context = yield* Layer.build(
+      ProbeServer.layer({ port: 0, host: "127.0.0.1" }).pipe(
+        Layer.provideMerge(staleAfter === undefined ? Health.layer : Health.layerWith({ staleAfter }))
+      )
+    )
+    const { port } = Context.get(context, ProbeServer)
+    const get = (path: string) =>
+      Effect.promise(async () => {
+        const response = await fetch(`http://127.0.0.1:${port}${path}`)
+        return { status: response.status, type: response.headers.get("content-type") ?? "", body: await response.text() }
+      })
+    return { port, health: Context.get(context, Health), get }
+  })
+
+describe("probe server", () => {
+  it.live("binds port 0 to a real port and answers /healthz with 200 and the state", () =>
+    Effect.gen(function*() {
+      const server = yield* start()
+      expect(server.port).toBeGreaterThan(0)
+      const res = yield* server.get("/healthz")
+      expect(res.status).toBe(200)
+      expect(res.type).toContain("application/json")
+      expect(JSON.parse(res.body)).toMatchObject({ status: "ok", state: "starting" })
+    }))
+
+  it.live("/readyz is 503 while starting and connecting, 200 when streaming or standing by, 503 after a fatal error", () =>
+    Effect.gen(function*() {
+      const server = yield* start()
+      const ready = () => Effect.map(server.get("/readyz"), (r) => ({ status: r.status, state: JSON.parse(r.body).state as string }))
+      expect(yield* ready()).toEqual({ status: 503, state: "starting" })
+      yield* server.health.setState("connecting")
+      expect(yield* ready()).toEqual({ status: 503, state: "connecting" })
+      yield* server.health.setState("streaming")
+      expect(yield* ready()).toEqual({ status: 200, state: "streaming" })
+      yield* server.health.setState("standby")
+      expect(yield* ready()).toEqual({ status: 200, state: "standby" })
+      yield* server.health.recordError({ tag: "SlotMissing", message: "slot gone" }, { fatal: true })
+      const fatal = yield* server.get("/readyz")
+      expect(fatal.status).toBe(503)
+      expect(JSON.parse(fatal.body)).toMatchObject({ state: "fatal", lastError: { tag: "SlotMissing", message: "slot gone" } })
+      // fatal is terminal, and liveness fails with it
+      yield* server.health.setState("streaming")
+      expect((yield* ready()).status).toBe(503)
+      expect((yield* server.get("/healthz")).status).toBe(503)
+    }))
+
+  it.live("/healthz fails when a registered loop stops ticking, and recovers when it ticks again", () =>
+    Effect.gen(function*() {
+      const server = yield* start(2)
+      const beat = yield* server.health.heartbeat("reader", 50)
+      yield* beat.tick
+      expect((yield* server.get("/healthz")).status).toBe(200)
+      // wait until the heartbeat is older than 2 × 50 ms
+      yield* Effect.promise(async () => {
+        const deadline = Date.now() + 5_000
+        while (Date.now() < deadline && (await fetch(`http://127.0.0.1:${server.port}/healthz`)).status === 200) {
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+      })
+      const stale = yield* server.get("/healthz")
+      expect(stale.status).toBe(503)
+      expect(JSON.parse(stale.body).heartbeats).toEqual([expect.objectContaining({ name: "reader", stale: true })])
+      yield* beat.tick
+      expect((yield* server.get("/healthz")).status).toBe(200)
+    }))
+
+  it.live("/metrics serves Prometheus text with the cdc_ metrics after they are updated", () =>
+    Effect.gen(function*() {
+      const server = yield* start()
+      yield* Metric.update(Metrics.leader, 1)
+      yield* Metric.update(Metrics.changesPublished, 42)
+      yield* Metric.update(Metrics.recordsPerBatch, 7)
+      const res = yield* server.get("/metrics")
+      expect(res.status).toBe(200)
+      expect(res.type).toContain("text/plain")
+      expect(res.body).toMatch(/^cdc_leader(\{[^}]*\})? 1$/m)
+      expect(res.body).toMatch(/^cdc_changes_published_total(\{[^}]*\})? 42$/m)
+      expect(res.body).toContain("# TYPE cdc_batch_records histogram")
+    }))
+
+  it.live("an unknown path is 404", () =>
+    Effect.gen(function*() {
+      const server = yield* start()
+      expect((yield* server.get("/nope")).status).toBe(404)
+    }))
+})
