@@ -1,0 +1,242 @@
+/**
+ * The replication reader: opens a replication connection, makes sure the slot is usable, starts
+ * streaming, and serves the CopyBoth stream as a `ReplicationSession`.
+ *
+ * The socket's data handler does the per-frame work synchronously (no fiber, no Effect per frame):
+ * keepalives are answered in place, XLogData payloads are copied into a pending list, and reading
+ * pauses when that list holds `highWaterBytes`. `take` hands the whole pending list to the decoder
+ * as one batch. A separate fiber sends standby status updates every STATUS_INTERVAL_MS whether or
+ * not anyone takes, so a stalled consumer never lets `wal_sender_timeout` end the walsender.
+ *
+ * Flush position rules: the flush position reported is the acknowledged LSN, never below the slot's
+ * confirmed_flush at start and never going backwards. When nothing is pending (every event handed
+ * out is acknowledged and the last one closed its transaction), the server's WAL end from its
+ * keepalives moves it forward, so an idle database does not keep WAL for ever.
+ */
+import { Effect } from "effect"
+import type { Scope } from "effect"
+import type { PgConfig, ReplicationConfig } from "../config/ServiceConfig.ts"
+import type { ChangeEvent } from "../domain/ChangeEvent.ts"
+import * as Lsn from "../domain/Lsn.ts"
+import { type DecodeError, PgConnectionError, type PgServerError, type ServiceError } from "../Errors.ts"
+import type { Decoder, WalMessage } from "./Decoder.ts"
+import * as PgReplicationConnection from "./PgReplicationConnection.ts"
+import * as PgWire from "./PgWire.ts"
+import type { ReplicationSession } from "./ReplicationSession.ts"
+import * as Slot from "./Slot.ts"
+
+export interface OpenOptions {
+  readonly pg: PgConfig
+  readonly replication: ReplicationConfig
+  readonly decoder: Decoder
+  /**
+   * Where to start streaming: the last flush position this process knows was handled. Default 0/0,
+   * which makes the server start at the slot's confirmed_flush_lsn.
+   */
+  readonly startLsn?: Lsn.Lsn | undefined
+  /** Pending XLogData bytes at which the socket stops being read until the next `take` (default 8 MiB). */
+  readonly highWaterBytes?: number | undefined
+}
+
+export const DEFAULT_HIGH_WATER_BYTES = 8 * 1024 * 1024
+
+/** Bookkeeping bytes counted per pending message on top of its payload. */
+const MESSAGE_OVERHEAD_BYTES = 48
+
+/** The START_REPLICATION command for a slot, position and decoder options. */
+export const startReplicationCommand = (slot: string, startLsn: Lsn.Lsn, startOptions: string): string =>
+  `START_REPLICATION SLOT ${PgWire.quoteIdentifier(slot)} LOGICAL ${Lsn.format(startLsn)}${startOptions === "" ? "" : ` ${startOptions}`}`
+
+/**
+ * Connects, ensures the slot (create / plugin / active / invalidated checks), starts replication
+ * and returns the session. Everything is released when the scope closes: a last status update,
+ * CopyDone and Terminate are sent and the socket is destroyed.
+ */
+export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, ServiceError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { decoder, replication } = options
+    const slotName = replication.slot
+    const highWaterBytes = options.highWaterBytes ?? DEFAULT_HIGH_WATER_BYTES
+
+    const connection = yield* PgReplicationConnection.connect(options.pg)
+    const slot = yield* Slot.ensure(connection, { slot: slotName, plugin: replication.plugin, createSlot: replication.createSlot })
+    if (decoder.plugin !== slot.plugin) {
+      return yield* Effect.die(new Error(`decoder for ${decoder.plugin} given for a ${slot.plugin} slot`))
+    }
+
+    // ---- state, touched only by the data handler, take, acknowledge and the status fiber
+    const requestedStart = options.startLsn ?? Lsn.zero
+    /** Everything up to here is handled (acknowledged, or the slot's position at start). */
+    let acknowledged = Lsn.max(slot.confirmedFlush, requestedStart)
+    /** The flush position last sent. */
+    let flushed = acknowledged
+    /** The server's WAL end from its last keepalive, and from any frame (for lag). */
+    let keepaliveWalEnd = Lsn.zero
+    let serverWalEnd = Lsn.zero
+    let pending: Array<WalMessage> = []
+    let pendingBytes = 0
+    let paused = false
+    /** Whether the last event handed out left a transaction open. */
+    let inTransaction = false
+    /** The acknowledgement that covers every event handed out so far. */
+    let handedOutAckLsn = Lsn.zero
+    let connectionFailure: PgConnectionError | PgServerError | undefined
+    let decodeFailure: DecodeError | undefined
+    let wakeTaker: (() => void) | undefined
+
+    const wake = () => {
+      const taker = wakeTaker
+      wakeTaker = undefined
+      taker?.()
+    }
+
+    /** Every change received has been handed out and acknowledged, and no transaction is open. */
+    const nothingPending = (): boolean =>
+      decodeFailure === undefined && pending.length === 0 && !inTransaction && acknowledged >= handedOutAckLsn
+
+    const flushPosition = (): Lsn.Lsn => {
+      let position = acknowledged
+      if (keepaliveWalEnd > position && nothingPending()) position = keepaliveWalEnd
+      return position > flushed ? position : flushed
+    }
+
+    const sendStatus = (replyRequested: boolean): boolean => {
+      const position = flushPosition()
+      const sent = connection.write(PgWire.encodeStatusUpdate({
+        write: position,
+        flush: position,
+        apply: position,
+        clock: PgWire.postgresMicros(Date.now()),
+        replyRequested
+      }))
+      if (sent) flushed = position
+      return sent
+    }
+
+    const failStream = (error: PgConnectionError | PgServerError) => {
+      if (connectionFailure !== undefined) return
+      connectionFailure = error
+      wake()
+    }
+
+    const onCopyData = (payload: Uint8Array): void => {
+      const type = payload[0]
+      if (type === PgWire.XLOG_DATA && payload.length >= PgWire.XLOG_DATA_HEADER_BYTES) {
+        const walEnd = PgWire.readUint64(payload, 9)
+        if (walEnd > serverWalEnd) serverWalEnd = walEnd
+        // copied out of the parser's buffer, which the next chunk reuses
+        const data = payload.slice(PgWire.XLOG_DATA_HEADER_BYTES)
+        pending.push({ lsn: PgWire.readUint64(payload, 1), data })
+        pendingBytes += data.length + MESSAGE_OVERHEAD_BYTES
+        if (!paused && pendingBytes >= highWaterBytes) {
+          paused = true
+          connection.pause()
+        }
+        if (wakeTaker !== undefined) wake()
+      } else if (type === PgWire.PRIMARY_KEEPALIVE && payload.length >= PgWire.KEEPALIVE_BYTES) {
+        const walEnd = PgWire.readUint64(payload, 1)
+        if (walEnd > keepaliveWalEnd) keepaliveWalEnd = walEnd
+        if (walEnd > serverWalEnd) serverWalEnd = walEnd
+        if (payload[17] === 1) sendStatus(false)
+      } else {
+        failStream(new PgConnectionError({ message: `unexpected replication frame (type ${type}, ${payload.length} bytes)` }))
+      }
+    }
+
+    yield* connection.startCopyBoth(startReplicationCommand(slotName, requestedStart, decoder.startOptions), {
+      onCopyData,
+      onFailure: failStream
+    }).pipe(Effect.mapError((error) => (error._tag === "PgServerError" ? Slot.activeFromServerError(slotName, error) : error)))
+
+    const startLsn = Lsn.max(requestedStart, slot.confirmedFlush)
+    const annotations = { slot: slotName, lsn: Lsn.format(startLsn) }
+    yield* Effect.logInfo(
+      `streaming from replication slot ${slotName} (${slot.plugin}) at ${Lsn.format(startLsn)}` +
+        (connection.encrypted ? " over TLS" : "")
+    ).pipe(Effect.annotateLogs(annotations))
+
+    // Runs before the connection's own finalizer (CopyDone, Terminate): report the last position.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        if (connectionFailure === undefined) sendStatus(false)
+      })
+    )
+
+    // Status updates on their own schedule, whether or not anyone takes.
+    yield* Effect.forkScoped(Effect.gen(function*() {
+      while (connectionFailure === undefined) {
+        yield* Effect.sleep(replication.statusIntervalMs)
+        if (connectionFailure === undefined) sendStatus(false)
+      }
+    }))
+
+    /** Decodes everything pending as one batch. */
+    const drain = (): Effect.Effect<ReadonlyArray<ChangeEvent>, DecodeError> => {
+      const batch = pending
+      pending = []
+      pendingBytes = 0
+      if (paused) {
+        paused = false
+        connection.resume()
+      }
+      const decoded = decoder.decode(batch)
+      if (decoded._tag === "Failure") {
+        decodeFailure = decoded.failure
+        return Effect.fail(decoded.failure)
+      }
+      const events = decoded.success
+      const last = events[events.length - 1]
+      if (last !== undefined) {
+        // the last transaction boundary in the batch says whether a transaction is left open
+        for (let i = events.length - 1; i >= 0; i--) {
+          const action = events[i]!.action
+          if (action === "C") {
+            inTransaction = false
+            break
+          }
+          if (action === "B") {
+            inTransaction = true
+            break
+          }
+        }
+        if (last.ackLsn > handedOutAckLsn) handedOutAckLsn = last.ackLsn
+      }
+      return Effect.succeed(events)
+    }
+
+    const waitForData = Effect.callback<void>((resume) => {
+      if (pending.length > 0 || connectionFailure !== undefined) return resume(Effect.void)
+      wakeTaker = () => resume(Effect.void)
+      return Effect.sync(() => {
+        wakeTaker = undefined
+      })
+    })
+
+    const take: Effect.Effect<ReadonlyArray<ChangeEvent>, ServiceError> = Effect.suspend(() => {
+      if (decodeFailure !== undefined) return Effect.fail(decodeFailure)
+      if (connectionFailure !== undefined) return Effect.fail(connectionFailure)
+      if (pending.length === 0) return Effect.andThen(waitForData, take)
+      return Effect.flatMap(drain(), (events) => (events.length === 0 ? take : Effect.succeed(events)))
+    })
+
+    const session: ReplicationSession = {
+      slot: slotName,
+      startLsn,
+      take,
+      acknowledge: (lsn) =>
+        Effect.sync(() => {
+          // after a decode error nothing at or after the failed message is ever confirmed
+          if (decodeFailure !== undefined && lsn >= decodeFailure.lsn) return
+          if (lsn > acknowledged) acknowledged = lsn
+        }),
+      flushed: Effect.sync(() => flushed),
+      serverWalEnd: Effect.sync(() => serverWalEnd),
+      sendStatusNow: Effect.suspend(() => {
+        if (connectionFailure !== undefined) return Effect.fail(connectionFailure)
+        return sendStatus(false)
+          ? Effect.void
+          : Effect.fail(new PgConnectionError({ message: "cannot send a status update: the connection is closed" }))
+      })
+    }
+    return session
+  }).pipe(Effect.annotateLogs({ slot: options.replication.slot }))

@@ -1,0 +1,168 @@
+/**
+ * The logical replication slot: make sure it exists with the configured output plugin, is not in
+ * use by another connection and was not invalidated, before streaming from it. Works on the
+ * replication connection itself (replication=database accepts plain SQL in simple-query mode).
+ */
+import { Effect } from "effect"
+import * as Lsn from "../domain/Lsn.ts"
+import {
+  type PgConnectionError,
+  PgServerError,
+  PluginUnavailable,
+  SlotActive,
+  SlotInvalidated,
+  SlotMissing,
+  SlotPluginMismatch
+} from "../Errors.ts"
+import type { PgReplicationConnection } from "./PgReplicationConnection.ts"
+import { quoteIdentifier, quoteLiteral } from "./PgWire.ts"
+
+export interface SlotOptions {
+  readonly slot: string
+  readonly plugin: "wal2json" | "pgoutput"
+  /** Create the slot when it is missing (REPLICATION_SLOT_CREATE). */
+  readonly createSlot: boolean
+}
+
+/** The slot as streaming starts from it. */
+export interface SlotInfo {
+  readonly slot: string
+  readonly plugin: string
+  /** The slot's confirmed flush position: streaming resumes after it, and we never report less. */
+  readonly confirmedFlush: Lsn.Lsn
+  /** Whether this call created the slot. */
+  readonly created: boolean
+}
+
+/** One row of pg_replication_slots, as far as the checks need it. */
+export interface SlotRow {
+  readonly plugin: string | null
+  readonly slotType: string
+  readonly database: string | null
+  readonly active: boolean
+  readonly activePid: number | undefined
+  readonly confirmedFlush: Lsn.Lsn | undefined
+  /** `lost` once the slot's WAL was removed (PostgreSQL 13+). */
+  readonly walStatus: string | null
+  /** Why the slot was invalidated (PostgreSQL 17+); null otherwise. */
+  readonly invalidationReason: string | null
+}
+
+export type SlotError =
+  | SlotMissing
+  | SlotPluginMismatch
+  | SlotActive
+  | SlotInvalidated
+  | PluginUnavailable
+  | PgServerError
+  | PgConnectionError
+
+/** SQLSTATE object_in_use: "replication slot ... is active for PID n". */
+export const OBJECT_IN_USE = "55006"
+const DUPLICATE_OBJECT = "42710"
+const UNDEFINED_FILE = "58P01"
+
+/**
+ * Reads the slot's row. Columns that only newer servers have (wal_status, invalidation_reason) are
+ * read through to_jsonb so the statement works on every version.
+ */
+export const inspect = (
+  connection: PgReplicationConnection,
+  slot: string
+): Effect.Effect<SlotRow | undefined, PgServerError | PgConnectionError> =>
+  Effect.map(
+    connection.query(
+      "SELECT s.plugin, s.slot_type, s.database, s.active::text, s.active_pid::text, s.confirmed_flush_lsn::text, " +
+        "to_jsonb(s) ->> 'wal_status', to_jsonb(s) ->> 'invalidation_reason' " +
+        `FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = ${quoteLiteral(slot)}`
+    ),
+    ({ rows }): SlotRow | undefined => {
+      const row = rows[0]
+      if (row === undefined) return undefined
+      const [plugin, slotType, database, active, activePid, confirmedFlush, walStatus, invalidationReason] = row
+      return {
+        plugin: plugin ?? null,
+        slotType: slotType ?? "",
+        database: database ?? null,
+        active: active === "true",
+        activePid: activePid == null ? undefined : Number(activePid),
+        confirmedFlush: confirmedFlush == null ? undefined : Lsn.parse(confirmedFlush),
+        walStatus: walStatus ?? null,
+        invalidationReason: invalidationReason ?? null
+      }
+    }
+  )
+
+/** Creates the slot; the consistent point is where its stream begins. */
+const create = (connection: PgReplicationConnection, options: SlotOptions) =>
+  Effect.gen(function*() {
+    const { rows } = yield* connection.query(
+      `CREATE_REPLICATION_SLOT ${quoteIdentifier(options.slot)} LOGICAL ${quoteIdentifier(options.plugin)} NOEXPORT_SNAPSHOT`
+    )
+    const consistentPoint = Lsn.parse(rows[0]?.[1] ?? "") ?? Lsn.zero
+    yield* Effect.logWarning(
+      `created replication slot ${options.slot} with plugin ${options.plugin}: changes before its consistent point ` +
+        `${Lsn.format(consistentPoint)} are not streamed`
+    ).pipe(Effect.annotateLogs({ slot: options.slot, lsn: Lsn.format(consistentPoint) }))
+    return consistentPoint
+  }).pipe(
+    Effect.mapError((error) =>
+      error._tag === "PgServerError" && error.code === UNDEFINED_FILE
+        ? new PluginUnavailable({
+          message: `cannot create replication slot ${options.slot}: output plugin ${options.plugin} is not installed on the server (${error.message})`
+        })
+        : error
+    )
+  )
+
+/** Checks a slot that exists; fails with the matching slot error. */
+const check = (row: SlotRow, options: SlotOptions): Effect.Effect<Lsn.Lsn, SlotPluginMismatch | SlotInvalidated | SlotActive> => {
+  if (row.slotType !== "logical" || row.plugin !== options.plugin) {
+    return Effect.fail(
+      new SlotPluginMismatch({
+        slot: options.slot,
+        expected: options.plugin,
+        actual: row.slotType === "logical" ? row.plugin ?? "unknown" : `${row.slotType} (not a logical slot)`
+      })
+    )
+  }
+  if (row.invalidationReason !== null || row.walStatus === "lost") {
+    return Effect.fail(new SlotInvalidated({ slot: options.slot, reason: row.invalidationReason ?? "wal_status = lost" }))
+  }
+  if (row.active) return Effect.fail(new SlotActive({ slot: options.slot, pid: row.activePid }))
+  return Effect.succeed(row.confirmedFlush ?? Lsn.zero)
+}
+
+/**
+ * Makes sure the slot exists and can be streamed from: creates it when missing (if allowed), and
+ * fails with SlotMissing, SlotPluginMismatch, SlotInvalidated or SlotActive otherwise.
+ */
+export const ensure = (connection: PgReplicationConnection, options: SlotOptions): Effect.Effect<SlotInfo, SlotError> =>
+  Effect.gen(function*() {
+    const row = yield* inspect(connection, options.slot)
+    if (row !== undefined) {
+      const confirmedFlush = yield* check(row, options)
+      return { slot: options.slot, plugin: options.plugin, confirmedFlush, created: false }
+    }
+    if (!options.createSlot) return yield* new SlotMissing({ slot: options.slot })
+    const created = yield* create(connection, options).pipe(
+      Effect.map((lsn) => ({ lsn, created: true })),
+      Effect.catch((error) =>
+        Effect.gen(function*() {
+          // another instance created it a moment ago: check that one instead
+          if (error._tag !== "PgServerError" || error.code !== DUPLICATE_OBJECT) return yield* error
+          const again = yield* inspect(connection, options.slot)
+          if (again === undefined) return yield* new SlotMissing({ slot: options.slot })
+          return { lsn: yield* check(again, options), created: false }
+        })
+      )
+    )
+    return { slot: options.slot, plugin: options.plugin, confirmedFlush: created.lsn, created: created.created }
+  })
+
+/** Maps START_REPLICATION's "slot is active for PID n" to SlotActive; other errors pass through. */
+export const activeFromServerError = (slot: string, error: PgServerError): SlotActive | PgServerError => {
+  if (error.code !== OBJECT_IN_USE) return error
+  const pid = /PID (\d+)/i.exec(error.message)?.[1]
+  return new SlotActive({ slot, pid: pid === undefined ? undefined : Number(pid) })
+}
