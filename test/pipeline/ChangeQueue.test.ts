@@ -1,0 +1,83 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import * as ChangeQueue from "../../src/pipeline/ChangeQueue.ts"
+
+const sized = (options: { maxMessages: number; maxBytes: number }) =>
+  ChangeQueue.make<number>({ ...options, sizeOf: (n) => n })
+
+/** Lets other fibers run until `condition` holds (in-memory work only: no clock involved). */
+const settle = (condition: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 1_000 && !condition(); i++) yield* Effect.yieldNow
+    assert.isTrue(condition(), "condition not reached")
+  })
+
+describe("ChangeQueue", () => {
+  it.effect("suspends the offerer at the count bound and resumes it on release", () =>
+    Effect.gen(function*() {
+      const queue = sized({ maxMessages: 3, maxBytes: 1_000 })
+      const offer = yield* queue.offerAll([1, 1, 1, 1, 1]).pipe(Effect.forkChild)
+      yield* settle(() => queue.heldCount() === 3)
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      assert.strictEqual(queue.heldCount(), 3)
+      assert.isUndefined(offer.pollUnsafe())
+      const taken = yield* queue.take
+      assert.deepStrictEqual(taken, [1, 1, 1])
+      // taken but not released: still counted
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      assert.strictEqual(queue.heldCount(), 3)
+      queue.release(taken.slice(0, 2))
+      yield* Fiber.join(offer)
+      assert.strictEqual(queue.heldCount(), 3)
+      assert.strictEqual(queue.buffered(), 2)
+    }))
+
+  it.effect("bounds bytes until release, not until take", () =>
+    Effect.gen(function*() {
+      const queue = sized({ maxMessages: 100, maxBytes: 100 })
+      const offer = yield* queue.offerAll([40, 40, 40, 10]).pipe(Effect.forkChild)
+      yield* settle(() => queue.heldBytes() === 80)
+      const first = yield* queue.take
+      assert.deepStrictEqual(first, [40, 40])
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      assert.strictEqual(queue.heldBytes(), 80, "taking does not free the bound")
+      assert.isUndefined(offer.pollUnsafe())
+      queue.release([40])
+      yield* Fiber.join(offer)
+      assert.strictEqual(queue.heldBytes(), 90)
+      assert.isTrue(queue.heldBytes() <= 100)
+    }))
+
+  it.effect("admits an item over the byte bound alone, when nothing else is held", () =>
+    Effect.gen(function*() {
+      const queue = sized({ maxMessages: 100, maxBytes: 100 })
+      yield* queue.offerAll([10])
+      const offer = yield* queue.offerAll([500, 10]).pipe(Effect.forkChild)
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      assert.strictEqual(queue.heldBytes(), 10)
+      queue.release(yield* queue.take)
+      yield* settle(() => queue.heldBytes() === 500)
+      assert.deepStrictEqual(yield* queue.take, [500])
+      queue.release([500])
+      yield* Fiber.join(offer)
+      assert.deepStrictEqual(yield* queue.take, [10])
+    }))
+
+  it.effect("take waits for items; after end it drains, then returns empty; poll never waits", () =>
+    Effect.gen(function*() {
+      const queue = sized({ maxMessages: 10, maxBytes: 100 })
+      assert.deepStrictEqual(queue.poll(), [])
+      const taker = yield* queue.take.pipe(Effect.forkChild)
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      assert.isUndefined(taker.pollUnsafe())
+      yield* queue.offerAll([1, 2])
+      assert.deepStrictEqual(yield* Fiber.join(taker), [1, 2])
+      yield* queue.offerAll([3])
+      queue.end()
+      assert.isTrue(queue.isEnded())
+      assert.deepStrictEqual(yield* queue.take, [3])
+      assert.deepStrictEqual(yield* queue.take, [])
+      yield* queue.offerAll([4])
+      assert.strictEqual(queue.buffered(), 0, "offers after end are ignored")
+    }))
+})
