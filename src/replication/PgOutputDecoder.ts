@@ -1,0 +1,356 @@
+/**
+ * The pgoutput decoder (protocol version 1, text values): reads the binary logical replication
+ * messages and publishes each change as the JSON wal2json format-version 2 would have written for
+ * it, so consumers see one format whichever plugin the slot uses. Relation and Type messages are
+ * cached per decoder (a new Relation message replaces the old one: schema changes mid-stream).
+ */
+import { Result } from "effect"
+import type { ChangeEvent } from "../domain/ChangeEvent.ts"
+import * as Lsn from "../domain/Lsn.ts"
+import { DecodeError } from "../Errors.ts"
+import * as CommitTimestamp from "./CommitTimestamp.ts"
+import type { Decoder, WalMessage } from "./Decoder.ts"
+import * as PgOutputValues from "./PgOutputValues.ts"
+import * as StartOptions from "./StartOptions.ts"
+
+export interface Options {
+  /** The publication the slot streams (PUBLICATION_NAME). */
+  readonly publication: string
+  /**
+   * The primary-key columns of a table, in table order, for tables whose replica identity is not
+   * the primary key (FULL, NOTHING, USING INDEX): pgoutput only marks replica-identity columns.
+   * Without it such tables get the replica-identity columns (or none) as their key.
+   */
+  readonly primaryKey?: ((schema: string, table: string) => ReadonlyArray<string> | undefined) | undefined
+}
+
+/** The START_REPLICATION options clause for pgoutput. */
+export const startOptions = (options: Pick<Options, "publication">): string =>
+  StartOptions.clause([["proto_version", "1"], ["publication_names", options.publication], ["messages", "true"]])
+
+interface RelationColumn {
+  readonly name: string
+  readonly kind: PgOutputValues.ValueKind
+  /** `{"name":…,"type":…,"value":` — the column's JSON up to its value. */
+  readonly prefix: string
+  readonly isKey: boolean
+}
+
+interface Relation {
+  readonly schema: string
+  readonly table: string
+  readonly columns: ReadonlyArray<RelationColumn>
+  /** Replica identity: d default, n nothing, f full, i index. */
+  readonly identity: string
+  /** Indexes of the primary-key columns, in table order. */
+  readonly keyIndexes: ReadonlyArray<number>
+  /** `"schema":…,"table":…` */
+  readonly tableJson: string
+  /** `,"pk":[…]}` — the end of every row change of this relation. */
+  readonly pkJson: string
+}
+
+/** A tuple's columns: the rendered JSON value, `null` text for NULL, `undefined` for an unchanged TOAST value. */
+type Tuple = Array<string | undefined>
+
+class Truncated extends Error {}
+
+/** Reads the fields of one message; throws Truncated past its end. */
+class Reader {
+  private readonly buffer: Buffer
+  offset = 0
+  constructor(data: Uint8Array) {
+    this.buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  }
+  private need(bytes: number): void {
+    if (this.offset + bytes > this.buffer.length) throw new Truncated()
+  }
+  byte(): number {
+    this.need(1)
+    return this.buffer[this.offset++]!
+  }
+  int16(): number {
+    this.need(2)
+    const value = this.buffer.readInt16BE(this.offset)
+    this.offset += 2
+    return value
+  }
+  int32(): number {
+    this.need(4)
+    const value = this.buffer.readInt32BE(this.offset)
+    this.offset += 4
+    return value
+  }
+  uint32(): number {
+    this.need(4)
+    const value = this.buffer.readUInt32BE(this.offset)
+    this.offset += 4
+    return value
+  }
+  uint64(): bigint {
+    this.need(8)
+    const value = this.buffer.readBigUInt64BE(this.offset)
+    this.offset += 8
+    return value
+  }
+  int64(): bigint {
+    this.need(8)
+    const value = this.buffer.readBigInt64BE(this.offset)
+    this.offset += 8
+    return value
+  }
+  /** A NUL-terminated string. */
+  string(): string {
+    const end = this.buffer.indexOf(0, this.offset)
+    if (end < 0) throw new Truncated()
+    const value = this.buffer.toString("utf8", this.offset, end)
+    this.offset = end + 1
+    return value
+  }
+  text(length: number): string {
+    if (length < 0) throw new Truncated()
+    this.need(length)
+    const value = this.buffer.toString("utf8", this.offset, this.offset + length)
+    this.offset += length
+    return value
+  }
+  get done(): boolean {
+    return this.offset === this.buffer.length
+  }
+}
+
+class Malformed extends Error {}
+
+const encoder = new TextEncoder()
+const emptyBody = new Uint8Array(0)
+
+/** Builds a pgoutput decoder. It is stateful: use one per replication stream. */
+export const make = (options: Options): Decoder => {
+  const relations = new Map<number, Relation>()
+  const namedTypes = new Map<number, PgOutputValues.NamedType>()
+  let xid: number | undefined
+  let commitTimeMs: number | undefined
+  /** `"xid":…,"timestamp":…` of the current transaction. */
+  let transactionJson = `"xid":null,"timestamp":null`
+
+  const readRelation = (reader: Reader): void => {
+    const id = reader.uint32()
+    const namespace = reader.string()
+    const schema = namespace === "" ? "pg_catalog" : namespace
+    const table = reader.string()
+    const identity = String.fromCharCode(reader.byte())
+    const count = reader.int16()
+    const columns: Array<RelationColumn> = []
+    for (let i = 0; i < count; i++) {
+      const flags = reader.byte()
+      const name = reader.string()
+      const typeOid = reader.uint32()
+      const typmod = reader.int32()
+      const type = PgOutputValues.typeName(typeOid, typmod, namedTypes)
+      columns.push({
+        name,
+        kind: PgOutputValues.valueKind(typeOid),
+        prefix: `{"name":${JSON.stringify(name)},"type":${JSON.stringify(type)},"value":`,
+        isKey: (flags & 1) === 1
+      })
+    }
+    const declared = identity === "d" ? undefined : options.primaryKey?.(schema, table)
+    const keyIndexes = declared === undefined
+      ? columns.flatMap((column, index) => (column.isKey && identity !== "f" ? [index] : []))
+      : columns.flatMap((column, index) => (declared.includes(column.name) ? [index] : []))
+    const pkJson = `,"pk":[${keyIndexes.map((index) => {
+      const prefix = columns[index]!.prefix
+      return prefix.slice(0, prefix.length - `,"value":`.length) + "}"
+    }).join(",")}]}`
+    relations.set(id, {
+      schema, table, columns, identity, keyIndexes, pkJson,
+      tableJson: `"schema":${JSON.stringify(schema)},"table":${JSON.stringify(table)}`
+    })
+  }
+
+  const readTuple = (reader: Reader, relation: Relation): Tuple => {
+    const count = reader.int16()
+    if (count !== relation.columns.length) {
+      throw new Malformed(`tuple has ${count} columns, relation ${relation.schema}.${relation.table} has ${relation.columns.length}`)
+    }
+    const tuple: Tuple = new Array(count)
+    for (let i = 0; i < count; i++) {
+      const kind = reader.byte()
+      if (kind === 0x74 /* t */) tuple[i] = PgOutputValues.renderValue(relation.columns[i]!.kind, reader.text(reader.int32()))
+      else if (kind === 0x6e /* n */) tuple[i] = "null"
+      else if (kind === 0x75 /* u */) tuple[i] = undefined
+      else throw new Malformed(`unknown tuple value kind ${JSON.stringify(String.fromCharCode(kind))}`)
+    }
+    return tuple
+  }
+
+  /** `[{"name":…,"type":…,"value":…},…]` of the given columns; unchanged TOAST values are left out. */
+  const columnsJson = (relation: Relation, tuple: Tuple, keysOnly: boolean): string => {
+    let json = "["
+    let first = true
+    for (let i = 0; i < tuple.length; i++) {
+      const value = tuple[i]
+      if (value === undefined) continue
+      const column = relation.columns[i]!
+      if (keysOnly && !column.isKey) continue
+      json += (first ? "" : ",") + column.prefix + value + "}"
+      first = false
+    }
+    return json + "]"
+  }
+
+  const primaryKey = (relation: Relation, row: Tuple, fallback: Tuple | undefined): string | undefined => {
+    if (relation.keyIndexes.length === 0) return undefined
+    let text = "["
+    for (let k = 0; k < relation.keyIndexes.length; k++) {
+      const index = relation.keyIndexes[k]!
+      const value = row[index] ?? fallback?.[index]
+      if (value === undefined) return undefined
+      text += (k === 0 ? "" : ",") + value
+    }
+    return text + "]"
+  }
+
+  const relationOf = (reader: Reader): Relation => {
+    const id = reader.uint32()
+    const relation = relations.get(id)
+    if (relation === undefined) throw new Malformed(`change for relation ${id} before its Relation message`)
+    return relation
+  }
+
+  const rowEvent = (lsn: Lsn.Lsn, action: "I" | "U" | "D", relation: Relation, body: string, pk: string | undefined): ChangeEvent => ({
+    lsn, ackLsn: lsn, xid, action, schema: relation.schema, table: relation.table, pk, commitTimeMs, body: encoder.encode(body)
+  })
+
+  const header = (action: string, lsn: Lsn.Lsn): string =>
+    `{"action":"${action}",${transactionJson},"lsn":"${Lsn.format(lsn)}"`
+
+  /** Decodes one message into `events`. */
+  const decodeMessage = (message: WalMessage, events: Array<ChangeEvent>): void => {
+    const { lsn } = message
+    const reader = new Reader(message.data)
+    const tag = reader.byte()
+    switch (tag) {
+      case 0x42: { // B: final LSN, commit time, xid
+        reader.uint64()
+        const micros = reader.int64()
+        xid = reader.uint32()
+        commitTimeMs = CommitTimestamp.pgMicrosToMillis(micros)
+        transactionJson = `"xid":${xid},"timestamp":"${CommitTimestamp.formatPgMicrosUtc(micros)}"`
+        events.push({ lsn, ackLsn: lsn, xid, action: "B", schema: "", table: "", pk: undefined, commitTimeMs, body: emptyBody })
+        break
+      }
+      case 0x43: { // C: flags, commit LSN, end LSN, commit time
+        reader.byte()
+        reader.uint64()
+        const endLsn = reader.uint64()
+        const timeMs = CommitTimestamp.pgMicrosToMillis(reader.int64())
+        events.push({ lsn, ackLsn: endLsn, xid, action: "C", schema: "", table: "", pk: undefined, commitTimeMs: timeMs, body: emptyBody })
+        xid = undefined
+        commitTimeMs = undefined
+        transactionJson = `"xid":null,"timestamp":null`
+        break
+      }
+      case 0x4f: // O: origin LSN and name; nothing to publish
+        reader.uint64()
+        reader.string()
+        break
+      case 0x52: // R
+        readRelation(reader)
+        break
+      case 0x59: { // Y: a user-defined type's namespace and name
+        const oid = reader.uint32()
+        namedTypes.set(oid, { namespace: reader.string(), name: reader.string() })
+        break
+      }
+      case 0x49: { // I: relation, 'N', new tuple
+        const relation = relationOf(reader)
+        if (reader.byte() !== 0x4e) throw new Malformed("insert without a new tuple")
+        const row = readTuple(reader, relation)
+        const body = `${header("I", lsn)},${relation.tableJson},"columns":${columnsJson(relation, row, false)}${relation.pkJson}`
+        events.push(rowEvent(lsn, "I", relation, body, primaryKey(relation, row, undefined)))
+        break
+      }
+      case 0x55: { // U: relation, optional 'K'/'O' old tuple, 'N' new tuple
+        const relation = relationOf(reader)
+        let kind = reader.byte()
+        let old: Tuple | undefined
+        let oldIsKey = true
+        if (kind === 0x4b || kind === 0x4f) {
+          oldIsKey = kind === 0x4b
+          old = readTuple(reader, relation)
+          kind = reader.byte()
+        }
+        if (kind !== 0x4e) throw new Malformed("update without a new tuple")
+        const row = readTuple(reader, relation)
+        const identitySource = old ?? (relation.identity === "d" || relation.identity === "i" ? row : undefined)
+        const identity = identitySource === undefined || relation.identity === "n" || !relation.columns.some((c) => c.isKey)
+          ? ""
+          : `,"identity":${columnsJson(relation, identitySource, old === undefined || oldIsKey)}`
+        const body = `${header("U", lsn)},${relation.tableJson},"columns":${columnsJson(relation, row, false)}${identity}${relation.pkJson}`
+        events.push(rowEvent(lsn, "U", relation, body, primaryKey(relation, row, old)))
+        break
+      }
+      case 0x44: { // D: relation, 'K'/'O' old tuple
+        const relation = relationOf(reader)
+        const kind = reader.byte()
+        if (kind !== 0x4b && kind !== 0x4f) throw new Malformed("delete without an old tuple")
+        const old = readTuple(reader, relation)
+        const body = `${header("D", lsn)},${relation.tableJson},"identity":${columnsJson(relation, old, kind === 0x4b)}${relation.pkJson}`
+        events.push(rowEvent(lsn, "D", relation, body, primaryKey(relation, old, undefined)))
+        break
+      }
+      case 0x54: { // T: relation count, options, relation ids — one event per table, as wal2json writes them
+        const count = reader.int32()
+        reader.byte()
+        for (let i = 0; i < count; i++) {
+          const relation = relationOf(reader)
+          const body = `${header("T", lsn)},${relation.tableJson}}`
+          events.push({
+            lsn, ackLsn: lsn, xid, action: "T", schema: relation.schema, table: relation.table, pk: undefined, commitTimeMs,
+            body: encoder.encode(body)
+          })
+        }
+        break
+      }
+      case 0x4d: { // M: flags, LSN, prefix, content
+        const transactional = (reader.byte() & 1) === 1
+        const messageLsn = reader.uint64()
+        const prefix = reader.string()
+        const content = reader.text(reader.int32())
+        const context = transactional ? transactionJson : `"xid":null,"timestamp":null`
+        const body = `{"action":"M",${context},"lsn":"${Lsn.format(messageLsn)}","transactional":${transactional},` +
+          `"prefix":${JSON.stringify(prefix)},"content":${JSON.stringify(content)}}`
+        events.push({
+          lsn, ackLsn: lsn, xid: transactional ? xid : undefined, action: "M", schema: "", table: "", pk: undefined,
+          commitTimeMs: transactional ? commitTimeMs : undefined, body: encoder.encode(body)
+        })
+        break
+      }
+      default:
+        throw new Malformed(`unknown pgoutput message type ${JSON.stringify(String.fromCharCode(tag))}`)
+    }
+    if (!reader.done) throw new Malformed(`${String.fromCharCode(tag)} message has trailing bytes`)
+  }
+
+  const decode = (messages: ReadonlyArray<WalMessage>): Result.Result<ReadonlyArray<ChangeEvent>, DecodeError> => {
+    const events: Array<ChangeEvent> = []
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i]!
+      try {
+        decodeMessage(message, events)
+      } catch (error) {
+        const tag = message.data.length > 0 ? String.fromCharCode(message.data[0]!) : "empty"
+        const reason = error instanceof Truncated
+          ? `truncated pgoutput message ${JSON.stringify(tag)}`
+          : error instanceof Malformed
+          ? error.message
+          : `pgoutput message ${JSON.stringify(tag)}: ${String(error)}`
+        return Result.fail(new DecodeError({ lsn: message.lsn, reason }))
+      }
+    }
+    return Result.succeed(events)
+  }
+
+  return { plugin: "pgoutput", startOptions: startOptions(options), decode }
+}

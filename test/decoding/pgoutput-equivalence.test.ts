@@ -1,0 +1,138 @@
+import { Result } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
+import type { Decoder, WalMessage } from "../../src/replication/Decoder.ts"
+import * as PgOutputDecoder from "../../src/replication/PgOutputDecoder.ts"
+import * as Wal2JsonDecoder from "../../src/replication/Wal2JsonDecoder.ts"
+import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
+import { readChanges } from "./slotChanges.ts"
+
+const encoder = new TextEncoder()
+const text = new TextDecoder()
+
+const decodeAll = (decoder: Decoder, messages: ReadonlyArray<WalMessage>): ReadonlyArray<ChangeEvent> => {
+  const result = decoder.decode(messages)
+  if (Result.isFailure(result)) throw new Error(result.failure.message)
+  return result.success
+}
+
+const isPublished = (event: ChangeEvent) => event.action !== "B" && event.action !== "C"
+const json = (event: ChangeEvent): unknown => JSON.parse(text.decode(event.body))
+const fields = (event: ChangeEvent) => ({
+  action: event.action, schema: event.schema, table: event.table, pk: event.pk, lsn: event.lsn, ackLsn: event.ackLsn,
+  xid: event.xid, commitTimeMs: event.commitTimeMs
+})
+
+/** Keys of wal2json-shaped objects in the order they appear, recursively (JSON equality ignores order). */
+const keyOrder = (value: unknown): unknown =>
+  Array.isArray(value)
+    ? value.map(keyOrder)
+    : value !== null && typeof value === "object"
+    ? Object.entries(value).map(([key, inner]) => [key, keyOrder(inner)])
+    : null
+
+const primaryKeys = new Map<string, ReadonlyArray<string>>([["public.full_rows", ["id"]]])
+
+describe("pgoutput and wal2json give the same changes", () => {
+  let pg: PgCluster
+  let wal2json: ReadonlyArray<ChangeEvent>
+  let pgoutput: ReadonlyArray<ChangeEvent>
+
+  beforeAll(async () => {
+    pg = await startPostgres({ conf: { TimeZone: "'UTC'" } })
+    await pg.psql(`
+      CREATE TYPE mood AS ENUM ('sad', 'happy');
+      CREATE SCHEMA other;
+      CREATE TYPE other.color AS ENUM ('red');
+      CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(30,10), qty bigint, ratio float8, small real,
+                          ok boolean, tags text[], nums int[], doc jsonb, raw json, data bytea, note varchar(20), code char(3),
+                          at timestamptz, local timestamp(3), day date, span interval, feeling mood, big text,
+                          bits bit(3), vbits varbit(5), stamps timestamp(3)[], names varchar(5)[], short_span interval minute to second(3),
+                          clock timetz(2), amounts numeric(5,2)[], cash money, uid uuid, letter "char", moods mood[], color other.color,
+                          addr inet, pos point, word tsvector);
+      ALTER TABLE items ALTER COLUMN big SET STORAGE EXTERNAL;
+      CREATE TABLE logs (line text, n int);
+      CREATE TABLE full_rows (id int PRIMARY KEY, v text);
+      ALTER TABLE full_rows REPLICA IDENTITY FULL;
+      CREATE TABLE composite (region text, code int, v text, PRIMARY KEY (region, code));
+      CREATE PUBLICATION cdc FOR ALL TABLES;`)
+    await pg.psql(`SELECT pg_create_logical_replication_slot('w', 'wal2json')`)
+    await pg.psql(`SELECT pg_create_logical_replication_slot('p', 'pgoutput')`)
+    const workload = [
+      `INSERT INTO items VALUES (1, 'héllo "wörld" ✓ 😀 \\ tab\tnl' || chr(10) || chr(1), 12345678901234567890.0123456789, 9223372036854775807,
+         'NaN', 1.5e-7, true, '{a,"b c",NULL}', '{1,2,3}', '{"k": [1, 2.50, null]}', '{"raw" :  true}', '\\x00ff10', 'short', 'ab',
+         '2026-11-21 04:41:02.123456+05:30', '2020-01-02 03:04:05.6789', '2020-02-29', '1 day 02:03:04', 'happy', repeat('ü', 20000),
+         B'101', B'11', '{"2020-01-01 00:00:00.5"}', '{"a b",c}', '1 min 2.5 sec', '12:00:00.123+02', '{1.5,-2}', 12.5,
+         'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'z', '{sad,happy}', 'red', '10.0.0.1/8', '(1,2)', 'a fat cat')`,
+      `INSERT INTO items (id) VALUES (2)`,
+      `UPDATE items SET name = 'changed', price = price + 1, ratio = '-Infinity' WHERE id = 1`,
+      `UPDATE items SET id = 20 WHERE id = 2`,
+      `DELETE FROM items WHERE id = 20`,
+      `INSERT INTO logs VALUES ('no key', 1), (NULL, NULL)`,
+      `INSERT INTO full_rows VALUES (1, 'a'); UPDATE full_rows SET v = 'b'; DELETE FROM full_rows`,
+      `INSERT INTO composite VALUES ('eu', 1, 'x'); UPDATE composite SET v = 'y'; UPDATE composite SET code = 2; DELETE FROM composite`,
+      `ALTER TABLE items ADD COLUMN extra int DEFAULT 7`,
+      `INSERT INTO items (id, name, extra) VALUES (3, 'after alter', 8); UPDATE items SET extra = 9 WHERE id = 1`,
+      `TRUNCATE logs, composite`,
+      `SELECT pg_logical_emit_message(true, 'audit', 'transactional ✓')`,
+      `SELECT pg_logical_emit_message(false, 'ping', 'right away')`,
+      `DELETE FROM items`
+    ]
+    for (const sql of workload) await pg.psql(sql)
+
+    const w = Wal2JsonDecoder.make({ addTables: [], filterTables: [] })
+    const wRows = await readChanges(pg, "w", w.startOptions)
+    wal2json = decodeAll(w, wRows.map((row) => ({ lsn: row.lsn, data: encoder.encode(row.data) })))
+    const p = PgOutputDecoder.make({ publication: "cdc", primaryKey: (schema, table) => primaryKeys.get(`${schema}.${table}`) })
+    const pRows = await readChanges(pg, "p", p.startOptions, { binary: true })
+    pgoutput = decodeAll(p, pRows.map((row) => ({ lsn: row.lsn, data: Buffer.from(row.data, "hex") })))
+  })
+  afterAll(async () => {
+    await pg?.stop()
+  })
+
+  it("publishes the same changes with the same JSON, key order included", () => {
+    const fromWal2json = wal2json.filter(isPublished)
+    const fromPgoutput = pgoutput.filter(isPublished)
+    expect(fromWal2json.length).toBe(22) // every row change, 2 truncated tables, 2 messages
+    expect(fromPgoutput.map((event) => event.action)).toEqual(fromWal2json.map((event) => event.action))
+    for (let i = 0; i < fromWal2json.length; i++) {
+      expect(json(fromPgoutput[i]!), `change ${i}`).toEqual(json(fromWal2json[i]!))
+      expect(keyOrder(json(fromPgoutput[i]!)), `change ${i}`).toEqual(keyOrder(json(fromWal2json[i]!)))
+      expect(fields(fromPgoutput[i]!), `change ${i}`).toEqual(fields(fromWal2json[i]!))
+    }
+  })
+
+  it("covers the cases it claims to", () => {
+    const bodies = wal2json.filter(isPublished).map((event) => text.decode(event.body))
+    expect(bodies[0]).toContain(`"value":12345678901234567890.0123456789`)
+    expect(pgoutput.filter(isPublished).map((event) => text.decode(event.body))[0]).toContain(`"value":12345678901234567890.0123456789`)
+    const tableActions = wal2json.filter(isPublished).map((event) => `${event.action}:${event.table}:${event.pk ?? "-"}`)
+    expect(tableActions).toContain("U:items:[1]")
+    expect(tableActions).toContain("D:full_rows:[1]")
+    expect(tableActions).toContain(`U:composite:["eu",2]`)
+    expect(tableActions).toContain("I:logs:-")
+    expect(tableActions.filter((action) => action.startsWith("T:"))).toEqual(["T:logs:-", "T:composite:-"])
+    // the update that left the TOAST column alone does not carry it; the insert after ALTER shows the new column
+    const updateOne = json(wal2json.filter(isPublished)[2]!) as { columns: Array<{ name: string }> }
+    expect(updateOne.columns.map((column) => column.name)).not.toContain("big")
+    const afterAlter = wal2json.filter(isPublished).find((event) => event.pk === "[3]" && event.action === "I")!
+    expect(text.decode(afterAlter.body)).toContain(`{"name":"extra","type":"integer","value":8}`)
+  })
+
+  it("acknowledges every transaction with changes at the same commit end LSN, with the same xid and time", () => {
+    const commits = (events: ReadonlyArray<ChangeEvent>) => {
+      const changed = new Set(events.filter((event) => isPublished(event) && event.xid !== undefined).map((event) => event.xid))
+      // PostgreSQL 15's pgoutput writes BEGIN when the first change is sent, so a B's own LSN may be later than wal2json's
+      return events.filter((event) => (event.action === "C" || event.action === "B") && changed.has(event.xid))
+        .map((event) => event.action === "C" ? fields(event) : { action: event.action, xid: event.xid, commitTimeMs: event.commitTimeMs })
+    }
+    const fromWal2json = commits(wal2json)
+    expect(fromWal2json.length).toBe(2 * 12) // every workload transaction but ALTER TABLE and the non-transactional message
+    expect(commits(pgoutput)).toEqual(fromWal2json)
+    for (const commit of pgoutput.filter((event) => event.action === "C")) {
+      expect(commit.ackLsn).toBe(commit.lsn) // the commit's XLogData starts at the transaction's end LSN
+    }
+    expect(pgoutput.filter((event) => event.action === "B").every((event) => typeof event.commitTimeMs === "number")).toBe(true)
+  })
+})
