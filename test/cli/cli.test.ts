@@ -1,0 +1,196 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import * as Path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as LockKey from "../../src/leader/LockKey.ts"
+import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
+
+const root = Path.resolve(import.meta.dirname, "..", "..")
+const node = Path.join(root, "node_modules", ".bin", "node")
+const main = Path.join(root, "src", "cli", "main.ts")
+
+interface Run {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs the CLI as an operator would, with only the given environment (plus PATH). */
+const cli = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>>): Promise<Run> =>
+  new Promise((resolve) => {
+    execFile(node, [main, ...args], { env: { PATH: process.env.PATH ?? "", ...env }, timeout: 30_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
+      resolve({ code, stdout, stderr })
+    })
+  })
+
+let pg: PgCluster
+let env: Record<string, string>
+const SLOT = "cli_slot"
+
+beforeAll(async () => {
+  pg = await startPostgres()
+  env = { ...pg.env, REPLICATION_SLOT: SLOT }
+  await pg.psql("CREATE TABLE orders (id int PRIMARY KEY, note text)")
+  await pg.psql(`SELECT pg_create_logical_replication_slot('${SLOT}', 'wal2json')`)
+  await pg.psql("INSERT INTO orders SELECT g, 'note ' || g FROM generate_series(1, 3) g")
+  await pg.psql("INSERT INTO orders VALUES (4, 'four')")
+})
+afterAll(async () => {
+  await pg?.stop()
+})
+
+const slotRow = () =>
+  pg.psql(`SELECT restart_lsn || ' ' || confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '${SLOT}'`)
+
+describe("cli status", () => {
+  it("prints the slot's plugin, LSNs, retained WAL and unconfirmed gap, and no consumer or leader", async () => {
+    const [restart, confirmed] = (await slotRow()).split(" ")
+    const run = await cli(["status"], env)
+    expect(run.stderr).toBe("")
+    expect(run.code).toBe(0)
+    expect(run.stdout).toContain(`Replication slot "${SLOT}"`)
+    expect(run.stdout).toMatch(/plugin:\s+wal2json \(logical\)/)
+    expect(run.stdout).toMatch(/active:\s+no/)
+    expect(run.stdout).toContain(`restart LSN:         ${restart}`)
+    expect(run.stdout).toContain(`confirmed flush LSN: ${confirmed}`)
+    expect(run.stdout).toMatch(/WAL retained:\s+\d+(\.\d+)? (bytes|kB|MB) \([\d,]+ bytes\)/)
+    expect(run.stdout).toMatch(/not yet confirmed:\s+\d+(\.\d+)? (bytes|kB|MB) \([\d,]+ bytes\)/)
+    expect(run.stdout).toMatch(/Consumer\n  none/)
+    expect(run.stdout).toMatch(/Leader \(advisory lock -?\d+\)\n  none/)
+  })
+
+  it("shows who consumes the slot and who holds the leader lock; --json gives the same as data", async () => {
+    const key = LockKey.derive(pg.database, SLOT)
+    const children: Array<ChildProcess> = []
+    try {
+      // a walsender on the slot, and a session holding the leader lock
+      children.push(spawn(Path.join(pg.binDir, "pg_recvlogical"), ["-d", pg.database, "--slot", SLOT, "--start", "-f", "/dev/null"], {
+        env: { ...process.env, ...pg.env, PGAPPNAME: "cli-test-consumer" },
+        stdio: "ignore"
+      }))
+      children.push(spawn("psql", ["-X", "-q", "-c", `SELECT pg_advisory_lock(${key}); SELECT pg_sleep(60)`], {
+        env: { ...process.env, ...pg.env, PGAPPNAME: "cli-test-leader" },
+        stdio: "ignore"
+      }))
+      const deadline = Date.now() + 15_000
+      while (
+        (await pg.psql(
+          `SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = '${SLOT}' AND active) + ` +
+            `(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted)`
+        )) !== "2"
+      ) {
+        if (Date.now() > deadline) throw new Error("consumer and lock holder did not appear")
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const consumerPid = await pg.psql(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = '${SLOT}'`)
+      const leaderPid = await pg.psql("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")
+
+      const run = await cli(["status"], env)
+      expect(run.code).toBe(0)
+      expect(run.stdout).toMatch(new RegExp(`active:\\s+yes \\(pid ${consumerPid}\\)`))
+      expect(run.stdout).toMatch(new RegExp(`Consumer\\n  pid ${consumerPid}, user postgres, application cli-test-consumer, client 127\\.0\\.0\\.1, state (streaming|catchup)`))
+      expect(run.stdout).toMatch(new RegExp(`Leader \\(advisory lock ${key}\\)\\n  pid ${leaderPid}, user postgres, application cli-test-leader, client 127\\.0\\.0\\.1`))
+
+      const json = await cli(["status", "--json"], env)
+      expect(json.code).toBe(0)
+      const data = JSON.parse(json.stdout)
+      expect(data.slot).toMatchObject({ slot: SLOT, plugin: "wal2json", active: true, activePid: Number(consumerPid) })
+      expect(typeof data.slot.retainedBytes).toBe("number")
+      expect(data.consumer).toMatchObject({ pid: Number(consumerPid), applicationName: "cli-test-consumer" })
+      expect(data.leader).toMatchObject({ lockKey: String(key), holder: { pid: Number(leaderPid), applicationName: "cli-test-leader" } })
+    } finally {
+      for (const child of children) child.kill("SIGTERM")
+    }
+    // wait for the walsender to let go before the peek tests
+    const deadline = Date.now() + 15_000
+    while ((await pg.psql(`SELECT active FROM pg_replication_slots WHERE slot_name = '${SLOT}'`)) !== "f") {
+      if (Date.now() > deadline) throw new Error("slot still active")
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  })
+
+  it("uses LEADER_LOCK_KEY when set", async () => {
+    const run = await cli(["status"], { ...env, LEADER_LOCK_KEY: "-42" })
+    expect(run.code).toBe(0)
+    expect(run.stdout).toContain("Leader (advisory lock -42)")
+  })
+})
+
+describe("cli peek", () => {
+  it("shows the next N messages without consuming them", async () => {
+    const before = await slotRow()
+    const first = await cli(["peek", "3"], env)
+    expect(first.stderr).toBe("")
+    expect(first.code).toBe(0)
+    const lines = first.stdout.trimEnd().split("\n")
+    expect(lines[0]).toBe(`Next 3 message(s) of slot "${SLOT}" (wal2json; peeked, not consumed)`)
+    const changes = lines.slice(1).map((line) => {
+      const match = /^([0-9A-F]+\/[0-9A-F]+)  xid (\d+)  (\{.*\})$/.exec(line)
+      expect(match, line).not.toBeNull()
+      return JSON.parse(match![3]!)
+    })
+    expect(changes.map((c) => c.action)).toEqual(["B", "I", "I"])
+    expect(changes[1]).toMatchObject({ table: "orders", columns: expect.arrayContaining([{ name: "id", type: "integer", value: 1 }]) })
+    expect(changes[1].pk).toBeDefined()
+
+    // not consumed: the slot did not move, and peeking again shows the same
+    expect(await slotRow()).toBe(before)
+    const again = await cli(["peek", "3"], env)
+    expect(again.stdout).toBe(first.stdout)
+
+    const json = await cli(["peek", "6", "--json"], env)
+    const data = JSON.parse(json.stdout)
+    expect(data.changes.map((c: { readonly data: string }) => JSON.parse(c.data).action)).toEqual(["B", "I", "I", "I", "C", "B"])
+    expect(await slotRow()).toBe(before)
+  })
+
+  it("peeks a pgoutput slot with the binary functions, labelled by message type", async () => {
+    await pg.psql("CREATE PUBLICATION cli_pub FOR TABLE orders")
+    await pg.psql("SELECT pg_create_logical_replication_slot('cli_pgoutput', 'pgoutput')")
+    await pg.psql("INSERT INTO orders VALUES (10, 'ten')")
+    const run = await cli(["peek", "3"], { ...env, REPLICATION_SLOT: "cli_pgoutput", PUBLICATION_NAME: "cli_pub" })
+    expect(run.stderr).toBe("")
+    expect(run.code).toBe(0)
+    const lines = run.stdout.trimEnd().split("\n").slice(1)
+    expect(lines.map((l) => l.split(/\s{2}/)[2])).toEqual(["begin", "relation", "insert"])
+    expect(lines[0]).toMatch(/  42[0-9a-f]+$/)
+  })
+})
+
+describe("cli failures", () => {
+  it("a missing slot: exit 1 and a clear message", async () => {
+    for (const command of [["status"], ["peek", "2"]]) {
+      const run = await cli(command, { ...env, REPLICATION_SLOT: "no_such_slot" })
+      expect(run.code).toBe(1)
+      expect(run.stdout).toBe("")
+      expect(run.stderr).toBe(
+        `cdc-logical-replication: replication slot "no_such_slot" does not exist in database "postgres" ` +
+          `(check REPLICATION_SLOT and PGDATABASE; the service creates it when REPLICATION_SLOT_CREATE=true)\n`
+      )
+    }
+  })
+
+  it("bad configuration: non-zero exit, every bad variable named, no stack trace, no password", async () => {
+    const run = await cli(["status"], { PGPASSWORD: "s3cret-value", PGPORT: "abc", REPLICATION_SLOT: "Bad-Slot" })
+    expect(run.code).toBe(2)
+    expect(run.stdout).toBe("")
+    expect(run.stderr).toContain("invalid configuration")
+    for (const variable of ["PGHOST", "PGUSER", "PGDATABASE", "PGPORT", "REPLICATION_SLOT"]) expect(run.stderr).toContain(`${variable}:`)
+    expect(run.stderr).not.toMatch(/\n\s+at /)
+    expect(run.stderr).not.toContain("s3cret-value")
+  })
+
+  it("a wrong password: exit 1, says it cannot connect, never prints the password", async () => {
+    const run = await cli(["status"], { ...env, PGPASSWORD: "wrong-s3cret" })
+    expect(run.code).toBe(1)
+    expect(run.stderr).toMatch(/^cdc-logical-replication: cannot connect to PostgreSQL at 127\.0\.0\.1:\d+ as postgres: .*password/)
+    expect(run.stderr).not.toContain("wrong-s3cret")
+    expect(run.stderr).not.toMatch(/\n\s+at /)
+  })
+
+  it("bad arguments: exit 1", async () => {
+    expect((await cli(["peek", "lots"], env)).code).toBe(1)
+    expect((await cli(["peek", "0"], env)).code).toBe(1)
+    expect((await cli(["frobnicate"], env)).code).toBe(1)
+  })
+})
