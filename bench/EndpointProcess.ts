@@ -1,6 +1,7 @@
 /**
- * Runs bench/KinesisEndpoint.ts as a child process (so it never shares the measured service's event
- * loop) and talks to it: its URL for AWS_ENDPOINT_URL_KINESIS, its stats, reset and stop.
+ * Runs the Kinesis-compatible servers the benchmark measures against as child processes (so they
+ * never share the measured service's event loop): bench/KinesisEndpoint.ts (with its stats, reset)
+ * and kinesalite (bench/Kinesalite.ts). Each prints `{"port":N}` once it is ready.
  */
 import { spawn } from "node:child_process"
 import * as Path from "node:path"
@@ -8,15 +9,42 @@ import * as Readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import type { EndpointStats } from "./KinesisEndpoint.ts"
 
-export interface EndpointProcess {
+const here = Path.dirname(fileURLToPath(import.meta.url))
+
+export interface ChildServer {
   readonly url: string
   readonly pid: number
-  readonly stats: () => Promise<EndpointStats>
-  readonly reset: () => Promise<void>
   readonly stop: () => Promise<void>
 }
 
-const script = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "KinesisEndpoint.ts")
+export interface EndpointProcess extends ChildServer {
+  readonly stats: () => Promise<EndpointStats>
+  readonly reset: () => Promise<void>
+}
+
+/** Spawns `node <script> ...args` and waits for its `{"port":N}` line. */
+const spawnServer = async (script: string, args: ReadonlyArray<string>): Promise<ChildServer> => {
+  const child = spawn(process.execPath, [Path.join(here, script), ...args], { stdio: ["ignore", "pipe", "inherit"] })
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  const port = await new Promise<number>((resolve, reject) => {
+    const lines = Readline.createInterface({ input: child.stdout })
+    lines.once("line", (line) => {
+      const parsed: unknown = JSON.parse(line)
+      const value = typeof parsed === "object" && parsed !== null && "port" in parsed ? parsed.port : undefined
+      if (typeof value === "number") resolve(value)
+      else reject(new Error(`${script} printed ${line}`))
+    })
+    child.once("exit", (code) => reject(new Error(`${script} exited with ${code} before listening`)))
+  })
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
+      await exited
+    }
+  }
+}
 
 export interface EndpointProcessOptions {
   readonly latencyMs?: number
@@ -25,40 +53,25 @@ export interface EndpointProcessOptions {
 }
 
 export const startEndpointProcess = async (options: EndpointProcessOptions = {}): Promise<EndpointProcess> => {
-  const args = [
-    script, "--port", "0",
+  const server = await spawnServer("KinesisEndpoint.ts", [
+    "--port", "0",
     "--endpoint-latency-ms", String(options.latencyMs ?? 0),
     "--stream", options.streamName ?? "bench",
     "--shards", String(options.shards ?? 4)
-  ]
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] })
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  const port = await new Promise<number>((resolve, reject) => {
-    const lines = Readline.createInterface({ input: child.stdout })
-    lines.once("line", (line) => {
-      const parsed: unknown = JSON.parse(line)
-      const value = typeof parsed === "object" && parsed !== null && "port" in parsed ? parsed.port : undefined
-      if (typeof value === "number") resolve(value)
-      else reject(new Error(`endpoint printed ${line}`))
-    })
-    child.once("exit", (code) => reject(new Error(`endpoint exited with ${code} before listening`)))
-  })
-  const url = `http://127.0.0.1:${port}`
+  ])
   return {
-    url,
-    pid: child.pid!,
+    ...server,
     stats: async () => {
-      const response = await fetch(`${url}/stats`)
+      const response = await fetch(`${server.url}/stats`)
       if (!response.ok) throw new Error(`endpoint /stats answered ${response.status}`)
       return (await response.json()) as EndpointStats
     },
     reset: async () => {
-      const response = await fetch(`${url}/reset`, { method: "POST" })
+      const response = await fetch(`${server.url}/reset`, { method: "POST" })
       if (!response.ok) throw new Error(`endpoint /reset answered ${response.status}`)
-    },
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
-      await exited
     }
   }
 }
+
+export const startKinesaliteProcess = (options: { readonly streamName: string; readonly shards: number }): Promise<ChildServer> =>
+  spawnServer("Kinesalite.ts", ["--stream", options.streamName, "--shards", String(options.shards)])
