@@ -1,0 +1,95 @@
+/**
+ * The live {@link KinesisClient}: PutRecords and DescribeStreamSummary through
+ * @aws-sdk/client-kinesis over HTTP/1.1 keep-alive (local Kinesis servers such as kinesalite do not
+ * speak HTTP/2), with sockets for KINESIS_MAX_INFLIGHT concurrent requests and a request timeout.
+ * The SDK makes one attempt per call (the publisher retries); credentials come from the SDK's
+ * default chain; the endpoint from AWS_ENDPOINT_URL_KINESIS when set. Failures are classified by
+ * {@link classify}.
+ */
+import {
+  DescribeStreamSummaryCommand,
+  KinesisClient as SdkClient,
+  PutRecordsCommand
+} from "@aws-sdk/client-kinesis"
+import { NodeHttpHandler } from "@smithy/node-http-handler"
+import { Effect, Layer } from "effect"
+import * as Http from "node:http"
+import * as Https from "node:https"
+import type { KinesisConfig } from "../config/ServiceConfig.ts"
+import { ServiceConfig } from "../config/ServiceConfig.ts"
+import { classify } from "./ErrorClassification.ts"
+import { KinesisClient, type KinesisClientShape, type PutRecordResult } from "./KinesisClient.ts"
+
+const MiB = 1024 * 1024
+
+/** The SDK client for a configuration (exported for tests and tools that need raw calls). */
+export const sdkClient = (config: KinesisConfig): SdkClient => {
+  // a few spare sockets beyond the in-flight requests, for DescribeStreamSummary and replaced sockets
+  const agentOptions = { keepAlive: true, maxSockets: config.maxInflight + 2 }
+  return new SdkClient({
+    region: config.region,
+    ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
+    maxAttempts: 1,
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new Http.Agent(agentOptions),
+      httpsAgent: new Https.Agent(agentOptions),
+      requestTimeout: config.requestTimeoutMs,
+      connectionTimeout: Math.min(config.requestTimeoutMs, 10_000)
+    })
+  })
+}
+
+/** A {@link KinesisClientShape} over the SDK; the client is destroyed when the scope closes. */
+export const make = (config: KinesisConfig) =>
+  Effect.gen(function*() {
+    const client = yield* Effect.acquireRelease(
+      Effect.sync(() => sdkClient(config)),
+      (client) => Effect.sync(() => client.destroy())
+    )
+    const stream = config.streamArn !== undefined ? { StreamARN: config.streamArn } : { StreamName: config.streamName }
+
+    const putRecords: KinesisClientShape["putRecords"] = (records) =>
+      Effect.tryPromise({
+        try: (signal) =>
+          client.send(
+            new PutRecordsCommand({
+              ...stream,
+              Records: records.map((record) => ({ Data: record.data, PartitionKey: record.partitionKey }))
+            }),
+            { abortSignal: signal }
+          ),
+        catch: classify
+      }).pipe(
+        Effect.map((output) =>
+          (output.Records ?? []).map((entry): PutRecordResult =>
+            entry.ErrorCode !== undefined && entry.ErrorCode !== null && entry.ErrorCode !== ""
+              ? { _tag: "Failed", errorCode: entry.ErrorCode, errorMessage: entry.ErrorMessage ?? "" }
+              : { _tag: "Ok", shardId: entry.ShardId ?? "", sequenceNumber: entry.SequenceNumber ?? "" }
+          )
+        )
+      )
+
+    const describeLimits: KinesisClientShape["describeLimits"] = Effect.tryPromise({
+      try: (signal) => client.send(new DescribeStreamSummaryCommand(stream), { abortSignal: signal }),
+      catch: classify
+    }).pipe(
+      Effect.map((output) => {
+        const kib = output.StreamDescriptionSummary?.MaxRecordSizeInKiB
+        return { maxRecordBytes: typeof kib === "number" && kib > 0 ? kib * 1024 : MiB }
+      })
+    )
+
+    return KinesisClient.of({ putRecords, describeLimits })
+  })
+
+/** The live layer for a given configuration. */
+export const layerConfig = (config: KinesisConfig): Layer.Layer<KinesisClient> => Layer.effect(KinesisClient, make(config))
+
+/** The live layer, configured from {@link ServiceConfig}. */
+export const layer: Layer.Layer<KinesisClient, never, ServiceConfig> = Layer.effect(
+  KinesisClient,
+  Effect.gen(function*() {
+    const config = yield* ServiceConfig
+    return yield* make(config.kinesis)
+  })
+)

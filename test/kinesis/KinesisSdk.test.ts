@@ -1,0 +1,62 @@
+/** KinesisSdk against a real Kinesis implementation (kinesalite, in process). */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as KinesisSdk from "../../src/kinesis/KinesisSdk.ts"
+import { type Kinesalite, startKinesalite } from "../support/KinesaliteHarness.ts"
+import { kinesisConfig } from "../pipeline/fixtures.ts"
+
+let kinesis: Kinesalite
+
+beforeAll(async () => {
+  kinesis = await startKinesalite()
+  await kinesis.createStream("orders", 2)
+})
+
+afterAll(async () => {
+  await kinesis?.stop()
+})
+
+const config = (streamName: string) =>
+  kinesisConfig({ streamName, endpoint: kinesis.endpoint, region: kinesis.region, requestTimeoutMs: 5_000 })
+
+const encode = (text: string) => new TextEncoder().encode(text)
+
+describe("KinesisSdk (kinesalite)", () => {
+  it.live("puts records and reads them back byte for byte", () =>
+    Effect.gen(function*() {
+      const client = yield* KinesisSdk.make(config("orders"))
+      const entries = Array.from({ length: 20 }, (_, i) => ({ data: encode(`{"n":${i}}`), partitionKey: `public.t:[${i}]` }))
+      const results = yield* client.putRecords(entries)
+      expect(results).toHaveLength(20)
+      expect(results.every((r) => r._tag === "Ok")).toBe(true)
+      const stored = yield* Effect.promise(() => kinesis.readAll("orders"))
+      const byKey = new Map(stored.map((r) => [r.partitionKey, new TextDecoder().decode(r.data)]))
+      for (let i = 0; i < 20; i++) expect(byKey.get(`public.t:[${i}]`)).toBe(`{"n":${i}}`)
+    }))
+
+  it.live("describeLimits reports 1 MiB when the stream reports no maximum record size", () =>
+    Effect.gen(function*() {
+      const client = yield* KinesisSdk.make(config("orders"))
+      expect(yield* client.describeLimits).toEqual({ maxRecordBytes: 1024 * 1024 })
+    }))
+
+  it.live("a missing stream is a fatal ResourceNotFoundException", () =>
+    Effect.gen(function*() {
+      const client = yield* KinesisSdk.make(config("no-such-stream"))
+      const put = yield* Effect.flip(client.putRecords([{ data: encode("{}"), partitionKey: "k" }]))
+      expect(put.code).toBe("ResourceNotFoundException")
+      expect(put.retriable).toBe(false)
+      expect(put.message).not.toContain("\n")
+      const describe = yield* Effect.flip(client.describeLimits)
+      expect(describe.code).toBe("ResourceNotFoundException")
+      expect(describe.retriable).toBe(false)
+    }))
+
+  it.live("an unreachable endpoint is a retriable network error", () =>
+    Effect.gen(function*() {
+      const client = yield* KinesisSdk.make({ ...config("orders"), endpoint: "http://127.0.0.1:9" })
+      const error = yield* Effect.flip(client.putRecords([{ data: encode("{}"), partitionKey: "k" }]))
+      expect(error.retriable).toBe(true)
+      expect(error.code).toBe("ECONNREFUSED")
+    }))
+})
