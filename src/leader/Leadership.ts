@@ -10,7 +10,7 @@
  * chance) and campaigns again. The process never exits for a lost leadership.
  */
 import type { PgConnection } from "@effect/sql-pg"
-import { Context, Effect, Fiber, Layer, Metric, Result } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer, Metric, Result } from "effect"
 import type { Scope } from "effect"
 import type { PgConfig } from "../config/ServiceConfig.ts"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
@@ -85,6 +85,49 @@ export const makeAlwaysLeader: Effect.Effect<Leadership["Service"], never, Healt
         }))
       )
   })
+})
+
+/** A hand-driven election for tests: leads at once; `revoke` takes the lead away like a lost lock. */
+export interface ScriptedLeadership {
+  readonly leadership: Leadership["Service"]
+  /** Interrupts the running work (as the watchdog would) and leads again straight away. */
+  readonly revoke: (reason: string) => Effect.Effect<void>
+  /** How many times work has been started. */
+  readonly rounds: Effect.Effect<number>
+}
+
+export const makeScripted: Effect.Effect<ScriptedLeadership, never, Health> = Effect.gen(function*() {
+  const health = yield* Health
+  let leading = false
+  let rounds = 0
+  let current: Deferred.Deferred<LeadershipLost> | undefined
+  const runWhileLeader = <A, E, R>(work: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.gen(function*() {
+      while (true) {
+        const lostSignal = yield* Deferred.make<LeadershipLost>()
+        current = lostSignal
+        leading = true
+        rounds += 1
+        yield* setLeaderGauge(true)
+        yield* health.setState("connecting")
+        const outcome = yield* Effect.raceFirst(
+          Effect.map(work, (value) => ({ done: true as const, value })),
+          Effect.map(Deferred.await(lostSignal), (error) => ({ done: false as const, error }))
+        ).pipe(Effect.ensuring(Effect.suspend(() => {
+          leading = false
+          return setLeaderGauge(false)
+        })))
+        if (outcome.done) return outcome.value
+        yield* Effect.logWarning("leadership_lost").pipe(Effect.annotateLogs({ reason: outcome.error.reason }))
+        yield* health.setState("standby")
+      }
+    })
+  return {
+    leadership: Leadership.of({ isLeader: Effect.sync(() => leading), runWhileLeader }),
+    revoke: (reason) =>
+      Effect.suspend(() => current === undefined ? Effect.void : Deferred.succeed(current, new LeadershipLost({ reason }))).pipe(Effect.asVoid),
+    rounds: Effect.sync(() => rounds)
+  }
 })
 
 /** How one round of leading ended, when it did not end with `work`'s own failure. */

@@ -11,9 +11,10 @@
  * `<redacted>`, `Redacted` values print as `<redacted>`, credentials inside connection URLs are
  * masked, and the values of any secrets handed to the layer are masked wherever they appear.
  */
-import { Cause, Layer, Logger, Redacted, References } from "effect"
+import { Cause, Effect, Layer, Logger, Redacted, References } from "effect"
 import type { LogLevel } from "effect"
 import type { LogFormat } from "../config/ServiceConfig.ts"
+import { ServiceConfig } from "../config/ServiceConfig.ts"
 
 export const REDACTED = "<redacted>"
 
@@ -195,3 +196,13 @@ export const layer = (options: LoggingOptions): Layer.Layer<never> =>
     Logger.layer([make(options)]),
     Layer.succeed(References.MinimumLogLevel, options.level)
   )
+
+/** LOG_FORMAT and LOG_LEVEL from the service configuration; PGPASSWORD is masked wherever it appears. */
+export const layerConfig: Layer.Layer<never, never, ServiceConfig> = Layer.unwrap(
+  Effect.map(Effect.service(ServiceConfig), (config) =>
+    layer({
+      format: config.observability.logFormat,
+      level: config.observability.logLevel,
+      secrets: config.pg.password === undefined ? [] : [config.pg.password]
+    }))
+)

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect } from "vitest"
 import type { PgConfig } from "../../src/config/ServiceConfig.ts"
 import { ServiceConfig } from "../../src/config/ServiceConfig.ts"
 import * as LockKey from "../../src/leader/LockKey.ts"
-import { Leadership } from "../../src/leader/Leadership.ts"
+import { Leadership, makeScripted } from "../../src/leader/Leadership.ts"
 import { Health } from "../../src/observability/Health.ts"
 import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
 
@@ -220,3 +220,20 @@ describe("Leadership (advisory lock)", () => {
 function yield_(health: Health["Service"]) {
   return Effect.runSync(health.snapshot)
 }
+
+describe("scripted Leadership (for other modules' tests)", () => {
+  it.live("leads at once; revoke interrupts the work and starts it again", () =>
+    Effect.gen(function*() {
+      const scripted = yield* makeScripted.pipe(Effect.provide(Health.layer))
+      const tracked = trackedWork()
+      const fiber = yield* Effect.forkChild(scripted.leadership.runWhileLeader(tracked.work))
+      yield* waitFor("work to start", () => tracked.state.running)
+      expect(yield* scripted.leadership.isLeader).toBe(true)
+      yield* scripted.revoke("test")
+      yield* waitFor("work to restart", () => tracked.state.starts === 2 && tracked.state.running)
+      expect(tracked.state.interruptedAt).toBeGreaterThan(0)
+      expect(yield* scripted.rounds).toBe(2)
+      yield* Fiber.interrupt(fiber)
+      expect(yield* scripted.leadership.isLeader).toBe(false)
+    }))
+})

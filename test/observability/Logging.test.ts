@@ -1,8 +1,9 @@
-import { Effect, Redacted } from "effect"
+import { Effect, Redacted, References } from "effect"
 import { execFile } from "node:child_process"
 import * as Path from "node:path"
 import { promisify } from "node:util"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it, vi } from "vitest"
+import { ServiceConfig } from "../../src/config/ServiceConfig.ts"
 import * as Logging from "../../src/observability/Logging.ts"
 
 const run = (format: "json" | "plain", effect: Effect.Effect<void>, secrets: ReadonlyArray<Redacted.Redacted<string>> = []) => {
@@ -125,5 +126,33 @@ describe("the default sink", () => {
     expect(lines).toHaveLength(1)
     expect(lines[0]).toContain("WARN  connection_failed error=PgConnectionError")
     expect(stdout).not.toContain(PASSWORD)
+  })
+})
+
+describe("layerConfig", () => {
+  it("takes LOG_FORMAT and LOG_LEVEL from the configuration and masks PGPASSWORD", () => {
+    const config = {
+      pg: { password: Redacted.make(PASSWORD) },
+      observability: { logFormat: "json", logLevel: "Warn", httpPort: 0 }
+    } as unknown as ServiceConfig["Service"]
+    const written: Array<string> = []
+    const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk))
+      return true
+    })
+    try {
+      const level = Effect.runSync(
+        Effect.gen(function*() {
+          yield* Effect.logInfo("below the level")
+          yield* Effect.logWarning(`connecting with ${PASSWORD}`)
+          return yield* References.MinimumLogLevel
+        }).pipe(Effect.provide(Logging.layerConfig), Effect.provide(ServiceConfig.layerValue(config)))
+      )
+      expect(level).toBe("Warn")
+    } finally {
+      spy.mockRestore()
+    }
+    expect(written).toHaveLength(1)
+    expect(JSON.parse(written[0]!)).toMatchObject({ level: "WARN", message: "connecting with <redacted>" })
   })
 })
