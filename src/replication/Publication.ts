@@ -60,3 +60,7 @@ export const primaryKeys = (query: Query): Effect.Effect<ReadonlyMap<string, Rea
       return keys
     }
   )
+
+/** The pgoutput decoder's `primaryKey` option over keys loaded by `primaryKeys`. */
+export const primaryKeyOf = (keys: ReadonlyMap<string, ReadonlyArray<string>>) =>
+  (schema: string, table: string): ReadonlyArray<string> | undefined => keys.get(`${schema}.${table}`)

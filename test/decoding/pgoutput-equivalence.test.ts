@@ -1,8 +1,9 @@
-import { Result } from "effect"
+import { Effect, Result } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
 import type { Decoder, WalMessage } from "../../src/replication/Decoder.ts"
 import * as PgOutputDecoder from "../../src/replication/PgOutputDecoder.ts"
+import * as Publication from "../../src/replication/Publication.ts"
 import * as Wal2JsonDecoder from "../../src/replication/Wal2JsonDecoder.ts"
 import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
 import { readChanges } from "./slotChanges.ts"
@@ -31,7 +32,6 @@ const keyOrder = (value: unknown): unknown =>
     ? Object.entries(value).map(([key, inner]) => [key, keyOrder(inner)])
     : null
 
-const primaryKeys = new Map<string, ReadonlyArray<string>>([["public.full_rows", ["id"]]])
 
 describe("pgoutput and wal2json give the same changes", () => {
   let pg: PgCluster
@@ -83,7 +83,12 @@ describe("pgoutput and wal2json give the same changes", () => {
     const w = Wal2JsonDecoder.make({ addTables: [], filterTables: [] })
     const wRows = await readChanges(pg, "w", w.startOptions)
     wal2json = decodeAll(w, wRows.map((row) => ({ lsn: row.lsn, data: encoder.encode(row.data) })))
-    const p = PgOutputDecoder.make({ publication: "cdc", primaryKey: (schema, table) => primaryKeys.get(`${schema}.${table}`) })
+    // the replica identity FULL table marks every column as key: its primary key comes from the catalog
+    const keys = await Effect.runPromise(Publication.primaryKeys((sql) =>
+      Effect.promise(() => pg.psql(sql)).pipe(Effect.map((out) => out.split("\n").map((line) => line.split("|"))))
+    ))
+    expect(keys.get("public.full_rows")).toEqual(["id"])
+    const p = PgOutputDecoder.make({ publication: "cdc", primaryKey: Publication.primaryKeyOf(keys) })
     const pRows = await readChanges(pg, "p", p.startOptions, { binary: true })
     pgoutput = decodeAll(p, pRows.map((row) => ({ lsn: row.lsn, data: Buffer.from(row.data, "hex") })))
   })
@@ -134,5 +139,34 @@ describe("pgoutput and wal2json give the same changes", () => {
       expect(commit.ackLsn).toBe(commit.lsn) // the commit's XLogData starts at the transaction's end LSN
     }
     expect(pgoutput.filter((event) => event.action === "B").every((event) => typeof event.commitTimeMs === "number")).toBe(true)
+  })
+})
+
+describe("where pgoutput cannot match wal2json", () => {
+  let pg: PgCluster
+  beforeAll(async () => {
+    pg = await startPostgres({ conf: { TimeZone: "'UTC'" } })
+    await pg.psql(`CREATE DOMAIN positive AS int CHECK (VALUE > 0); CREATE TABLE scores (id int PRIMARY KEY, score positive);
+                   CREATE PUBLICATION cdc FOR ALL TABLES`)
+    await pg.psql(`SELECT pg_create_logical_replication_slot('w', 'wal2json')`)
+    await pg.psql(`SELECT pg_create_logical_replication_slot('p', 'pgoutput')`)
+    await pg.psql(`INSERT INTO scores VALUES (1, 5)`)
+  })
+  afterAll(async () => {
+    await pg?.stop()
+  })
+
+  it("names a domain column by its base type (pgoutput sends the base type's name), with the same value", async () => {
+    const w = Wal2JsonDecoder.make({ addTables: [], filterTables: [] })
+    const p = PgOutputDecoder.make({ publication: "cdc" })
+    const wRows = await readChanges(pg, "w", w.startOptions)
+    const pRows = await readChanges(pg, "p", p.startOptions, { binary: true })
+    const [fromWal2json] = decodeAll(w, wRows.map((row) => ({ lsn: row.lsn, data: encoder.encode(row.data) }))).filter(isPublished)
+    const [fromPgoutput] = decodeAll(p, pRows.map((row) => ({ lsn: row.lsn, data: Buffer.from(row.data, "hex") }))).filter(isPublished)
+    const score = (event: ChangeEvent | undefined) =>
+      (json(event!) as { columns: Array<{ name: string; type: string; value: unknown }> }).columns[1]
+    expect(score(fromWal2json)).toEqual({ name: "score", type: "positive", value: "5" })
+    expect(score(fromPgoutput)).toEqual({ name: "score", type: "integer", value: "5" })
+    expect(fields(fromPgoutput!)).toEqual(fields(fromWal2json!))
   })
 })
