@@ -1,0 +1,111 @@
+/**
+ * The streaming pipeline's core run loop for one replication session: three fibers in one scope.
+ *
+ * - reader: `session.take` → `frontier.register` (every event, B/C included, in WAL order) →
+ *   `queue.offerAll` (the publishable ones; suspends while the queue is full, so the socket is not
+ *   read and back-pressure reaches PostgreSQL);
+ * - publisher: batches → PutRecords → `frontier.complete` ({@link Publisher});
+ * - status: every STATUS_TICK_MS, `session.acknowledge(frontier.current)` when it moved.
+ *
+ * Any failure (a fatal Kinesis error, a reader error) tears every fiber down and fails `run`; the
+ * slot keeps the last acknowledged position, which never passes an unpublished change. When
+ * `stop` completes, the pipeline stops gracefully: it stops reading, lets the publisher finish what
+ * was read (bounded by SHUTDOWN_TIMEOUT_MS), then acknowledges the final frontier and sends a
+ * status update at once.
+ */
+import { Duration, Effect, Fiber, Metric, Option } from "effect"
+import type { KinesisConfig, PipelineConfig } from "../config/ServiceConfig.ts"
+import { type Action, type ChangeEvent, isPublishable } from "../domain/ChangeEvent.ts"
+import * as Lsn from "../domain/Lsn.ts"
+import type { ServiceError } from "../Errors.ts"
+import type { KinesisClientShape } from "../kinesis/KinesisClient.ts"
+import * as Metrics from "../observability/Metrics.ts"
+import type { ReplicationSession } from "../replication/ReplicationSession.ts"
+import * as ChangeQueue from "./ChangeQueue.ts"
+import * as Frontier from "./Frontier.ts"
+import * as Publisher from "./Publisher.ts"
+
+/** How often the status fiber looks at the frontier. */
+export const STATUS_TICK_MS = 100
+
+export interface PipelineOptions {
+  readonly kinesis: KinesisConfig
+  readonly pipeline: PipelineConfig
+  /** Completes when the service should stop gracefully (SIGTERM, leadership handed over). */
+  readonly stop?: Effect.Effect<void> | undefined
+}
+
+const countByAction = (events: ReadonlyArray<ChangeEvent>): Map<Action, number> => {
+  const counts = new Map<Action, number>()
+  for (const event of events) {
+    if (isPublishable(event)) counts.set(event.action, (counts.get(event.action) ?? 0) + 1)
+  }
+  return counts
+}
+
+/**
+ * Streams the session's changes to Kinesis until a failure (fails) or `stop` (succeeds after the
+ * graceful drain).
+ */
+export const run = (
+  session: ReplicationSession,
+  client: KinesisClientShape,
+  options: PipelineOptions
+): Effect.Effect<void, ServiceError> =>
+  Effect.scoped(Effect.gen(function*() {
+    const { kinesis, pipeline } = options
+    const maxRecordBytes = yield* Publisher.resolveMaxRecordBytes(kinesis, client)
+    const queue = ChangeQueue.make<ChangeEvent>({
+      maxMessages: pipeline.queueMaxMessages,
+      maxBytes: pipeline.queueMaxBytes,
+      sizeOf: Publisher.eventBytes
+    })
+    const frontier = Frontier.make(session.startLsn)
+    const publisher = Publisher.make(queue, frontier, client, { kinesis, pipeline, maxRecordBytes })
+
+    const reader: Effect.Effect<never, ServiceError> = Effect.forever(
+      Effect.gen(function*() {
+        const events = yield* session.take
+        if (events.length === 0) return
+        frontier.register(events)
+        const publishable = events.filter(isPublishable)
+        yield* Effect.forEach(countByAction(events), ([action, count]) =>
+          Metric.update(Metric.withAttributes(Metrics.changesReceived, { action }), count), { discard: true })
+        yield* queue.offerAll(publishable)
+      })
+    )
+
+    let acknowledged = session.startLsn
+    const acknowledge = Effect.suspend(() => {
+      const current = frontier.current()
+      if (current <= acknowledged) return Effect.void
+      acknowledged = current
+      return session.acknowledge(current).pipe(
+        Effect.andThen(Metric.update(Metrics.frontierLsn, Number(current)))
+      )
+    })
+    const status: Effect.Effect<never> = Effect.forever(
+      Effect.sleep(Duration.millis(STATUS_TICK_MS)).pipe(Effect.andThen(acknowledge))
+    )
+
+    // scoped: however `run` ends, the publisher and its requests are interrupted and awaited
+    const publishing = yield* Effect.forkScoped(publisher.run)
+    const streaming = Effect.all([reader, status, Fiber.join(publishing)], { concurrency: "unbounded", discard: true })
+    yield* Effect.raceFirst(streaming, options.stop ?? Effect.never)
+
+    // graceful stop: reading and status updates are interrupted; drain what was read
+    queue.end()
+    const drained = yield* Fiber.join(publishing).pipe(
+      Effect.timeoutOption(Duration.millis(pipeline.shutdownTimeoutMs))
+    )
+    if (Option.isNone(drained)) {
+      yield* Fiber.interrupt(publishing)
+      yield* Effect.logWarning(
+        `shutdown: in-flight changes not acknowledged within SHUTDOWN_TIMEOUT_MS (${pipeline.shutdownTimeoutMs} ms); ` +
+          "they will be sent again after restart"
+      )
+    }
+    yield* acknowledge
+    yield* session.sendStatusNow
+    yield* Effect.logInfo(`stopped; confirmed position ${Lsn.format(frontier.current())}`)
+  }))

@@ -1,0 +1,156 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber } from "effect"
+import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
+import type { Lsn } from "../../src/domain/Lsn.ts"
+import { PgConnectionError } from "../../src/Errors.ts"
+import * as KinesisMemory from "../../src/kinesis/KinesisMemory.ts"
+import * as Pipeline from "../../src/pipeline/Pipeline.ts"
+import type { ReplicationSession } from "../../src/replication/ReplicationSession.ts"
+import { boundary, change, decode, kinesisConfig, pipelineConfig } from "./fixtures.ts"
+
+/** A session that returns the scripted reads, then waits for ever; it records acknowledgements. */
+const fakeSession = (reads: ReadonlyArray<ReadonlyArray<ChangeEvent>>) => {
+  let next = 0
+  const acks: Array<Lsn> = []
+  let statusSent = 0
+  const session: ReplicationSession = {
+    slot: "test_slot",
+    startLsn: 0n,
+    take: Effect.suspend(() => (next < reads.length ? Effect.succeed(reads[next++]!) : Effect.never)),
+    acknowledge: (lsn) => Effect.sync(() => void acks.push(lsn)),
+    flushed: Effect.sync(() => acks[acks.length - 1] ?? 0n),
+    serverWalEnd: Effect.succeed(0n),
+    sendStatusNow: Effect.sync(() => void statusSent++)
+  }
+  return { session, acks, taken: () => next, statusSent: () => statusSent }
+}
+
+/** Polls `condition` on the real clock until it holds or the deadline passes. */
+const eventually = (condition: () => boolean, timeoutMs = 5_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (!condition()) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error("condition not reached in time"))
+      yield* Effect.sleep("2 millis")
+    }
+  })
+
+const tx = (pks: ReadonlyArray<number>) => {
+  const commit = boundary("C")
+  return [boundary("B"), ...pks.map((pk) => change(pk)), { ...commit, ackLsn: commit.lsn + 8n }]
+}
+
+describe("Pipeline.run", () => {
+  it.live("publishes every change, acknowledges the last commit, and stops gracefully", () =>
+    Effect.gen(function*() {
+      const reads = [tx([1, 2]), tx([3]), tx([])]
+      const fake = fakeSession(reads)
+      const memory = KinesisMemory.make()
+      const stop = yield* Deferred.make<void>()
+      const lastAck = reads[2]![1]!.ackLsn
+      const run = yield* Pipeline.run(fake.session, memory.client, {
+        kinesis: kinesisConfig(),
+        pipeline: pipelineConfig(),
+        stop: Deferred.await(stop)
+      }).pipe(Effect.forkChild)
+      yield* eventually(() => fake.acks.includes(lastAck))
+      expect(memory.accepted().map((a) => decode(a.data).pk)).toEqual([1, 2, 3])
+      // acknowledgements never go backwards
+      expect([...fake.acks].sort((a, b) => (a < b ? -1 : 1))).toEqual(fake.acks)
+      yield* Deferred.succeed(stop, undefined)
+      yield* Fiber.join(run)
+      expect(fake.statusSent()).toBe(1)
+    }))
+
+  it.live("on stop, lets in-flight requests finish and acknowledges them before returning", () =>
+    Effect.gen(function*() {
+      const reads = [tx([1, 2, 3])]
+      const fake = fakeSession(reads)
+      const memory = KinesisMemory.make({ behaviour: () => Effect.sleep("200 millis").pipe(Effect.as(KinesisMemory.accept)) })
+      const stop = yield* Deferred.make<void>()
+      const run = yield* Pipeline.run(fake.session, memory.client, {
+        kinesis: kinesisConfig(),
+        pipeline: pipelineConfig(),
+        stop: Deferred.await(stop)
+      }).pipe(Effect.forkChild)
+      yield* eventually(() => memory.inflight() > 0)
+      yield* Deferred.succeed(stop, undefined)
+      yield* Fiber.join(run)
+      expect(memory.accepted()).toHaveLength(3)
+      expect(fake.acks[fake.acks.length - 1]).toBe(reads[0]![4]!.ackLsn)
+      expect(fake.statusSent()).toBe(1)
+    }))
+
+  it.live("a fatal Kinesis error fails the pipeline and the slot is not acknowledged past unpublished changes", () =>
+    Effect.gen(function*() {
+      const reads = [tx([1]), tx([2])]
+      const fake = fakeSession(reads)
+      const memory = KinesisMemory.make({
+        behaviour: (req) =>
+          Effect.succeed(req.index === 0 ? KinesisMemory.accept : KinesisMemory.fail("KMSAccessDeniedException", false))
+      })
+      const error = yield* Effect.flip(Pipeline.run(fake.session, memory.client, {
+        kinesis: kinesisConfig(),
+        pipeline: pipelineConfig()
+      }))
+      expect(error._tag).toBe("KinesisError")
+      const second = reads[1]![2]!.ackLsn
+      expect(fake.acks.every((lsn) => lsn < second)).toBe(true)
+    }))
+
+  it.live("a missing stream fails at startup (DescribeStreamSummary) when KINESIS_MAX_RECORD_BYTES is unset", () =>
+    Effect.gen(function*() {
+      const fake = fakeSession([tx([1])])
+      const memory = KinesisMemory.make({ missing: true })
+      const error = yield* Effect.flip(Pipeline.run(fake.session, memory.client, {
+        kinesis: kinesisConfig(),
+        pipeline: pipelineConfig()
+      }))
+      expect(error._tag === "KinesisError" ? error.code : error._tag).toBe("ResourceNotFoundException")
+      expect(fake.taken()).toBe(0)
+    }))
+
+  it.live("back-pressure: with Kinesis stalled, the reader stops taking once the queue is full", () =>
+    Effect.gen(function*() {
+      const reads = Array.from({ length: 100 }, (_, i) => tx([i * 2, i * 2 + 1]))
+      const fake = fakeSession(reads)
+      const gate = yield* Deferred.make<void>()
+      const memory = KinesisMemory.make({ behaviour: () => Deferred.await(gate).pipe(Effect.as(KinesisMemory.accept)) })
+      const stop = yield* Deferred.make<void>()
+      const run = yield* Pipeline.run(fake.session, memory.client, {
+        kinesis: kinesisConfig(),
+        pipeline: pipelineConfig({ queueMaxMessages: 10 }),
+        stop: Deferred.await(stop)
+      }).pipe(Effect.forkChild)
+      yield* eventually(() => fake.taken() >= 5)
+      yield* Effect.sleep("50 millis")
+      // 10 changes fit: 5 reads of 2, plus the read whose offer is suspended
+      expect(fake.taken()).toBeLessThanOrEqual(6)
+      yield* Deferred.succeed(gate, undefined)
+      yield* eventually(() => memory.accepted().length === 200)
+      yield* Deferred.succeed(stop, undefined)
+      yield* Fiber.join(run)
+      expect(fake.acks[fake.acks.length - 1]).toBe(reads[99]![3]!.ackLsn)
+    }))
+
+  it.live("a reader error fails the pipeline and interrupts the requests in flight", () =>
+    Effect.gen(function*() {
+      const fake = fakeSession([tx([1])])
+      let interrupted = false
+      const memory = KinesisMemory.make({
+        behaviour: () => Effect.never.pipe(Effect.onInterrupt(() => Effect.sync(() => void (interrupted = true))))
+      })
+      const failing: ReplicationSession = {
+        ...fake.session,
+        take: Effect.suspend(() =>
+          fake.taken() === 0
+            ? fake.session.take
+            : Effect.sleep("20 millis").pipe(Effect.andThen(Effect.fail(new PgConnectionError({ message: "connection lost" }))))
+        )
+      }
+      const error = yield* Effect.flip(Pipeline.run(failing, memory.client, { kinesis: kinesisConfig(), pipeline: pipelineConfig() }))
+      expect(error._tag).toBe("PgConnectionError")
+      expect(interrupted).toBe(true)
+      expect(memory.inflight()).toBe(0)
+    }))
+})
