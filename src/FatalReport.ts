@@ -1,0 +1,39 @@
+/**
+ * How the process ends on an error: one clear line that names the cause and what to do, never a
+ * stack trace for an expected (typed) error, and an exit code that tells them apart.
+ */
+import { Cause, Effect } from "effect"
+import { InvalidConfig } from "./config/EnvVar.ts"
+
+/** Exit code 2: the configuration is unusable; 1: any other fatal error. */
+export const exitCodeFor = (cause: Cause.Cause<unknown>): number => {
+  const failure = Cause.findErrorOption(cause)
+  return failure._tag === "Some" && failure.value instanceof InvalidConfig ? 2 : 1
+}
+
+/** Configuration errors go to stderr as plain text: logging is not set up yet. */
+export const reportConfigError = (error: InvalidConfig): Effect.Effect<void> =>
+  Effect.sync(() => {
+    const lines = error.problems.map((p) => `  ${p.variable}: ${p.reason}`)
+    process.stderr.write(`cdc-logical-replication: invalid configuration, the service cannot start:\n${lines.join("\n")}\n`)
+  })
+
+const describe = (error: unknown): { readonly tag: string; readonly message: string } => {
+  if (typeof error === "object" && error !== null && "_tag" in error) {
+    const tag = String((error as { readonly _tag: unknown })._tag)
+    return { tag, message: error instanceof Error ? error.message : tag }
+  }
+  return { tag: "Unknown", message: String(error) }
+}
+
+/** Logs a fatal failure as one `fatal_error` line (typed errors carry their own what-to-do). */
+export const reportFatal = (cause: Cause.Cause<unknown>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (Cause.hasInterruptsOnly(cause)) return Effect.void
+    const failure = Cause.findErrorOption(cause)
+    if (failure._tag === "Some") {
+      const { tag, message } = describe(failure.value)
+      return Effect.logFatal("fatal_error").pipe(Effect.annotateLogs({ error: tag, reason: message }))
+    }
+    return Effect.logFatal("fatal_defect").pipe(Effect.annotateLogs({ reason: Cause.pretty(cause) }))
+  })
