@@ -1,9 +1,13 @@
 /** KinesisSdk against a real Kinesis implementation (kinesalite, in process). */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
+import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
 import * as KinesisSdk from "../../src/kinesis/KinesisSdk.ts"
+import * as ChangeQueue from "../../src/pipeline/ChangeQueue.ts"
+import * as Frontier from "../../src/pipeline/Frontier.ts"
+import * as Publisher from "../../src/pipeline/Publisher.ts"
 import { type Kinesalite, startKinesalite } from "../support/KinesaliteHarness.ts"
-import { kinesisConfig } from "../pipeline/fixtures.ts"
+import { change, decode, kinesisConfig, pipelineConfig } from "../pipeline/fixtures.ts"
 
 let kinesis: Kinesalite
 
@@ -58,5 +62,37 @@ describe("KinesisSdk (kinesalite)", () => {
       const error = yield* Effect.flip(client.putRecords([{ data: encode("{}"), partitionKey: "k" }]))
       expect(error.retriable).toBe(true)
       expect(error.code).toBe("ECONNREFUSED")
+    }))
+})
+
+describe("Publisher over KinesisSdk (kinesalite)", () => {
+  it.live("publishes 600 changes on 7 keys; each key's records are stored in order, once each", () =>
+    Effect.gen(function*() {
+      yield* Effect.promise(() => kinesis.createStream("ordered", 3))
+      const client = yield* KinesisSdk.make(config("ordered"))
+      const pipeline = pipelineConfig({ batchMaxRecords: 50, batchMaxWaitMs: 2 })
+      const queue = ChangeQueue.make<ChangeEvent>({ maxMessages: 100, maxBytes: 1 << 20, sizeOf: Publisher.eventBytes })
+      const frontier = Frontier.make(0n)
+      const publisher = Publisher.make(queue, frontier, client, {
+        kinesis: config("ordered"),
+        pipeline,
+        maxRecordBytes: yield* Publisher.resolveMaxRecordBytes(config("ordered"), client)
+      })
+      const events = Array.from({ length: 600 }, (_, seq) => change(seq % 7, { seq }))
+      const run = yield* publisher.run.pipe(Effect.forkChild)
+      for (let i = 0; i < events.length; i += 25) {
+        const chunk = events.slice(i, i + 25)
+        frontier.register(chunk)
+        yield* queue.offerAll(chunk)
+      }
+      queue.end()
+      yield* Fiber.join(run)
+      const stored = yield* Effect.promise(() => kinesis.readAll("ordered"))
+      expect(stored).toHaveLength(600)
+      for (let key = 0; key < 7; key++) {
+        const seqs = stored.filter((r) => r.partitionKey === `public.orders:[${key}]`).map((r) => decode(r.data).seq)
+        expect(seqs).toEqual(events.filter((_, seq) => seq % 7 === key).map((e) => decode(e.body).seq))
+      }
+      expect(frontier.outstanding()).toBe(0)
     }))
 })

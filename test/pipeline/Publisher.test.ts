@@ -1,5 +1,5 @@
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber } from "effect"
+import { Deferred, Effect, Fiber, Metric } from "effect"
 import { TestClock } from "effect/testing"
 import fc from "fast-check"
 import type { KinesisConfig, PipelineConfig } from "../../src/config/ServiceConfig.ts"
@@ -7,6 +7,7 @@ import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
 import * as KinesisMemory from "../../src/kinesis/KinesisMemory.ts"
 import * as ChangeQueue from "../../src/pipeline/ChangeQueue.ts"
 import * as Frontier from "../../src/pipeline/Frontier.ts"
+import * as Metrics from "../../src/observability/Metrics.ts"
 import * as Publisher from "../../src/pipeline/Publisher.ts"
 import { boundary, change, decode, kinesisConfig, pipelineConfig } from "./fixtures.ts"
 
@@ -53,6 +54,10 @@ const settle = (condition: () => boolean, message = "condition not reached") =>
     for (let i = 0; i < 5_000 && !condition(); i++) yield* Effect.yieldNow
     assert.isTrue(condition(), message)
   })
+
+/** A counter's current value for the given attributes. */
+const counter = (metric: typeof Metrics.putRecordsRetries, attributes: Record<string, string>) =>
+  Effect.map(Metric.value(Metric.withAttributes(metric, attributes)), (state) => state.count)
 
 const idle = Effect.gen(function*() {
   for (let i = 0; i < 50; i++) yield* Effect.yieldNow
@@ -112,9 +117,11 @@ describe("Publisher batching", () => {
       const events = transaction([1, 2, 3])
       const big = change(9, { bodyBytes: 2_040 }) // 2040 + "public.orders:[9]" > 2048
       const all = [...events.slice(0, 2), big, ...events.slice(2)]
+      const before = yield* counter(Metrics.changesDropped, { reason: "oversized" })
       yield* read(r, all)
       r.queue.end()
       yield* r.publisher.run
+      assert.strictEqual((yield* counter(Metrics.changesDropped, { reason: "oversized" })) - before, 1)
       assert.deepStrictEqual(r.kinesis.accepted().map((a) => decode(a.data).pk), [1, 2, 3])
       assert.strictEqual(r.frontier.current(), all[all.length - 1]!.ackLsn)
       assert.strictEqual(r.queue.heldCount(), 0)
@@ -208,11 +215,13 @@ describe("Publisher retries and failures", () => {
           req.index === 0 ? KinesisMemory.partial([undefined, "InternalFailure", undefined]) : KinesisMemory.accept
         )
       )
+      const before = yield* counter(Metrics.putRecordsRetries, { code: "InternalFailure" })
       yield* read(r, transaction([1, 2, 3]))
       r.queue.end()
       const run = yield* r.publisher.run.pipe(Effect.forkChild)
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(run)
+      assert.strictEqual((yield* counter(Metrics.putRecordsRetries, { code: "InternalFailure" })) - before, 1)
       assert.deepStrictEqual(r.kinesis.requests().map((req) => req.records.length), [3, 1])
       assert.deepStrictEqual(r.kinesis.accepted().map((a) => decode(a.data).pk), [1, 3, 2])
     }))
