@@ -84,8 +84,17 @@ export const run = (
         Effect.andThen(Metric.update(Metrics.frontierLsn, Number(current)))
       )
     })
+    /** Lag: server WAL end minus flushed (bytes); now minus the newest published commit (seconds, 0 when caught up). */
+    const lag = Effect.gen(function*() {
+      const walEnd = yield* session.serverWalEnd
+      const flushed = yield* session.flushed
+      const newest = publisher.newestCommitMs()
+      const seconds = frontier.outstanding() === 0 || newest === 0 ? 0 : Math.max(0, (Date.now() - newest) / 1000)
+      yield* Metric.update(Metrics.replicationLagBytes, walEnd > flushed ? Number(walEnd - flushed) : 0)
+      yield* Metric.update(Metrics.replicationLagSeconds, seconds)
+    })
     const status: Effect.Effect<never> = Effect.forever(
-      Effect.sleep(Duration.millis(STATUS_TICK_MS)).pipe(Effect.andThen(acknowledge))
+      Effect.sleep(Duration.millis(STATUS_TICK_MS)).pipe(Effect.andThen(acknowledge), Effect.andThen(lag))
     )
 
     // scoped: however `run` ends, the publisher and its requests are interrupted and awaited

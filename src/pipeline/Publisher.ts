@@ -40,6 +40,8 @@ export interface Publisher {
    * until a fatal error (then fails). Interrupting it interrupts the requests in flight.
    */
   readonly run: Effect.Effect<void, PublisherError>
+  /** The commit time (epoch ms) of the newest change Kinesis accepted or that was dropped; 0 before any. */
+  readonly newestCommitMs: () => number
 }
 
 const MiB = 1024 * 1024
@@ -74,6 +76,8 @@ export const make = (
   const keyOf = PartitionKey.make(kinesis)
   const retrySchedule = RetryPolicy.schedule({ baseMs: kinesis.retryBaseMs, maxMs: kinesis.retryMaxMs })
 
+  let newestCommitMs = 0
+
   const run: Effect.Effect<void, PublisherError> = Effect.scoped(Effect.gen(function*() {
     const scheduler = BatchScheduler.make(kinesis.ordering)
     const requests = yield* FiberSet.make<void, never>()
@@ -83,6 +87,9 @@ export const make = (
 
     /** Accepted or dropped: done for the frontier, out of the queue's bounds. */
     const finish = (events: ReadonlyArray<ChangeEvent>) => {
+      for (const event of events) {
+        if (event.commitTimeMs !== undefined && event.commitTimeMs > newestCommitMs) newestCommitMs = event.commitTimeMs
+      }
       frontier.complete(events)
       queue.release(events)
     }
@@ -230,5 +237,5 @@ export const make = (
     }
   }))
 
-  return { run }
+  return { run, newestCommitMs: () => newestCommitMs }
 }
