@@ -28,6 +28,8 @@ export interface QueryResult {
 export interface CopyBothListener {
   /** A backend CopyData payload: a view into the parser's buffer, valid only during the call. */
   readonly onCopyData: (payload: Uint8Array) => void
+  /** Every message of one socket read has been delivered: the moment to hand a batch on. */
+  readonly onReadEnd: () => void
   /** The stream failed or the server ended it; nothing more is delivered. */
   readonly onFailure: (error: PgConnectionError | PgServerError) => void
 }
@@ -277,6 +279,7 @@ const session = (
     const onData = (chunk: Buffer) => {
       try {
         parser.pushEach(chunk, dispatch)
+        if (mode === "copyBoth") listener!.onReadEnd()
       } catch (cause) {
         fail(new PgConnectionError({ message: `protocol error: ${describeCause(cause)}`, cause }))
         socket.destroy()

@@ -28,7 +28,11 @@ import * as Slot from "./Slot.ts"
 export interface OpenOptions {
   readonly pg: PgConfig
   readonly replication: ReplicationConfig
-  readonly decoder: Decoder
+  /**
+   * The decoder, or a way to build it on the replication connection once the slot is checked (the
+   * pgoutput decoder needs its publication made sure of and the tables' primary keys read).
+   */
+  readonly decoder: Decoder | DecoderFactory
   /**
    * Where to start streaming: the last flush position this process knows was handled. Default 0/0,
    * which makes the server start at the slot's confirmed_flush_lsn.
@@ -37,6 +41,12 @@ export interface OpenOptions {
   /** Pending XLogData bytes at which the socket stops being read until the next `take` (default 8 MiB). */
   readonly highWaterBytes?: number | undefined
 }
+
+/** Runs one SQL statement on the replication connection and returns its rows as text. */
+export type Query = (sql: string) => Effect.Effect<ReadonlyArray<ReadonlyArray<string | null>>, ServiceError>
+
+/** Builds the decoder with SQL access to the replication connection, before streaming starts. */
+export type DecoderFactory = (query: Query) => Effect.Effect<Decoder, ServiceError>
 
 export const DEFAULT_HIGH_WATER_BYTES = 8 * 1024 * 1024
 
@@ -54,12 +64,15 @@ export const startReplicationCommand = (slot: string, startLsn: Lsn.Lsn, startOp
  */
 export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, ServiceError, Scope.Scope> =>
   Effect.gen(function*() {
-    const { decoder, replication } = options
+    const { replication } = options
     const slotName = replication.slot
     const highWaterBytes = options.highWaterBytes ?? DEFAULT_HIGH_WATER_BYTES
 
     const connection = yield* PgReplicationConnection.connect(options.pg)
     const slot = yield* Slot.ensure(connection, { slot: slotName, plugin: replication.plugin, createSlot: replication.createSlot })
+    const decoder = typeof options.decoder === "function"
+      ? yield* options.decoder((sql) => Effect.map(connection.query(sql), (result) => result.rows))
+      : options.decoder
     if (decoder.plugin !== slot.plugin) {
       return yield* Effect.die(new Error(`decoder for ${decoder.plugin} given for a ${slot.plugin} slot`))
     }
@@ -132,7 +145,6 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
           paused = true
           connection.pause()
         }
-        if (wakeTaker !== undefined) wake()
       } else if (type === PgWire.PRIMARY_KEEPALIVE && payload.length >= PgWire.KEEPALIVE_BYTES) {
         const walEnd = PgWire.readUint64(payload, 1)
         if (walEnd > keepaliveWalEnd) keepaliveWalEnd = walEnd
@@ -145,6 +157,10 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
 
     yield* connection.startCopyBoth(startReplicationCommand(slotName, requestedStart, decoder.startOptions), {
       onCopyData,
+      // one wake-up per socket read, so a take gets everything the read brought
+      onReadEnd: () => {
+        if (wakeTaker !== undefined && pending.length > 0) wake()
+      },
       onFailure: failStream
     }).pipe(Effect.mapError((error) => (error._tag === "PgServerError" ? Slot.activeFromServerError(slotName, error) : error)))
 
