@@ -70,7 +70,9 @@ export const stream = (config: ServiceConfigShape, stop: Effect.Effect<void>, is
       })
       yield* health.setState("streaming")
       yield* Effect.logInfo("streaming").pipe(Effect.annotateLogs({ slot: session.slot, plugin: config.replication.plugin }))
-      yield* Pipeline.run(session, kinesis, { kinesis: config.kinesis, pipeline: config.pipeline, stop })
+      // ticks every STATUS_TICK_MS; declared slower so a GC pause or a busy event loop is not "wedged"
+      const heartbeat = yield* health.heartbeat("pipeline", 5_000)
+      yield* Pipeline.run(session, kinesis, { kinesis: config.kinesis, pipeline: config.pipeline, stop, onTick: heartbeat.tick })
     }))
     const restartable = (error: ServiceError) => Effect.map(isStopping, (stopping) => error.retriable && !stopping)
     yield* once.pipe(

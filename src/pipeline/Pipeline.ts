@@ -33,6 +33,8 @@ export interface PipelineOptions {
   readonly pipeline: PipelineConfig
   /** Completes when the service should stop gracefully (SIGTERM, leadership handed over). */
   readonly stop?: Effect.Effect<void> | undefined
+  /** Run on every status tick: a liveness heartbeat for /healthz. */
+  readonly onTick?: Effect.Effect<void> | undefined
 }
 
 const countByAction = (events: ReadonlyArray<ChangeEvent>): Map<Action, number> => {
@@ -94,7 +96,11 @@ export const run = (
       yield* Metric.update(Metrics.replicationLagSeconds, seconds)
     })
     const status: Effect.Effect<never> = Effect.forever(
-      Effect.sleep(Duration.millis(STATUS_TICK_MS)).pipe(Effect.andThen(acknowledge), Effect.andThen(lag))
+      Effect.sleep(Duration.millis(STATUS_TICK_MS)).pipe(
+        Effect.andThen(acknowledge),
+        Effect.andThen(lag),
+        Effect.andThen(options.onTick ?? Effect.void)
+      )
     )
 
     // scoped: however `run` ends, the publisher and its requests are interrupted and awaited
