@@ -192,17 +192,9 @@ const upgradeToTls = (config: PgConfig, socket: Net.Socket): Effect.Effect<Tls.T
       return Effect.sync(() => secure.destroy())
     }))
 
-/**
- * Connects, negotiates TLS, authenticates in `replication=database` mode and waits for the first
- * ReadyForQuery. The connection lives until the scope closes.
- */
-export const connect = (config: PgConfig): Effect.Effect<PgReplicationConnection, ConnectError, Scope.Scope> =>
+/** TCP connect, TLS negotiation per PGSSLMODE, then the protocol session. */
+const handshake = (config: PgConfig, raw: Net.Socket): Effect.Effect<PgReplicationConnection, ConnectError, Scope.Scope> =>
   Effect.gen(function*() {
-    // acquiring is instant (acquisition is uninterruptible); the connect itself can be timed out
-    const raw = yield* Effect.acquireRelease(
-      Effect.sync(() => Net.createConnection({ host: config.host, port: config.port })),
-      (socket) => Effect.sync(() => socket.destroy())
-    )
     yield* awaitConnect(raw, config)
     // under TLS the session listens on the TLS socket; keep a late error of the raw one from crashing the process
     raw.on("error", () => undefined)
@@ -218,6 +210,21 @@ export const connect = (config: PgConfig): Effect.Effect<PgReplicationConnection
       }
     }
     return yield* session(config, stream, encrypted)
+  })
+
+/**
+ * Connects, negotiates TLS, authenticates in `replication=database` mode and waits for the first
+ * ReadyForQuery. The connection lives until the scope closes.
+ */
+export const connect = (config: PgConfig): Effect.Effect<PgReplicationConnection, ConnectError, Scope.Scope> =>
+  Effect.gen(function*() {
+    // acquiring is instant (acquisition is uninterruptible); the connect itself can be timed out
+    const raw = yield* Effect.acquireRelease(
+      Effect.sync(() => Net.createConnection({ host: config.host, port: config.port })),
+      (socket) => Effect.sync(() => socket.destroy())
+    )
+    // a failed or interrupted (timed-out) handshake frees the socket now, not when the scope closes
+    return yield* Effect.onError(handshake(config, raw), () => Effect.sync(() => raw.destroy()))
   }).pipe(
     Effect.timeoutOrElse({
       duration: config.connectTimeoutMs,
