@@ -191,7 +191,8 @@ export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions):
     const violation = checkPutRecords(incoming, options.limits)
     if (violation !== undefined) throw new RequestProblem(violation.type, violation.message)
     if (options.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, options.latencyMs))
-    const ackMs = Date.now()
+    // sub-millisecond, like the commit timestamps it is compared with
+    const ackMs = performance.timeOrigin + performance.now()
     const results = new Array<{ SequenceNumber: string; ShardId: string }>(incoming.length)
     for (let i = 0; i < incoming.length; i++) {
       const record = incoming[i]!

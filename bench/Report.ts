@@ -34,6 +34,8 @@ export interface DrainFigures extends Throughput {
   readonly changes: number
   /** Records the endpoint acknowledged (at least `changes`; more only if some were sent twice). */
   readonly recordsAcknowledged: number | undefined
+  /** From spawning the service to the endpoint's first acknowledgement (startup), when known. */
+  readonly secondsToFirstAck: number | undefined
   readonly ratioToCeiling: number
   readonly peakRssBytes: number | undefined
 }
@@ -88,18 +90,19 @@ export const markdown = (r: BenchResults): string => {
     `(${Object.entries(r.backlog.byAction).filter(([a]) => "IUD".includes(a)).map(([a, n]) => `${a} ${int(n)}`).join(", ")}), ` +
     `${fixed(r.backlog.bodyBytes / MB)} MB of change bodies (${int(r.backlog.bodyBytes / r.backlog.changes)} B average)`)
   lines.push("")
-  lines.push("| Drain | Seconds | Changes/s | MB/s | vs ceiling | Peak RSS |")
-  lines.push("|---|---:|---:|---:|---:|---:|")
-  lines.push(`| ceiling: pg_recvlogical | ${fixed(r.ceiling.seconds, 2)} | ${int(r.ceiling.changesPerSecond)} | ${fixed(r.ceiling.megabytesPerSecond)} | 100% | |`)
+  lines.push("| Drain (seconds from start to the backlog's end) | Seconds | of which startup | Changes/s | MB/s | vs ceiling | Peak RSS |")
+  lines.push("|---|---:|---:|---:|---:|---:|---:|")
+  lines.push(`| ceiling: pg_recvlogical | ${fixed(r.ceiling.seconds, 2)} | | ${int(r.ceiling.changesPerSecond)} | ${fixed(r.ceiling.megabytesPerSecond)} | 100% | |`)
   for (const d of r.drains) {
-    lines.push(`| service → ${d.name} | ${fixed(d.seconds, 2)} | ${int(d.changesPerSecond)} | ${fixed(d.megabytesPerSecond)} | ${fixed(d.ratioToCeiling * 100, 0)}% | ${mib(d.peakRssBytes)} |`)
+    const startup = d.secondsToFirstAck === undefined ? "n/a" : fixed(d.secondsToFirstAck, 2)
+    lines.push(`| service → ${d.name} | ${fixed(d.seconds, 2)} | ${startup} | ${int(d.changesPerSecond)} | ${fixed(d.megabytesPerSecond)} | ${fixed(d.ratioToCeiling * 100, 0)}% | ${mib(d.peakRssBytes)} |`)
   }
   lines.push("")
   const l = r.latency
-  lines.push(`| End-to-end latency (commit → Kinesis ack) | Offered | Achieved | Changes | p50 | p95 | p99 | max |`)
-  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|")
+  lines.push(`| End-to-end latency (commit → Kinesis ack) | Offered | Achieved | Changes | min | p50 | p95 | p99 | max |`)
+  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
   lines.push(`| ${l.seconds} s of single-row transactions | ${int(l.offeredRate)}/s | ${int(l.achievedTps)}/s | ${int(l.latencyMs.count)} | ` +
-    `${fixed(l.latencyMs.p50)} ms | ${fixed(l.latencyMs.p95)} ms | ${fixed(l.latencyMs.p99)} ms | ${fixed(l.latencyMs.max)} ms |`)
+    `${fixed(l.latencyMs.min)} ms | ${fixed(l.latencyMs.p50)} ms | ${fixed(l.latencyMs.p95)} ms | ${fixed(l.latencyMs.p99)} ms | ${fixed(l.latencyMs.max)} ms |`)
   lines.push("")
   const m = r.memory
   lines.push("| Memory | QUEUE_MAX_BYTES | Backlog bodies | Drain seconds | Peak RSS |")

@@ -87,7 +87,9 @@ const machine = async (pg: PgCluster): Promise<Machine> => ({
 
 interface ServiceRun {
   readonly service: ServiceProcess
+  /** performance.now() and Date.now() when the service was spawned. */
   readonly startedAt: number
+  readonly startedAtEpochMs: number
 }
 
 const runService = async (
@@ -97,6 +99,7 @@ const runService = async (
 ): Promise<ServiceRun> => {
   const httpPort = await freePort()
   const startedAt = performance.now()
+  const startedAtEpochMs = Date.now()
   const service = startService({
     httpPort,
     logFile: Path.join(workDir, `service-${options.slot}.log`),
@@ -114,7 +117,7 @@ const runService = async (
     }
   })
   cleanups.push(() => service.stop())
-  return { service, startedAt }
+  return { service, startedAt, startedAtEpochMs }
 }
 
 /** Waits until the service's frontier reaches `endLsn`; samples RSS meanwhile; returns seconds and peak RSS. */
@@ -156,6 +159,7 @@ const drain = async (
     endpointLatencyMs: options.latencyMs,
     changes: backlog.changes,
     recordsAcknowledged: stats?.records,
+    secondsToFirstAck: stats?.firstAckMs === undefined ? undefined : (stats.firstAckMs - run.startedAtEpochMs) / 1000,
     ...t,
     ratioToCeiling: t.changesPerSecond / ceiling.changesPerSecond,
     peakRssBytes

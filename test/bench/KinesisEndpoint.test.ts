@@ -47,7 +47,7 @@ describe("timestamps and distributions", () => {
 
   it("computes nearest-rank percentiles", () => {
     const d = distribution(Float64Array.from({ length: 100 }, (_, i) => 100 - i))
-    expect(d).toEqual({ count: 100, p50: 50, p95: 95, p99: 99, max: 100 })
+    expect(d).toEqual({ count: 100, min: 1, p50: 50, p95: 95, p99: 99, max: 100 })
     expect(distribution(new Float64Array(0))).toBeUndefined()
   })
 
