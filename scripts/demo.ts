@@ -200,8 +200,9 @@ const main = async (options: Options): Promise<number> => {
   }
   for (;;) {
     await sleepUnlessInterrupted(1_000)
-    if (service.hasExited()) failWithLog(`the service exited (code ${await service.exited})`)
+    // Ctrl-C in a terminal signals the whole process group: the service may be stopping too
     if (interrupted || (options.seconds !== undefined && Date.now() - started >= options.seconds * 1000)) break
+    if (service.hasExited()) failWithLog(`the service exited (code ${await service.exited})`)
     await show()
   }
   writing = false
@@ -217,8 +218,8 @@ const main = async (options: Options): Promise<number> => {
   }
   await show()
   const final = ledger.snapshot()
-  say(summary(final, writeSeconds))
-  if (final.missing > 0) say(`the service's log ends with:\n${service.logTail(15)}`)
+  say(summary(final, writeSeconds, interrupted))
+  if (final.missing > 0 && !interrupted) say(`the service's log ends with:\n${service.logTail(15)}`)
   if (workload.failures() > 0) say(`(${workload.failures()} workload transactions failed and were not counted)`)
   if (interrupted) return 130
   return final.written > 0 && final.missing === 0 ? 0 : 1

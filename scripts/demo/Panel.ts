@@ -46,7 +46,7 @@ export const line = (s: PanelState): string => {
     `service lag ${s.service.lagSeconds === undefined ? "-" : `${s.service.lagSeconds.toFixed(2)} s`}`
 }
 
-export const summary = (l: LedgerSnapshot, seconds: number): string => [
+export const summary = (l: LedgerSnapshot, seconds: number, interrupted: boolean): string => [
   "",
   "Summary",
   `  written: ${l.written} changes in ${seconds.toFixed(1)} s (insert ${l.writtenByAction.I}, update ${l.writtenByAction.U}, delete ${l.writtenByAction.D})`,
@@ -54,5 +54,7 @@ export const summary = (l: LedgerSnapshot, seconds: number): string => [
   `  latency: p50 ${ms(l.latencyMs?.p50)}, p95 ${ms(l.latencyMs?.p95)}, p99 ${ms(l.latencyMs?.p99)}, max ${ms(l.latencyMs?.max)}`,
   l.written > 0 && l.missing === 0
     ? `RESULT: OK — every change written (${l.written}) arrived in the stream`
-    : `RESULT: FAILED — ${l.written === 0 ? "no change was written" : `${l.missing} of ${l.written} changes written never arrived`}`
+    : interrupted
+      ? `RESULT: stopped (Ctrl-C) — ${l.missing} of ${l.written} changes written had not arrived yet`
+      : `RESULT: FAILED — ${l.written === 0 ? "no change was written" : `${l.missing} of ${l.written} changes written never arrived`}`
 ].join("\n")
