@@ -41,20 +41,8 @@ export const status = (s: SlotStatus): string =>
     `  ${s.leader.holder === null ? "none" : backend(s.leader.holder)}`
   ].join("\n")
 
-/** pgoutput message types by their first byte. */
-const pgoutputTypes: Readonly<Record<string, string>> = {
-  B: "begin", C: "commit", R: "relation", Y: "type", I: "insert", U: "update", D: "delete", T: "truncate", O: "origin", M: "message"
-}
-
-const pgoutputLabel = (hex: string): string => {
-  const letter = String.fromCharCode(parseInt(hex.slice(0, 2), 16))
-  return pgoutputTypes[letter] ?? `type ${JSON.stringify(letter)}`
-}
-
 export const peek = (slot: string, plugin: string, changes: ReadonlyArray<PeekedChange>): string =>
   [
     `Next ${changes.length} message(s) of slot "${slot}" (${plugin}; peeked, not consumed)`,
-    ...changes.map((c) =>
-      plugin === "pgoutput" ? `${c.lsn}  xid ${c.xid}  ${pgoutputLabel(c.data)}  ${c.data}` : `${c.lsn}  xid ${c.xid}  ${c.data}`
-    )
+    ...changes.map((c) => `${c.lsn}  xid ${c.xid}  ${c.data}`)
   ].join("\n")

@@ -2,12 +2,15 @@
  * What the operator commands read from PostgreSQL: the slot and the WAL it holds back, who consumes
  * it, who holds the leader lock, and the slot's next changes without consuming them.
  */
-import { Effect } from "effect"
+import { Effect, Result } from "effect"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql/SqlError"
 import type { ReplicationConfig } from "../config/ServiceConfig.ts"
 import * as LockKey from "../leader/LockKey.ts"
+import * as PgSession from "../leader/PgSession.ts"
+import * as Publication from "../replication/Publication.ts"
 import { CliFailure } from "./CliFailure.ts"
+import * as PgOutputPeek from "./PgOutputPeek.ts"
 
 export interface SlotInfo {
   readonly slot: string
@@ -49,7 +52,7 @@ export interface SlotStatus {
 export interface PeekedChange {
   readonly lsn: string
   readonly xid: string
-  /** wal2json: the JSON document; pgoutput: the message as hex. */
+  /** The change as wal2json format-version 2 JSON (pgoutput messages decoded into that shape). */
   readonly data: string
 }
 
@@ -162,9 +165,42 @@ export const slotStatus = (
     }
   })
 
+/** The primary keys of published tables, read as the service reads them (the pgoutput decoder's `primaryKey`). */
+const primaryKeys = (sql: SqlClient.SqlClient) =>
+  Publication.primaryKeys((text) =>
+    sql.unsafe(text).values.pipe(
+      Effect.map((rows) => rows.map((row) => row.map((value) => (value === null ? null : String(value))))),
+      Effect.mapError(PgSession.classifySqlError)
+    )
+  ).pipe(Effect.mapError((error) => new CliFailure({ message: `cannot read the primary keys of published tables: ${error.message}` })))
+
 /**
- * The slot's next `count` messages (begin/commit included), read with the peek functions so the
- * slot does not move. Fails when the slot is missing or in use by a walsender.
+ * The next `count` changes of a pgoutput slot, decoded. PostgreSQL counts relation messages too
+ * and stops only at a transaction's end, so ask for `count` rows, then twice as many, … until
+ * enough changes are decoded or the slot has no more.
+ */
+const peekPgOutput = (
+  sql: SqlClient.SqlClient,
+  replication: Pick<ReplicationConfig, "slot" | "publication">,
+  count: number
+): Effect.Effect<ReadonlyArray<PeekedChange>, CliFailure | SqlError> =>
+  Effect.gen(function*() {
+    const primaryKey = Publication.primaryKeyOf(yield* primaryKeys(sql))
+    for (let upto = count;; upto *= 2) {
+      const messages = yield* sql<PgOutputPeek.PeekedMessage>`
+        SELECT lsn::text AS lsn, xid::text AS xid, encode(data, 'hex') AS data
+        FROM pg_logical_slot_peek_binary_changes(${replication.slot}, NULL, ${upto},
+          'proto_version', '1', 'publication_names', ${replication.publication}, 'messages', 'true')`
+      const decoded = PgOutputPeek.decode(messages, { publication: replication.publication, primaryKey })
+      if (Result.isFailure(decoded)) return yield* new CliFailure({ message: decoded.failure.message })
+      if (decoded.success.length >= count || messages.length < upto) return decoded.success.slice(0, count)
+    }
+  })
+
+/**
+ * The slot's next `count` changes (begin/commit included), read with the peek functions so the
+ * slot does not move; pgoutput messages are decoded into wal2json's JSON. Fails when the slot is
+ * missing or in use by a walsender.
  */
 export const peekChanges = (
   replication: Pick<ReplicationConfig, "slot" | "publication">,
@@ -182,11 +218,7 @@ export const peekChanges = (
       })
     }
     const changes = slot.plugin === "pgoutput"
-      ? yield* sql<PeekedChange>`
-          SELECT lsn::text AS lsn, xid::text AS xid, encode(data, 'hex') AS data
-          FROM pg_logical_slot_peek_binary_changes(${replication.slot}, NULL, ${count},
-            'proto_version', '1', 'publication_names', ${replication.publication})
-          LIMIT ${count}`
+      ? yield* peekPgOutput(sql, replication, count)
       : yield* sql<PeekedChange>`
           SELECT lsn::text AS lsn, xid::text AS xid, data
           FROM pg_logical_slot_peek_changes(${replication.slot}, NULL, ${count},

@@ -144,16 +144,51 @@ describe("cli peek", () => {
     expect(await slotRow()).toBe(before)
   })
 
-  it("peeks a pgoutput slot with the binary functions, labelled by message type", async () => {
+  it("decodes a pgoutput slot into the JSON a wal2json slot shows, counting changes the same way", async () => {
     await pg.psql("CREATE PUBLICATION cli_pub FOR TABLE orders")
+    // a wal2json twin from the same point: a peek of each must print the same changes
     await pg.psql("SELECT pg_create_logical_replication_slot('cli_pgoutput', 'pgoutput')")
-    await pg.psql("INSERT INTO orders VALUES (10, 'ten')")
-    const run = await cli(["peek", "3"], { ...env, REPLICATION_SLOT: "cli_pgoutput", PUBLICATION_NAME: "cli_pub" })
+    await pg.psql("SELECT pg_create_logical_replication_slot('cli_twin', 'wal2json')")
+    await pg.psql("BEGIN; INSERT INTO orders VALUES (10, 'ten'); UPDATE orders SET note = 'TEN' WHERE id = 10; DELETE FROM orders WHERE id = 10; COMMIT")
+    await pg.psql("INSERT INTO orders VALUES (11, 'eleven')")
+    const pgoutputEnv = { ...env, REPLICATION_SLOT: "cli_pgoutput", PUBLICATION_NAME: "cli_pub" }
+
+    const run = await cli(["peek", "3"], pgoutputEnv)
     expect(run.stderr).toBe("")
     expect(run.code).toBe(0)
-    const lines = run.stdout.trimEnd().split("\n").slice(1)
-    expect(lines.map((l) => l.split(/\s{2}/)[2])).toEqual(["begin", "relation", "insert"])
-    expect(lines[0]).toMatch(/  42[0-9a-f]+$/)
+    const lines = run.stdout.trimEnd().split("\n")
+    expect(lines[0]).toBe(`Next 3 message(s) of slot "cli_pgoutput" (pgoutput; peeked, not consumed)`)
+    const changes = lines.slice(1).map((line) => {
+      const match = /^([0-9A-F]+\/[0-9A-F]+)  xid (\d+)  (\{.*\})$/.exec(line)
+      expect(match, line).not.toBeNull()
+      return { xid: Number(match![2]), change: JSON.parse(match![3]!) }
+    })
+    // the Relation message before the insert is the decoder's input, not a change
+    expect(changes.map((c) => c.change.action)).toEqual(["B", "I", "U"])
+    expect(changes[1]!.change).toEqual({
+      action: "I", xid: changes[0]!.xid, timestamp: changes[0]!.change.timestamp, lsn: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/),
+      schema: "public", table: "orders",
+      columns: [{ name: "id", type: "integer", value: 10 }, { name: "note", type: "text", value: "ten" }],
+      pk: [{ name: "id", type: "integer" }]
+    })
+    expect(changes[2]!.change).toMatchObject({
+      schema: "public", table: "orders", columns: [{ name: "id", type: "integer", value: 10 }, { name: "note", type: "text", value: "TEN" }]
+    })
+
+    // the same lines as the wal2json twin, whatever N (two transactions: 5 + 3 changes)
+    const body = (stdout: string) => stdout.trimEnd().split("\n").slice(1)
+    for (const count of [3, 6, 8, 20]) {
+      const decoded = await cli(["peek", String(count)], pgoutputEnv)
+      const twin = await cli(["peek", String(count)], { ...env, REPLICATION_SLOT: "cli_twin" })
+      expect(decoded.code).toBe(0)
+      expect(body(decoded.stdout)).toHaveLength(Math.min(count, 8))
+      expect(body(decoded.stdout), `peek ${count}`).toEqual(body(twin.stdout))
+    }
+
+    const json = await cli(["peek", "8", "--json"], pgoutputEnv)
+    const data = JSON.parse(json.stdout)
+    expect(data).toMatchObject({ slot: "cli_pgoutput", plugin: "pgoutput" })
+    expect(data.changes.map((c: { readonly data: string }) => JSON.parse(c.data).action)).toEqual(["B", "I", "U", "D", "C", "B", "I", "C"])
   })
 })
 
