@@ -12,6 +12,8 @@ export interface Machine {
   readonly memoryGiB: number
   readonly node: string
   readonly postgres: string
+  /** 1-minute load average when the run started: other work on the machine skews every figure. */
+  readonly loadAverageAtStart: number
 }
 
 export interface BacklogFigures {
@@ -84,7 +86,7 @@ export const markdown = (r: BenchResults): string => {
   const lines: Array<string> = []
   lines.push(`## Benchmark ${r.quick ? "(quick) " : ""}— ${r.startedAt}`)
   lines.push("")
-  lines.push(`${r.machine.cores} cores (${r.machine.cpuModel}), ${fixed(r.machine.memoryGiB, 0)} GiB, Node ${r.machine.node}, ${r.machine.postgres}`)
+  lines.push(`${r.machine.cores} cores (${r.machine.cpuModel}), ${fixed(r.machine.memoryGiB, 0)} GiB, Node ${r.machine.node}, ${r.machine.postgres}; load average ${fixed(r.machine.loadAverageAtStart, 2)} at start`)
   lines.push("")
   lines.push(`Backlog: ${int(r.backlog.changes)} changes in ${int(r.backlog.transactions)} transactions ` +
     `(${Object.entries(r.backlog.byAction).filter(([a]) => "IUD".includes(a)).map(([a, n]) => `${a} ${int(n)}`).join(", ")}), ` +

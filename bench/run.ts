@@ -77,12 +77,13 @@ const cleanUp = async (): Promise<void> => {
   while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined)
 }
 
-const machine = async (pg: PgCluster): Promise<Machine> => ({
+const machine = async (pg: PgCluster, loadAverageAtStart: number): Promise<Machine> => ({
   cores: Os.cpus().length,
   cpuModel: Os.cpus()[0]?.model.trim() ?? "unknown",
   memoryGiB: Os.totalmem() / 1024 ** 3,
   node: process.versions.node,
-  postgres: (await pg.psql("SELECT version()")).split(" on ")[0] ?? "PostgreSQL"
+  postgres: (await pg.psql("SELECT version()")).split(" on ")[0] ?? "PostgreSQL",
+  loadAverageAtStart
 })
 
 interface ServiceRun {
@@ -198,6 +199,7 @@ const measureLatency = async (pg: PgCluster, workDir: string, settings: Settings
 const main = async (): Promise<void> => {
   const settings = settingsFrom(process.argv.slice(2))
   const startedAt = new Date().toISOString()
+  const loadAverageAtStart = Os.loadavg()[0] ?? 0
   const workDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "cdc-bench-"))
   cleanups.push(async () => Fs.rmSync(workDir, { recursive: true, force: true }))
   log(`PostgreSQL with wal2json (work dir ${workDir})`)
@@ -262,7 +264,7 @@ const main = async (): Promise<void> => {
   const latency = await measureLatency(pg, workDir, settings)
 
   const results: BenchResults = {
-    startedAt, quick: settings.quick, machine: await machine(pg),
+    startedAt, quick: settings.quick, machine: await machine(pg, loadAverageAtStart),
     backlog: { changes: backlog.changes, transactions: backlog.transactions, byAction: backlog.byAction, bodyBytes: backlog.bodyBytes },
     ceiling, drains, latency, memory
   }
