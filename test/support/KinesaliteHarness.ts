@@ -85,7 +85,8 @@ export const startKinesalite = async (options: { readonly region?: string } = {}
             data: record.Data!
           })
         }
-        if ((page.Records ?? []).length === 0 || page.MillisBehindLatest === 0) break
+        // an empty page is the end (kinesalite always reports MillisBehindLatest 0, even mid-shard)
+        if ((page.Records ?? []).length === 0) break
         iterator = page.NextShardIterator
       }
     }
