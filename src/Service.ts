@@ -18,6 +18,7 @@ import { ProbeServer } from "./observability/HttpServer.ts"
 import * as Logging from "./observability/Logging.ts"
 import * as Metrics from "./observability/Metrics.ts"
 import * as Pipeline from "./pipeline/Pipeline.ts"
+import * as Publisher from "./pipeline/Publisher.ts"
 import type { Decoder } from "./replication/Decoder.ts"
 import * as PgOutputDecoder from "./replication/PgOutputDecoder.ts"
 import * as Publication from "./replication/Publication.ts"
@@ -63,6 +64,8 @@ export const stream = (config: ServiceConfigShape, stop: Effect.Effect<void>, is
     const kinesis = yield* KinesisClient
     const once = Effect.scoped(Effect.gen(function*() {
       yield* health.setState("connecting")
+      // the stream is checked (its record limit read) before the service calls itself ready
+      const maxRecordBytes = yield* Publisher.resolveMaxRecordBytes(config.kinesis, kinesis)
       const session = yield* ReplicationReader.open({
         pg: config.pg,
         replication: config.replication,
@@ -72,7 +75,7 @@ export const stream = (config: ServiceConfigShape, stop: Effect.Effect<void>, is
       yield* Effect.logInfo("streaming").pipe(Effect.annotateLogs({ slot: session.slot, plugin: config.replication.plugin }))
       // ticks every STATUS_TICK_MS; declared slower so a GC pause or a busy event loop is not "wedged"
       const heartbeat = yield* health.heartbeat("pipeline", 5_000)
-      yield* Pipeline.run(session, kinesis, { kinesis: config.kinesis, pipeline: config.pipeline, stop, onTick: heartbeat.tick })
+      yield* Pipeline.run(session, kinesis, { kinesis: { ...config.kinesis, maxRecordBytes }, pipeline: config.pipeline, stop, onTick: heartbeat.tick })
     }))
     const restartable = (error: ServiceError) => Effect.map(isStopping, (stopping) => error.retriable && !stopping)
     yield* once.pipe(
