@@ -306,7 +306,8 @@ describe("streaming end to end (service process, PostgreSQL + wal2json, kinesali
   }, 60_000)
 
   it("writes only JSON lines on stdout, never the password (every service run above)", () => {
-    expect(launched.length).toBeGreaterThanOrEqual(6)
+    // checks the processes the tests above ran (run the whole file, not this test alone)
+    expect(launched.length, "service processes run by this file").toBeGreaterThanOrEqual(6)
     const password = pg.env.PGPASSWORD!
     for (const { service, stdout, stderr } of launched) {
       const lines = stdout().split("\n").filter((l) => l.length > 0)
