@@ -75,7 +75,13 @@ export const stream = (config: ServiceConfigShape, stop: Effect.Effect<void>, is
       yield* Effect.logInfo("streaming").pipe(Effect.annotateLogs({ slot: session.slot, plugin: config.replication.plugin }))
       // ticks every STATUS_TICK_MS; declared slower so a GC pause or a busy event loop is not "wedged"
       const heartbeat = yield* health.heartbeat("pipeline", 5_000)
-      yield* Pipeline.run(session, kinesis, { kinesis: { ...config.kinesis, maxRecordBytes }, pipeline: config.pipeline, stop, onTick: heartbeat.tick })
+      yield* Pipeline.run(session, kinesis, {
+        kinesis: config.kinesis,
+        pipeline: config.pipeline,
+        maxRecordBytes,
+        stop,
+        onTick: heartbeat.tick
+      })
     }))
     const restartable = (error: ServiceError) => Effect.map(isStopping, (stopping) => error.retriable && !stopping)
     yield* once.pipe(

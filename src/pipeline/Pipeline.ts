@@ -33,6 +33,8 @@ export interface PipelineOptions {
   readonly pipeline: PipelineConfig
   /** Completes when the service should stop gracefully (SIGTERM, leadership handed over). */
   readonly stop?: Effect.Effect<void> | undefined
+  /** The per-record limit when the caller already checked the stream; otherwise read at start. */
+  readonly maxRecordBytes?: number | undefined
   /** Run on every status tick: a liveness heartbeat for /healthz. */
   readonly onTick?: Effect.Effect<void> | undefined
 }
@@ -56,7 +58,7 @@ export const run = (
 ): Effect.Effect<void, ServiceError> =>
   Effect.scoped(Effect.gen(function*() {
     const { kinesis, pipeline } = options
-    const maxRecordBytes = yield* Publisher.resolveMaxRecordBytes(kinesis, client)
+    const maxRecordBytes = options.maxRecordBytes ?? (yield* Publisher.resolveMaxRecordBytes(kinesis, client))
     const queue = ChangeQueue.make<ChangeEvent>({
       maxMessages: pipeline.queueMaxMessages,
       maxBytes: pipeline.queueMaxBytes,

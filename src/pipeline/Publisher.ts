@@ -49,14 +49,17 @@ const MiB = 1024 * 1024
 /** The bytes a change holds in the queue (its body: the one large part). */
 export const eventBytes = (event: ChangeEvent): number => event.body.byteLength
 
-/** KINESIS_MAX_RECORD_BYTES when set, else the stream's limit (DescribeStreamSummary; 1 MiB by default). */
+/**
+ * Checks the stream (DescribeStreamSummary: a missing stream or no permission is fatal here, at
+ * start, not at the first PutRecords) and returns the per-record limit: KINESIS_MAX_RECORD_BYTES
+ * when set, else the stream's own (1 MiB when it reports none).
+ */
 export const resolveMaxRecordBytes = (
   kinesis: KinesisConfig,
   client: KinesisClientShape
 ): Effect.Effect<number, KinesisError> =>
-  kinesis.maxRecordBytes !== undefined
-    ? Effect.succeed(kinesis.maxRecordBytes)
-    : Effect.map(client.describeLimits, (limits) => (limits.maxRecordBytes > 0 ? limits.maxRecordBytes : MiB))
+  Effect.map(client.describeLimits, (limits) =>
+    kinesis.maxRecordBytes ?? (limits.maxRecordBytes > 0 ? limits.maxRecordBytes : MiB))
 
 const droppedOversized = Metric.withAttributes(Metrics.changesDropped, { reason: "oversized" })
 

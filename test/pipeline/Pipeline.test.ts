@@ -98,12 +98,24 @@ describe("Pipeline.run", () => {
       expect(fake.acks.every((lsn) => lsn < second)).toBe(true)
     }))
 
-  it.live("a missing stream fails at startup (DescribeStreamSummary) when KINESIS_MAX_RECORD_BYTES is unset", () =>
+  it.live("a missing stream fails at startup (DescribeStreamSummary)", () =>
     Effect.gen(function*() {
       const fake = fakeSession([tx([1])])
       const memory = KinesisMemory.make({ missing: true })
       const error = yield* Effect.flip(Pipeline.run(fake.session, memory.client, {
         kinesis: kinesisConfig(),
+        pipeline: pipelineConfig()
+      }))
+      expect(error._tag === "KinesisError" ? error.code : error._tag).toBe("ResourceNotFoundException")
+      expect(fake.taken()).toBe(0)
+    }))
+
+  it.live("a missing stream fails at startup even when KINESIS_MAX_RECORD_BYTES is set", () =>
+    Effect.gen(function*() {
+      const fake = fakeSession([tx([1])])
+      const memory = KinesisMemory.make({ missing: true })
+      const error = yield* Effect.flip(Pipeline.run(fake.session, memory.client, {
+        kinesis: kinesisConfig({ maxRecordBytes: 4096 }),
         pipeline: pipelineConfig()
       }))
       expect(error._tag === "KinesisError" ? error.code : error._tag).toBe("ResourceNotFoundException")
