@@ -7,7 +7,10 @@ import type { Lsn } from "../domain/Lsn.ts"
 import type { DecodeError } from "../Errors.ts"
 import type { Result } from "effect"
 
-/** One XLogData message: its WAL start position and its payload (owned by the caller; may be a view). */
+/**
+ * One XLogData message: its WAL start position and its payload. The reader copies each payload out
+ * of the socket's buffer, so a decoder may keep `data` (wal2json's record body is `data` itself).
+ */
 export interface WalMessage {
   readonly lsn: Lsn
   readonly data: Uint8Array
