@@ -62,6 +62,8 @@ export const stream = (config: ServiceConfigShape, stop: Effect.Effect<void>, is
   Effect.gen(function*() {
     const health = yield* Health
     const kinesis = yield* KinesisClient
+    // true while Pipeline.run runs: a stop then drains it gracefully
+    let pipelineRunning = false
     const once = Effect.scoped(Effect.gen(function*() {
       yield* health.setState("connecting")
       // the stream is checked (its record limit read) before the service calls itself ready
@@ -75,19 +77,25 @@ export const stream = (config: ServiceConfigShape, stop: Effect.Effect<void>, is
       yield* Effect.logInfo("streaming").pipe(Effect.annotateLogs({ slot: session.slot, plugin: config.replication.plugin }))
       // ticks every STATUS_TICK_MS; declared slower so a GC pause or a busy event loop is not "wedged"
       const heartbeat = yield* health.heartbeat("pipeline", 5_000)
-      yield* Pipeline.run(session, kinesis, {
-        kinesis: config.kinesis,
-        pipeline: config.pipeline,
-        maxRecordBytes,
-        stop,
-        onTick: heartbeat.tick
-      })
+      yield* Effect.suspend(() => {
+        pipelineRunning = true
+        return Pipeline.run(session, kinesis, {
+          kinesis: config.kinesis,
+          pipeline: config.pipeline,
+          maxRecordBytes,
+          stop,
+          onTick: heartbeat.tick
+        })
+      }).pipe(Effect.ensuring(Effect.sync(() => {
+        pipelineRunning = false
+      })))
     }))
     const restartable = (error: ServiceError) => Effect.map(isStopping, (stopping) => error.retriable && !stopping)
-    yield* once.pipe(
+    const restarting = once.pipe(
       Effect.tapError((error) =>
         Effect.gen(function*() {
           if (!(yield* restartable(error))) return
+          yield* health.setState("connecting")
           yield* health.recordError({ tag: error._tag, message: error.message })
           yield* Metric.update(Metrics.reconnects, 1)
           yield* Effect.logWarning("pipeline_restart").pipe(
@@ -98,8 +106,22 @@ export const stream = (config: ServiceConfigShape, stop: Effect.Effect<void>, is
       Effect.retry(restartSchedule(config).pipe(
         Schedule.setInputType<ServiceError>(),
         Schedule.while(({ input }) => restartable(input))
-      ))
+      )),
+      // a retriable error while stopping (e.g. the connection dropped during the drain) loses
+      // nothing: the slot keeps the last confirmed position, so the stop is still a clean one
+      Effect.catch((error) =>
+        Effect.flatMap(isStopping, (stopping) =>
+          stopping && error.retriable
+            ? Effect.logWarning("stopped while the pipeline was failing").pipe(
+              Effect.annotateLogs({ error: error._tag, reason: error.message })
+            )
+            : Effect.fail(error))
+      )
     )
+    // a stop while no pipeline runs (connecting, or waiting to restart) has nothing to drain: stop
+    // at once instead of waiting out the backoff and failing the next attempt
+    const idleStop = stop.pipe(Effect.flatMap(() => pipelineRunning ? Effect.never : Effect.void))
+    yield* Effect.raceFirst(restarting, idleStop)
   })
 
 /** Every layer the service runs with, from one configuration. */

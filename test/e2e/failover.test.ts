@@ -111,6 +111,16 @@ describe("leader election (real processes)", () => {
     expect(await first.metric("cdc_leader")).toBe(1)
     expect(await second.metric("cdc_leader")).toBe(0)
 
+    // a standby has nothing to drain: SIGTERM stops it at once, cleanly
+    const third = start(env)
+    await third.waitForLog("leader_campaign")
+    const signalledAt = Date.now()
+    third.kill("SIGTERM")
+    expect(await third.exited).toBe(0)
+    expect(Date.now() - signalledAt).toBeLessThan(2_000)
+    expect(third.logs().some((l) => l.message === "leader_elected")).toBe(false)
+    expect(third.logs().some((l) => l.message === "shutdown_complete")).toBe(true)
+
     // a workload runs (paced commits) while the leader publishes its backlog
     const writing = workload.run({ perTx: 10, pauseSeconds: 0.005 })
     await eventually("the leader is mid-stream", async () => (await first.metric("cdc_changes_published_total")) >= 500, 30_000)
@@ -123,6 +133,7 @@ describe("leader election (real processes)", () => {
     await eventually("the standby publishes", async () => (await second.metric("cdc_changes_published_total")) > 0, 10_000, 50)
     expect(Date.now() - killedAt, "standby streaming within 10 s of the kill").toBeLessThan(10_000)
     expect(await second.metric("cdc_leader")).toBe(1)
+    expect(await readyz(second)).toEqual({ status: 200, state: "streaming" })
     await writing
     await eventually("every change in the stream", async () =>
       distinctChanges(await readStream(kinesis, stream)) === workload.changes, 40_000, 250)

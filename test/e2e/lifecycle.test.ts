@@ -64,6 +64,15 @@ const readyz = async (service: ServiceProcess) => {
   return { status, state: (JSON.parse(body) as { state: string }).state }
 }
 
+/** pg_recvlogical streaming the slot, so that the service finds it busy (SlotActive). */
+const holdSlot = (slot: string): ChildProcess => {
+  const holder = spawn(Path.join(pg.binDir, "pg_recvlogical"), [
+    "-h", pg.host, "-p", String(pg.port), "-U", pg.user, "-d", pg.database, "--slot", slot, "--start", "-f", "/dev/null"
+  ], { env: { ...process.env, PGPASSWORD: pg.password }, stdio: "ignore" })
+  helpers.add(holder)
+  return holder
+}
+
 describe("service lifecycle (real processes)", () => {
   it("probes and /metrics match what the test did; an oversized row is dropped and counted", async () => {
     const slot = uniqueName("slot")
@@ -72,10 +81,7 @@ describe("service lifecycle (real processes)", () => {
     const workload = await prepareWorkload(pg, { keys: 25, rounds: 19 })
     // someone else streams the slot: the service leads but cannot connect yet (not ready)
     await pg.psql(`SELECT pg_create_logical_replication_slot('${slot}', 'wal2json')`)
-    const holder = spawn(Path.join(pg.binDir, "pg_recvlogical"), [
-      "-h", pg.host, "-p", String(pg.port), "-U", pg.user, "-d", pg.database, "--slot", slot, "--start", "-f", "/dev/null"
-    ], { env: { ...process.env, PGPASSWORD: pg.password }, stdio: "ignore" })
-    helpers.add(holder)
+    const holder = holdSlot(slot)
     await eventually("pg_recvlogical holds the slot", async () => (await slotState(pg, slot))?.active === true)
 
     const service = start(serviceEnv(pg, kinesis, { slot, stream, table: workload.table }, {
@@ -140,6 +146,33 @@ describe("service lifecycle (real processes)", () => {
     expectOnlyJsonOutput(service)
   })
 
+  it("SIGTERM while the leader cannot connect yet (slot busy elsewhere) exits 0 promptly", async () => {
+    const slot = uniqueName("slot")
+    const workload = await prepareWorkload(pg, { keys: 1, rounds: 0 })
+    await pg.psql(`SELECT pg_create_logical_replication_slot('${slot}', 'wal2json')`)
+    const stream = uniqueName("stream")
+    await kinesis.createStream(stream)
+    const holder = holdSlot(slot)
+    try {
+      await eventually("pg_recvlogical holds the slot", async () => (await slotState(pg, slot))?.active === true)
+      const service = start(serviceEnv(pg, kinesis, { slot, stream, table: workload.table }, {
+        PG_RECONNECT_BASE_MS: "2000",
+        PG_RECONNECT_MAX_MS: "30000"
+      }))
+      await service.waitForLog("pipeline_restart", { where: (l) => l.error === "SlotActive" })
+      const signalledAt = Date.now()
+      service.kill("SIGTERM")
+      const code = await service.exited
+      expect(code, service.logs().map((l) => JSON.stringify(l)).join("\n")).toBe(0)
+      expect(Date.now() - signalledAt).toBeLessThan(3_000)
+      expect(service.logs().filter((l) => l.message === "fatal_error")).toEqual([])
+      expect(service.logs().some((l) => l.message === "shutdown_complete")).toBe(true)
+      expectOnlyJsonOutput(service)
+    } finally {
+      holder.kill("SIGTERM")
+    }
+  })
+
   it("a missing stream is fatal: exit 1 with one fatal_error line", async () => {
     const slot = uniqueName("slot")
     const workload = await prepareWorkload(pg, { keys: 3, rounds: 0 })
@@ -199,7 +232,10 @@ describe("service lifecycle (real processes)", () => {
     expectOnlyJsonOutput(second)
   })
 
-  const restartCase = async (restart: (service: ServiceProcess, workload: Workload) => Promise<void>) => {
+  const restartCase = async (
+    restart: (service: ServiceProcess, workload: Workload) => Promise<void>,
+    overrides: Readonly<Record<string, string>> = {}
+  ) => {
     const slot = uniqueName("slot")
     const stream = uniqueName("stream")
     await kinesis.createStream(stream, 2)
@@ -207,7 +243,8 @@ describe("service lifecycle (real processes)", () => {
     const service = start(serviceEnv(pg, kinesis, { slot, stream, table: workload.table }, {
       BATCH_MAX_RECORDS: "3",
       KINESIS_MAX_INFLIGHT: "1",
-      QUEUE_MAX_MESSAGES: "20"
+      QUEUE_MAX_MESSAGES: "20",
+      ...overrides
     }))
     await service.waitForLog("streaming")
     await workload.run({ perTx: 4 })
@@ -232,17 +269,19 @@ describe("service lifecycle (real processes)", () => {
     await restartCase(() => pg.restart())
   })
 
-  it("PostgreSQL crashes (immediate stop, down 2 s) mid-stream: the service reconnects and loses nothing", async () => {
+  it("PostgreSQL crashes (immediate stop, down 2 s) mid-stream: not ready while reconnecting, then reconnects and loses nothing", async () => {
     await restartCase(async (service, workload) => {
       await pg.stopServer("immediate")
       try {
         await service.waitForLog("pipeline_restart", { timeoutMs: 15_000 })
+        // waiting out the restart backoff (>= 2.4 s here) is not streaming
+        expect(await readyz(service)).toEqual({ status: 503, state: "connecting" })
         expect(await service.metric("cdc_changes_published_total"), "the backlog is not drained while the server is down")
           .toBeLessThan(workload.changes)
         await pause(2_000)
       } finally {
         await pg.startServer()
       }
-    })
+    }, { PG_RECONNECT_BASE_MS: "3000", PG_RECONNECT_MAX_MS: "5000" })
   })
 })
