@@ -6,7 +6,6 @@
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parsePrometheus, scrape } from "./Prometheus.ts"
@@ -14,16 +13,8 @@ import type { MetricValues } from "./Prometheus.ts"
 
 export const repoRoot = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 
-/** A TCP port free on 127.0.0.1 right now. */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
+/** A TCP port free on 127.0.0.1 right now (the test harness's). */
+export { freePort } from "../test/support/PostgresHarness.ts"
 
 export interface ServiceProcess {
   readonly pid: number
