@@ -276,3 +276,29 @@ export const witnessedChanges = async (pg: PgCluster, slot: string, table: strin
   }
   return changes
 }
+
+/**
+ * Waits until the stream holds every change of the workload; on timeout fails with what is
+ * missing and the services' recent log lines.
+ */
+export const awaitWholeWorkload = async (
+  kinesis: Kinesalite,
+  stream: string,
+  workload: Workload,
+  services: ReadonlyArray<{ readonly logs: () => ReadonlyArray<unknown>; readonly otherOutput: () => string }>,
+  timeoutMs: number
+): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  let changes: ReadonlyArray<StreamedChange> = []
+  while (Date.now() < deadline) {
+    changes = await readStream(kinesis, stream)
+    if (distinctChanges(changes) === workload.changes) return
+    await pause(250)
+  }
+  const logs = services.map((s, i) =>
+    `--- service ${i} ---\n${s.logs().slice(-40).map((l) => JSON.stringify(l)).join("\n")}\n${s.otherOutput().slice(-2000)}`)
+  throw new Error(
+    `after ${timeoutMs} ms the stream holds ${distinctChanges(changes)} of ${workload.changes} changes ` +
+      `(${changes.length} records); problems: ${historyProblems(changes, workload).slice(0, 5).join("; ")}\n${logs.join("\n")}`
+  )
+}

@@ -12,12 +12,13 @@ import { type Kinesalite, startKinesalite } from "../support/KinesaliteHarness.t
 import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
 import { eventually, type ServiceProcess, startService } from "../support/ServiceProcess.ts"
 import {
-  distinctChanges,
+  awaitWholeWorkload,
   historyProblems,
   pause,
   prepareWorkload,
   readStream,
   serviceEnv,
+  slotState,
   uniqueName
 } from "./E2eFixture.ts"
 
@@ -135,8 +136,7 @@ describe("leader election (real processes)", () => {
     expect(await second.metric("cdc_leader")).toBe(1)
     expect(await readyz(second)).toEqual({ status: 200, state: "streaming" })
     await writing
-    await eventually("every change in the stream", async () =>
-      distinctChanges(await readStream(kinesis, stream)) === workload.changes, 40_000, 250)
+    await awaitWholeWorkload(kinesis, stream, workload, [first, second], 40_000)
     expect(historyProblems(await readStream(kinesis, stream), workload)).toEqual([])
     second.kill("SIGTERM")
     expect(await second.exited).toBe(0)
@@ -169,6 +169,8 @@ describe("leader election (real processes)", () => {
 
     const lost = await service.waitForLog("leadership_lost", { timeoutMs: 5_000 })
     expect(Date.parse(lost.timestamp) - terminatedAt, "noticed within one watchdog interval (+ margin)").toBeLessThan(WATCHDOG_MS + 1_000)
+    // the replication connection is closed: the slot is free
+    await eventually("the slot released", async () => (await slotState(pg, slot))?.active === false, 2_000, 50)
     await eventually("the service is a standby", async () => {
       const r = await readyz(service)
       return r.status === 200 && r.state === "standby" && (await service.metric("cdc_leader")) === 0
@@ -190,8 +192,7 @@ describe("leader election (real processes)", () => {
     await holder.release()
     const reelected = await service.waitForLog("leader_elected", { where: (l) => Date.parse(l.timestamp) >= releasedAt, timeoutMs: 10_000 })
     expect(Date.parse(reelected.timestamp) - releasedAt).toBeLessThan(POLL_MS + 2_000)
-    await eventually("every change in the stream", async () =>
-      distinctChanges(await readStream(kinesis, stream)) === workload.changes, 30_000, 250)
+    await awaitWholeWorkload(kinesis, stream, workload, [service], 30_000)
     expect(historyProblems(await readStream(kinesis, stream), workload)).toEqual([])
     expect(await service.metric("cdc_leader")).toBe(1)
     expect(logTime(service, "streaming", releasedAt)).toBeDefined()

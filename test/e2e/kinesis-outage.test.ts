@@ -9,7 +9,7 @@ import { type Kinesalite, startKinesalite } from "../support/KinesaliteHarness.t
 import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
 import { eventually, type ServiceProcess, startService } from "../support/ServiceProcess.ts"
 import {
-  distinctChanges,
+  awaitWholeWorkload,
   historyProblems,
   pause,
   prepareWorkload,
@@ -73,8 +73,7 @@ describe("Kinesis endpoint outage (real processes)", () => {
     await pause(OUTAGE_MS / 2)
     await proxy.start()
 
-    await eventually("every change in the stream", async () =>
-      distinctChanges(await readStream(kinesis, stream)) === workload.changes, 30_000, 250)
+    await awaitWholeWorkload(kinesis, stream, workload, [service], 30_000)
     expect(historyProblems(await readStream(kinesis, stream), workload)).toEqual([])
     expect(await service.metric("cdc_changes_published_total")).toBeGreaterThanOrEqual(workload.changes)
     expect(await service.metric("cdc_put_records_retries_total")).toBeGreaterThan(0)
