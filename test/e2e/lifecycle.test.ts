@@ -1,8 +1,9 @@
 /**
  * End-to-end lifecycle of one service process (`node src/main.ts`) against a real PostgreSQL and
- * kinesalite: probes and metrics that match what the test did, a fatal configuration of the
- * stream, a graceful SIGTERM mid-stream that confirms exactly what was published, and a
- * PostgreSQL restart mid-stream. Every test checks the stream with the consumer's dedupe rule.
+ * kinesalite: probes and metrics that match what the test did, SIGTERM while the slot is busy
+ * elsewhere, a fatal configuration of the stream, a graceful SIGTERM mid-stream that confirms
+ * exactly what was published, and a PostgreSQL restart and crash mid-stream. Streams are checked
+ * with the consumer's dedupe rule (per key, skip a record whose LSN is not above the highest seen).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Path from "node:path"
@@ -15,11 +16,11 @@ import {
   createWitness,
   historyProblems,
   lsnOf,
+  pause,
   prepareWorkload,
   readStream,
   serviceEnv,
   slotState,
-  pause,
   uniqueName,
   witnessedChanges,
   type Workload
