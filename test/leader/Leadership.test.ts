@@ -6,7 +6,7 @@ import { ServiceConfig } from "../../src/config/ServiceConfig.ts"
 import * as LockKey from "../../src/leader/LockKey.ts"
 import { Leadership, makeScripted } from "../../src/leader/Leadership.ts"
 import { Health } from "../../src/observability/Health.ts"
-import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
+import { type PgCluster, pgConfigOf, startPostgres } from "../support/PostgresHarness.ts"
 
 let cluster: PgCluster
 beforeAll(async () => {
@@ -16,18 +16,8 @@ afterAll(async () => {
   await cluster?.stop()
 })
 
-const pgConfig = (overrides: Partial<PgConfig> = {}): PgConfig => ({
-  host: cluster.host,
-  port: cluster.port,
-  user: cluster.user,
-  password: Redacted.make(cluster.password),
-  database: cluster.database,
-  sslMode: "disable",
-  sslRootCert: undefined,
-  connectTimeoutMs: 5_000,
-  applicationName: "leader-test",
-  ...overrides
-})
+const pgConfig = (overrides: Partial<PgConfig> = {}): PgConfig =>
+  pgConfigOf(cluster, { connectTimeoutMs: 5_000, applicationName: "leader-test", ...overrides })
 
 const POLL_MS = 200
 const WATCHDOG_MS = 200

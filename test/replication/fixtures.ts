@@ -2,22 +2,11 @@
  * Shared helpers of the replication tests: configuration records pointing at a harness cluster,
  * and polling with a deadline.
  */
-import { Effect, Redacted } from "effect"
-import type { PgConfig, ReplicationConfig } from "../../src/config/ServiceConfig.ts"
+import { Effect } from "effect"
+import type { ReplicationConfig } from "../../src/config/ServiceConfig.ts"
 import type { PgCluster } from "../support/PostgresHarness.ts"
 
-export const pgConfig = (cluster: PgCluster, overrides: Partial<PgConfig> = {}): PgConfig => ({
-  host: cluster.host,
-  port: cluster.port,
-  user: cluster.user,
-  password: Redacted.make(cluster.password),
-  database: cluster.database,
-  sslMode: "disable",
-  sslRootCert: undefined,
-  connectTimeoutMs: 10_000,
-  applicationName: "cdc-test",
-  ...overrides
-})
+export { pgConfigOf as pgConfig } from "../support/PostgresHarness.ts"
 
 export const replicationConfig = (overrides: Partial<ReplicationConfig> = {}): ReplicationConfig => ({
   slot: "cdc_test",

@@ -9,6 +9,8 @@ import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { promisify } from "node:util"
+import { Redacted } from "effect"
+import type { PgConfig } from "../../src/config/ServiceConfig.ts"
 
 const execFile = promisify(execFileCb)
 
@@ -165,3 +167,17 @@ export const startPostgres = async (options: StartOptions = {}): Promise<PgClust
     }
   }
 }
+
+/** The service's PostgreSQL configuration pointing at a cluster as its superuser, without TLS. */
+export const pgConfigOf = (cluster: PgCluster, overrides: Partial<PgConfig> = {}): PgConfig => ({
+  host: cluster.host,
+  port: cluster.port,
+  user: cluster.user,
+  password: Redacted.make(cluster.password),
+  database: cluster.database,
+  sslMode: "disable",
+  sslRootCert: undefined,
+  connectTimeoutMs: 10_000,
+  applicationName: "cdc-test",
+  ...overrides
+})
