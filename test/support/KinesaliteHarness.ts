@@ -36,11 +36,13 @@ export interface Kinesalite {
   readonly stop: () => Promise<void>
 }
 
-export const startKinesalite = async (options: { readonly region?: string } = {}): Promise<Kinesalite> => {
+export const startKinesalite = async (
+  options: { readonly region?: string; readonly port?: number } = {}
+): Promise<Kinesalite> => {
   process.env.AWS_ACCESS_KEY_ID ??= "test"
   process.env.AWS_SECRET_ACCESS_KEY ??= "test"
   const region = options.region ?? "us-east-1"
-  const port = await freePort()
+  const port = options.port ?? await freePort()
   const server = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0 })
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject)
