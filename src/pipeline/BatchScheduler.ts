@@ -75,46 +75,55 @@ class Fifo<A> {
   }
 }
 
-interface Lane {
-  readonly records: Fifo<Outgoing>
-  busy: boolean
+/**
+ * A key with records waiting behind its active one. Keys with only their active record (the common
+ * case: distinct keys) keep that record itself as their state, so they cost no allocation.
+ */
+class Lane {
+  active: Outgoing
+  readonly waiters = new Fifo<Outgoing>()
+  constructor(active: Outgoing) {
+    this.active = active
+  }
 }
 
 export const perKey = (): BatchScheduler => {
-  const lanes = new Map<string, Lane>()
-  const ready = new Fifo<Lane>()
+  // Each key present has one active record (ready, or in flight) and, in a Lane, those waiting
+  // behind it. The ready FIFO holds the active records not yet taken, in the order they became ready.
+  const keys = new Map<string, Outgoing | Lane>()
+  const ready = new Fifo<Outgoing>()
   let readyBytes = 0
   let waiting = 0
 
-  const markReady = (lane: Lane) => {
-    ready.push(lane)
-    readyBytes += lane.records.peek()!.bytes
+  const markReady = (record: Outgoing) => {
+    ready.push(record)
+    readyBytes += record.bytes
   }
 
   return {
     add: (records) => {
       for (const record of records) {
-        let lane = lanes.get(record.partitionKey)
-        if (lane === undefined) {
-          lane = { records: new Fifo(), busy: false }
-          lanes.set(record.partitionKey, lane)
-        }
-        lane.records.push(record)
         waiting++
-        if (!lane.busy && lane.records.length === 1) markReady(lane)
+        const state = keys.get(record.partitionKey)
+        if (state === undefined) {
+          keys.set(record.partitionKey, record)
+          markReady(record)
+        } else if (state instanceof Lane) state.waiters.push(record)
+        else {
+          const lane = new Lane(state)
+          lane.waiters.push(record)
+          keys.set(record.partitionKey, lane)
+        }
       }
     },
     next: (limits) => {
       const batch: Array<Outgoing> = []
       let bytes = 0
       while (batch.length < limits.maxRecords) {
-        const lane = ready.peek()
-        if (lane === undefined) break
-        const record = lane.records.peek()!
+        const record = ready.peek()
+        if (record === undefined) break
         if (batch.length > 0 && bytes + record.bytes > limits.maxBytes) break
         ready.shift()
-        lane.records.shift()
-        lane.busy = true
         readyBytes -= record.bytes
         waiting--
         bytes += record.bytes
@@ -124,16 +133,21 @@ export const perKey = (): BatchScheduler => {
     },
     done: (records) => {
       for (const record of records) {
-        const lane = lanes.get(record.partitionKey)
-        if (lane === undefined || !lane.busy) continue
-        lane.busy = false
-        if (lane.records.length > 0) markReady(lane)
-        else lanes.delete(record.partitionKey)
+        const state = keys.get(record.partitionKey)
+        if (state === record) keys.delete(record.partitionKey)
+        else if (state instanceof Lane && state.active === record) {
+          const next = state.waiters.shift()
+          if (next === undefined) keys.delete(record.partitionKey)
+          else {
+            state.active = next
+            markReady(next)
+          }
+        }
       }
     },
     readyCount: () => ready.length,
     hasFullBatch: (limits) => ready.length >= limits.maxRecords || readyBytes >= limits.maxBytes,
-    oldestReady: () => ready.peek()?.records.peek()?.arrivedAt,
+    oldestReady: () => ready.peek()?.arrivedAt,
     waiting: () => waiting
   }
 }
