@@ -137,10 +137,8 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
       if (type === PgWire.XLOG_DATA && payload.length >= PgWire.XLOG_DATA_HEADER_BYTES) {
         const walEnd = PgWire.readUint64(payload, 9)
         if (walEnd > serverWalEnd) serverWalEnd = walEnd
-        // copied out of the parser's buffer, into Node's pooled allocation: a small payload costs
-        // no ArrayBuffer of its own (Uint8Array#slice allocates one per message, several times slower)
-        const data = Buffer.allocUnsafe(payload.length - PgWire.XLOG_DATA_HEADER_BYTES)
-        data.set(payload.subarray(PgWire.XLOG_DATA_HEADER_BYTES))
+        // copied out of the parser's buffer, which the next chunk reuses
+        const data = payload.slice(PgWire.XLOG_DATA_HEADER_BYTES)
         pending.push({ lsn: PgWire.readUint64(payload, 1), data })
         pendingBytes += data.length + MESSAGE_OVERHEAD_BYTES
         if (!paused && pendingBytes >= highWaterBytes) {
