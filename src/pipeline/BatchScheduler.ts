@@ -37,7 +37,10 @@ export interface BatchScheduler {
   readonly add: (records: ReadonlyArray<Outgoing>) => void
   /** Takes the next batch (possibly empty). A first record over maxBytes still goes out, alone. */
   readonly next: (limits: BatchLimits) => Array<Outgoing>
-  /** Records acknowledged (or given up): their keys may send again. */
+  /**
+   * Records `next` returned, acknowledged (or given up): their keys may send again. A record passed
+   * again, once its key has moved on, is ignored.
+   */
   readonly done: (records: ReadonlyArray<Outgoing>) => void
   /** Records that could go out now. */
   readonly readyCount: () => number
