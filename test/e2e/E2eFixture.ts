@@ -4,10 +4,38 @@
  * checked with the consumer's dedupe rule, and a TCP proxy that can take the Kinesis endpoint away
  * and give it back on the same port without losing kinesalite's in-memory data.
  */
+import type { ChildProcess } from "node:child_process"
 import * as Net from "node:net"
 import * as Lsn from "../../src/domain/Lsn.ts"
 import type { Kinesalite } from "../support/KinesaliteHarness.ts"
 import type { PgCluster } from "../support/PostgresHarness.ts"
+import { type ServiceProcess, startService } from "../support/ServiceProcess.ts"
+
+/** The service processes and helper children a test file starts; `killAll` in afterAll. */
+export const processTracker = () => {
+  const services = new Set<ServiceProcess>()
+  const children = new Set<ChildProcess>()
+  return {
+    /** Starts the service (`node src/main.ts`) with this environment. */
+    start: (env: Record<string, string>): ServiceProcess => {
+      const service = startService(env)
+      services.add(service)
+      void service.exited.then(() => services.delete(service))
+      return service
+    },
+    /** Kills `child` at the end unless it exited before. */
+    adopt: <C extends ChildProcess>(child: C): C => {
+      children.add(child)
+      child.once("exit", () => children.delete(child))
+      return child
+    },
+    killAll: async (): Promise<void> => {
+      for (const service of services) service.kill("SIGKILL")
+      for (const child of children) child.kill("SIGKILL")
+      await Promise.all([...services].map((s) => s.exited))
+    }
+  }
+}
 
 /** An LSN from its text form; throws on anything else. */
 export const lsnOf = (text: string): bigint => {

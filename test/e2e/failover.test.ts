@@ -5,13 +5,14 @@
  * interval, publishes nothing while another session holds the lock, and resumes once it wins the
  * lock again.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as LockKey from "../../src/leader/LockKey.ts"
 import { type Kinesalite, startKinesalite } from "../support/KinesaliteHarness.ts"
 import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
-import { eventually, type ServiceProcess, startService } from "../support/ServiceProcess.ts"
+import { eventually, type ServiceProcess } from "../support/ServiceProcess.ts"
 import {
+  processTracker,
   awaitWholeWorkload,
   historyProblems,
   pause,
@@ -24,24 +25,15 @@ import {
 
 let pg: PgCluster
 let kinesis: Kinesalite
-const running = new Set<ServiceProcess>()
-const sessions = new Set<ChildProcessWithoutNullStreams>()
-
-const start = (env: Record<string, string>): ServiceProcess => {
-  const service = startService(env)
-  running.add(service)
-  void service.exited.then(() => running.delete(service))
-  return service
-}
+const processes = processTracker()
+const start = processes.start
 
 beforeAll(async () => {
   ;[pg, kinesis] = await Promise.all([startPostgres(), startKinesalite()])
 })
 
 afterAll(async () => {
-  for (const service of running) service.kill("SIGKILL")
-  for (const session of sessions) session.kill("SIGKILL")
-  await Promise.all([...running].map((s) => s.exited))
+  await processes.killAll()
   await kinesis?.stop()
   await pg?.stop()
 })
@@ -71,7 +63,7 @@ const logTime = (service: ServiceProcess, message: string, after = 0): number | 
  */
 const lockHolder = (key: bigint) => {
   const session = spawn("psql", ["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"], { env: { ...process.env, ...pg.env } })
-  sessions.add(session)
+  processes.adopt(session)
   let output = ""
   session.stdout.setEncoding("utf8").on("data", (chunk: string) => {
     output += chunk
@@ -83,7 +75,6 @@ const lockHolder = (key: bigint) => {
     release: async () => {
       session.stdin.end("\\q\n")
       await exited
-      sessions.delete(session)
     }
   }
 }

@@ -7,8 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Kinesalite, startKinesalite } from "../support/KinesaliteHarness.ts"
 import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
-import { eventually, type ServiceProcess, startService } from "../support/ServiceProcess.ts"
+import { eventually } from "../support/ServiceProcess.ts"
 import {
+  processTracker,
   awaitWholeWorkload,
   historyProblems,
   pause,
@@ -23,14 +24,8 @@ import {
 let pg: PgCluster
 let kinesis: Kinesalite
 let proxy: TcpProxy
-const running = new Set<ServiceProcess>()
-
-const start = (env: Record<string, string>): ServiceProcess => {
-  const service = startService(env)
-  running.add(service)
-  void service.exited.then(() => running.delete(service))
-  return service
-}
+const processes = processTracker()
+const start = processes.start
 
 beforeAll(async () => {
   ;[pg, kinesis] = await Promise.all([startPostgres(), startKinesalite()])
@@ -38,8 +33,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  for (const service of running) service.kill("SIGKILL")
-  await Promise.all([...running].map((s) => s.exited))
+  await processes.killAll()
   await proxy?.stop()
   await kinesis?.stop()
   await pg?.stop()

@@ -10,8 +10,9 @@ import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Kinesalite, startKinesalite } from "../support/KinesaliteHarness.ts"
 import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
-import { eventually, type ServiceProcess, startService } from "../support/ServiceProcess.ts"
+import { eventually, type ServiceProcess } from "../support/ServiceProcess.ts"
 import {
+  processTracker,
   awaitWholeWorkload,
   createWitness,
   historyProblems,
@@ -28,24 +29,15 @@ import {
 
 let pg: PgCluster
 let kinesis: Kinesalite
-const running = new Set<ServiceProcess>()
-const helpers = new Set<ChildProcess>()
-
-const start = (env: Record<string, string>): ServiceProcess => {
-  const service = startService(env)
-  running.add(service)
-  void service.exited.then(() => running.delete(service))
-  return service
-}
+const processes = processTracker()
+const start = processes.start
 
 beforeAll(async () => {
   ;[pg, kinesis] = await Promise.all([startPostgres(), startKinesalite()])
 })
 
 afterAll(async () => {
-  for (const service of running) service.kill("SIGKILL")
-  for (const helper of helpers) helper.kill("SIGKILL")
-  await Promise.all([...running].map((s) => s.exited))
+  await processes.killAll()
   await kinesis?.stop()
   await pg?.stop()
 })
@@ -70,7 +62,7 @@ const holdSlot = (slot: string): ChildProcess => {
   const holder = spawn(Path.join(pg.binDir, "pg_recvlogical"), [
     "-h", pg.host, "-p", String(pg.port), "-U", pg.user, "-d", pg.database, "--slot", slot, "--start", "-f", "/dev/null"
   ], { env: { ...process.env, PGPASSWORD: pg.password }, stdio: "ignore" })
-  helpers.add(holder)
+  processes.adopt(holder)
   return holder
 }
 
