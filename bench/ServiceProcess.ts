@@ -7,6 +7,7 @@ import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { nodeFlags } from "../src/NodeFlags.ts"
 import { fileURLToPath } from "node:url"
 import { parsePrometheus, scrape } from "./Prometheus.ts"
 import type { MetricValues } from "./Prometheus.ts"
@@ -59,7 +60,7 @@ export interface StartServiceOptions {
 /** Spawns the service; resolves once it is spawned (not necessarily streaming yet). */
 export const startService = (options: StartServiceOptions): ServiceProcess => {
   const log = Fs.openSync(options.logFile, "a")
-  const child: ChildProcess = spawn(process.execPath, [Path.join(repoRoot, "src", "main.ts")], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeFlags, Path.join(repoRoot, "src", "main.ts")], {
     cwd: repoRoot,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...options.env, HTTP_PORT: String(options.httpPort) },
     stdio: ["ignore", log, log]
