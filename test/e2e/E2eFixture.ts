@@ -9,7 +9,7 @@ import * as Net from "node:net"
 import * as Lsn from "../../src/domain/Lsn.ts"
 import type { Kinesalite } from "../support/KinesaliteHarness.ts"
 import type { PgCluster } from "../support/PostgresHarness.ts"
-import { type ServiceProcess, startService } from "../support/ServiceProcess.ts"
+import { type ServiceProcess, serviceEnvFor, startService } from "../support/ServiceProcess.ts"
 
 /** The service processes and helper children a test file starts; `killAll` in afterAll. */
 export const processTracker = () => {
@@ -102,18 +102,9 @@ export const serviceEnv = (
   options: { readonly slot: string; readonly stream: string; readonly table: string },
   overrides: Readonly<Record<string, string>> = {}
 ): Record<string, string> => ({
-  ...pg.env,
-  AWS_REGION: kinesis.region,
-  AWS_ACCESS_KEY_ID: "test",
-  AWS_SECRET_ACCESS_KEY: "test",
-  AWS_ENDPOINT_URL_KINESIS: kinesis.endpoint,
-  KINESIS_STREAM: options.stream,
-  REPLICATION_SLOT: options.slot,
+  ...serviceEnvFor(pg, kinesis, options),
   WAL2JSON_ADD_TABLES: `public.${options.table}`,
-  STATUS_INTERVAL_MS: "200",
-  HTTP_PORT: "0",
   LOG_LEVEL: "Info",
-  LEADER_ELECTION: "false",
   PG_RECONNECT_BASE_MS: "200",
   PG_RECONNECT_MAX_MS: "2000",
   KINESIS_RETRY_BASE_MS: "100",

@@ -8,6 +8,7 @@ import * as Wal2JsonDecoder from "../../src/replication/Wal2JsonDecoder.ts"
 import { readChanges } from "../decoding/slotChanges.ts"
 import type { Kinesalite, StoredRecord } from "../support/KinesaliteHarness.ts"
 import type { PgCluster } from "../support/PostgresHarness.ts"
+import { serviceEnvFor } from "../support/ServiceProcess.ts"
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
@@ -133,17 +134,4 @@ export const serviceEnv = (
   pg: PgCluster,
   kinesis: Kinesalite,
   options: { readonly stream: string; readonly slot: string; readonly extra?: Readonly<Record<string, string>> }
-): Record<string, string> => ({
-  ...pg.env,
-  AWS_REGION: kinesis.region,
-  AWS_ACCESS_KEY_ID: "test",
-  AWS_SECRET_ACCESS_KEY: "test",
-  AWS_ENDPOINT_URL_KINESIS: kinesis.endpoint,
-  KINESIS_STREAM: options.stream,
-  REPLICATION_SLOT: options.slot,
-  LEADER_ELECTION: "false",
-  HTTP_PORT: "0",
-  LOG_FORMAT: "json",
-  STATUS_INTERVAL_MS: "200",
-  ...options.extra
-})
+): Record<string, string> => ({ ...serviceEnvFor(pg, kinesis, options), ...options.extra })

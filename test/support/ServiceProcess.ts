@@ -35,6 +35,28 @@ export interface ServiceProcess {
   readonly exited: Promise<number | string>
 }
 
+/**
+ * The environment of a service streaming from a test cluster into a test Kinesis: its own slot and
+ * stream, no leader election, a free probe port, JSON logs, fast status updates.
+ */
+export const serviceEnvFor = (
+  pg: { readonly env: Readonly<Record<string, string>> },
+  kinesis: { readonly endpoint: string; readonly region: string },
+  options: { readonly slot: string; readonly stream: string }
+): Record<string, string> => ({
+  ...pg.env,
+  AWS_REGION: kinesis.region,
+  AWS_ACCESS_KEY_ID: "test",
+  AWS_SECRET_ACCESS_KEY: "test",
+  AWS_ENDPOINT_URL_KINESIS: kinesis.endpoint,
+  KINESIS_STREAM: options.stream,
+  REPLICATION_SLOT: options.slot,
+  LEADER_ELECTION: "false",
+  HTTP_PORT: "0",
+  LOG_FORMAT: "json",
+  STATUS_INTERVAL_MS: "200"
+})
+
 /** Parses Prometheus text into samples. */
 export const parseMetrics = (text: string): Array<{ name: string; labels: Record<string, string>; value: number }> =>
   text.split("\n").filter((l) => l.length > 0 && !l.startsWith("#")).flatMap((line) => {
