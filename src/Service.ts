@@ -112,7 +112,7 @@ export const stream = (config: ServiceConfigShape, stop: Effect.Effect<void>, is
       Effect.catch((error) =>
         Effect.flatMap(isStopping, (stopping) =>
           stopping && error.retriable
-            ? Effect.logWarning("stopped while the pipeline was failing").pipe(
+            ? Effect.logWarning("stopped_while_failing").pipe(
               Effect.annotateLogs({ error: error._tag, reason: error.message })
             )
             : Effect.fail(error))

@@ -117,12 +117,12 @@ export const run = (
     )
     if (Option.isNone(drained)) {
       yield* Fiber.interrupt(publishing)
-      yield* Effect.logWarning(
-        `shutdown: in-flight changes not acknowledged within SHUTDOWN_TIMEOUT_MS (${pipeline.shutdownTimeoutMs} ms); ` +
-          "they will be sent again after restart"
-      )
+      yield* Effect.logWarning("shutdown_drain_timeout").pipe(Effect.annotateLogs({
+        timeoutMs: pipeline.shutdownTimeoutMs,
+        note: "changes not acknowledged by SHUTDOWN_TIMEOUT_MS are sent again after restart"
+      }))
     }
     yield* acknowledge
     yield* session.sendStatusNow
-    yield* Effect.logInfo(`stopped; confirmed position ${Lsn.format(frontier.current())}`)
+    yield* Effect.logInfo("pipeline_stopped").pipe(Effect.annotateLogs({ confirmedLsn: Lsn.format(frontier.current()) }))
   }))

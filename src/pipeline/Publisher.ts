@@ -118,8 +118,10 @@ export const make = (
       const droppedRecords = dropped
       finish(droppedRecords.map((record) => record.event))
       return Effect.forEach(droppedRecords, (record) =>
-        Effect.logWarning("dropped a change over the per-record limit (OVERSIZED_RECORD_POLICY=drop)").pipe(
+        Effect.logWarning("change_dropped").pipe(
           Effect.annotateLogs({
+            reason: "oversized",
+            policy: "OVERSIZED_RECORD_POLICY=drop",
             schema: record.event.schema,
             table: record.event.table,
             partitionKey: record.partitionKey,
@@ -141,7 +143,8 @@ export const make = (
           Effect.timed,
           Effect.tapError((error) =>
             error.retriable
-              ? Effect.logWarning(`PutRecords failed, retrying: ${error.message}`).pipe(
+              ? Effect.logWarning("put_records_retry").pipe(
+                Effect.annotateLogs({ error: error._tag, code: error.code, reason: error.message }),
                 Effect.andThen(Metric.update(Metric.withAttributes(Metrics.putRecordsRetries, { code: error.code }), 1))
               )
               : Effect.void

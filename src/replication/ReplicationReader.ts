@@ -165,11 +165,12 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
     }).pipe(Effect.mapError((error) => (error._tag === "PgServerError" ? Slot.activeFromServerError(slotName, error) : error)))
 
     const startLsn = Lsn.max(requestedStart, slot.confirmedFlush)
-    const annotations = { slot: slotName, lsn: Lsn.format(startLsn) }
-    yield* Effect.logInfo(
-      `streaming from replication slot ${slotName} (${slot.plugin}) at ${Lsn.format(startLsn)}` +
-        (connection.encrypted ? " over TLS" : "")
-    ).pipe(Effect.annotateLogs(annotations))
+    yield* Effect.logInfo("replication_started").pipe(Effect.annotateLogs({
+      slot: slotName,
+      plugin: slot.plugin,
+      lsn: Lsn.format(startLsn),
+      tls: connection.encrypted
+    }))
 
     // Runs before the connection's own finalizer (CopyDone, Terminate): report the last position.
     yield* Effect.addFinalizer(() =>

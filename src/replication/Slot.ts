@@ -100,10 +100,12 @@ const create = (connection: PgReplicationConnection, options: SlotOptions) =>
       `CREATE_REPLICATION_SLOT ${quoteIdentifier(options.slot)} LOGICAL ${quoteIdentifier(options.plugin)} NOEXPORT_SNAPSHOT`
     )
     const consistentPoint = Lsn.parse(rows[0]?.[1] ?? "") ?? Lsn.zero
-    yield* Effect.logWarning(
-      `created replication slot ${options.slot} with plugin ${options.plugin}: changes before its consistent point ` +
-        `${Lsn.format(consistentPoint)} are not streamed`
-    ).pipe(Effect.annotateLogs({ slot: options.slot, lsn: Lsn.format(consistentPoint) }))
+    yield* Effect.logWarning("slot_created").pipe(Effect.annotateLogs({
+      slot: options.slot,
+      plugin: options.plugin,
+      consistentPoint: Lsn.format(consistentPoint),
+      note: "changes committed before the consistent point are not streamed"
+    }))
     return consistentPoint
   }).pipe(
     Effect.mapError((error) =>

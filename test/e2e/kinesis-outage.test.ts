@@ -100,7 +100,7 @@ describe("Kinesis endpoint outage (real processes)", () => {
       const firstSignalAt = Date.now()
       await eventually("still draining 2 s after the first SIGTERM", async () =>
         Date.now() - firstSignalAt >= 2_000 && (await service.get("/healthz")).status === 200, 5_000)
-      expect(service.logs().some((l) => l.message.startsWith("stopped; confirmed position"))).toBe(false)
+      expect(service.logs().some((l) => l.message === "pipeline_stopped")).toBe(false)
       const secondSignalAt = Date.now()
       service.kill("SIGTERM")
       expect(await service.exited).toBe(130)

@@ -133,7 +133,7 @@ describe("service lifecycle (real processes)", () => {
 
     service.kill("SIGTERM")
     expect(await service.exited).toBe(0)
-    const stopped = service.logs().find((l) => l.message.startsWith("stopped; confirmed position"))
+    const stopped = service.logs().find((l) => l.message === "pipeline_stopped")
     expect(stopped).toBeDefined()
     expect(service.logs().filter((l) => l.level.toUpperCase() === "FATAL" || l.message === "fatal_error")).toEqual([])
     expectOnlyJsonOutput(service)
@@ -198,9 +198,9 @@ describe("service lifecycle (real processes)", () => {
     await eventually("a part of the backlog published", async () => (await first.metric("cdc_changes_published_total")) >= 300)
     first.kill("SIGTERM")
     expect(await first.exited).toBe(0)
-    const stopped = first.logs().find((l) => l.message.startsWith("stopped; confirmed position "))
+    const stopped = first.logs().find((l) => l.message === "pipeline_stopped")
     expect(stopped, "the stop line").toBeDefined()
-    const position = lsnOf(stopped!.message.slice("stopped; confirmed position ".length))
+    const position = lsnOf(String(stopped!.confirmedLsn))
     expect((await slotState(pg, slot))!.confirmedFlush).toBe(position)
 
     const witnessed = await witnessedChanges(pg, witness, workload.table)

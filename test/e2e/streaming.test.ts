@@ -223,9 +223,10 @@ describe("streaming end to end (service process, PostgreSQL + wal2json, kinesali
     expect(big).toBeDefined()
     expect(expected).toHaveLength(22)
 
-    const dropped = await service.waitForLog(/OVERSIZED_RECORD_POLICY=drop/)
+    const dropped = await service.waitForLog("change_dropped")
     expect(dropped).toMatchObject({
       level: "WARN",
+      reason: "oversized",
       schema: "public",
       table: "notes",
       partitionKey: "public.notes:[101]",

@@ -4,7 +4,7 @@
  * stalled consumer, keepalive-driven flush on an idle database, and the slot errors.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Logger, Result } from "effect"
+import { Effect, Fiber, Logger, References, Result } from "effect"
 import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
 import * as Lsn from "../../src/domain/Lsn.ts"
 import { DecodeError, PgServerError } from "../../src/Errors.ts"
@@ -79,9 +79,13 @@ const currentLsn = Effect.suspend(() => Effect.map(psql(pg, "SELECT pg_current_w
 
 /** A logger that keeps every message, to check what was (and was not) logged. */
 const captureLogs = () => {
-  const lines: Array<{ readonly level: string; readonly message: string }> = []
-  const logger = Logger.make(({ logLevel, message }) => {
-    lines.push({ level: logLevel, message: (Array.isArray(message) ? message : [message]).map(String).join(" ") })
+  const lines: Array<{ readonly level: string; readonly message: string; readonly annotations: Readonly<Record<string, unknown>> }> = []
+  const logger = Logger.make(({ fiber, logLevel, message }) => {
+    lines.push({
+      level: logLevel,
+      message: (Array.isArray(message) ? message : [message]).map(String).join(" "),
+      annotations: { ...fiber.getRef(References.CurrentLogAnnotations) }
+    })
   })
   return { lines, layer: Logger.layer([logger]) }
 }
@@ -95,13 +99,13 @@ describe("ReplicationReader", () => {
       expect(row?.plugin).toBe("wal2json")
       expect(startLsn).toBe(row?.confirmedFlush)
       const warning = first.lines.find((l) => l.level === "Warn")
-      expect(warning?.message).toContain("created replication slot reader_create")
-      expect(warning?.message).toContain(Lsn.format(startLsn))
+      expect(warning?.message).toBe("slot_created")
+      expect(warning?.annotations).toMatchObject({ slot: "reader_create", consistentPoint: Lsn.format(startLsn) })
 
       const second = captureLogs()
       yield* Effect.scoped(open("reader_create")).pipe(Effect.provide(second.layer))
-      expect(second.lines.some((l) => l.message.includes("created replication slot"))).toBe(false)
-      expect(second.lines.some((l) => l.message.includes("streaming from replication slot reader_create"))).toBe(true)
+      expect(second.lines.some((l) => l.message === "slot_created")).toBe(false)
+      expect(second.lines.some((l) => l.message === "replication_started" && l.annotations.slot === "reader_create")).toBe(true)
       expect(yield* psql(pg, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'reader_create'")).toBe("1")
     }))
 
