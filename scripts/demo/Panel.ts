@@ -52,6 +52,7 @@ export const summary = (l: LedgerSnapshot, seconds: number, interrupted: boolean
   `  written: ${l.written} changes in ${seconds.toFixed(1)} s (insert ${l.writtenByAction.I}, update ${l.writtenByAction.U}, delete ${l.writtenByAction.D})`,
   `  arrived: ${l.arrived} of them read back from the stream (${l.missing} missing, ${l.duplicates} duplicates)`,
   `  latency: p50 ${ms(l.latencyMs?.p50)}, p95 ${ms(l.latencyMs?.p95)}, p99 ${ms(l.latencyMs?.p99)}, max ${ms(l.latencyMs?.max)}`,
+  `  sample record: ${truncate(l.sample ?? "(none)", 400)}`,
   l.written > 0 && l.missing === 0
     ? `RESULT: OK — every change written (${l.written}) arrived in the stream`
     : interrupted
