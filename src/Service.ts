@@ -157,9 +157,8 @@ export const run = (config: ServiceConfigShape, shutdown: Deferred.Deferred<void
       Effect.flatMap((leader) => leader ? Effect.never : Effect.void)
     )
     yield* Effect.raceFirst(leading, standbyStop).pipe(
-      Effect.tapError((error) =>
-        health.recordError({ tag: error._tag, message: error.message }, { fatal: true }).pipe(Effect.andThen(health.setState("fatal")))
-      ),
+      // a fatal error also makes the state "fatal" (terminal): /readyz and /healthz answer 503
+      Effect.tapError((error) => health.recordError({ tag: error._tag, message: error.message }, { fatal: true })),
       Effect.tapCause(reportFatal)
     )
     yield* Effect.logInfo("shutdown_complete")
