@@ -6,7 +6,7 @@
  * fatal ones (auth, missing stream, plugin or slot, invalid input) stop the service with one clear
  * message that says what to do, and leave the slot where it was.
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 import { InvalidConfig } from "./config/EnvVar.ts"
 import * as Lsn from "./domain/Lsn.ts"
 

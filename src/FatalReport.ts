@@ -2,7 +2,8 @@
  * How the process ends on an error: one clear line that names the cause and what to do, never a
  * stack trace for an expected (typed) error, and an exit code that tells them apart.
  */
-import { Cause, Effect } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
 import { InvalidConfig } from "./config/EnvVar.ts"
 
 /** Exit code 2: the configuration is unusable; 1: any other fatal error. */

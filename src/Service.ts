@@ -6,7 +6,12 @@
  * `main.ts` only calls `run`; the layers it needs (logging, health, probes, leadership, Kinesis)
  * are wired here, once.
  */
-import { Deferred, Duration, Effect, Layer, Metric, Schedule } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Schedule from "effect/Schedule"
 import { ServiceConfig, type ServiceConfigShape } from "./config/ServiceConfig.ts"
 import type { ServiceError } from "./Errors.ts"
 import { reportFatal } from "./FatalReport.ts"

@@ -3,7 +3,9 @@
  * fatal error. The first SIGTERM/SIGINT shuts down gracefully (exit 0); a second exits at once.
  * Exit codes: 0 after a graceful stop, 2 for an unusable configuration, 1 for any other fatal error.
  */
-import { Deferred, Effect, Exit } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as ServiceConfig from "./config/ServiceConfig.ts"
 import { exitCodeFor, reportConfigError } from "./FatalReport.ts"
 import * as Service from "./Service.ts"

@@ -3,10 +3,13 @@
  * `peek N` (the slot's next changes, not consumed). Both read PGHOST… and REPLICATION_SLOT like the
  * service, through a small @effect/sql-pg pool, and print text, or JSON with --json.
  */
-import { PgClient } from "@effect/sql-pg"
-import { Console, Effect } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
-import type { SqlClient } from "effect/sql"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Argument from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
+import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type { PgConfig } from "../config/ServiceConfig.ts"
 import { loadPgOnly } from "../config/ServiceConfig.ts"

@@ -4,7 +4,7 @@
  * begin and commit written as wal2json format-version 2 writes them. Relation, type and origin
  * messages are the decoder's input, not changes, so they produce no entry.
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import * as Lsn from "../domain/Lsn.ts"
 import { DecodeError } from "../Errors.ts"
 import * as CommitTimestamp from "../replication/CommitTimestamp.ts"

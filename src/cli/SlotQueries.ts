@@ -2,8 +2,9 @@
  * What the operator commands read from PostgreSQL: the slot and the WAL it holds back, who consumes
  * it, who holds the leader lock, and the slot's next changes without consuming them.
  */
-import { Effect, Result } from "effect"
-import { SqlClient } from "effect/sql"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type { ReplicationConfig } from "../config/ServiceConfig.ts"
 import * as LockKey from "../leader/LockKey.ts"

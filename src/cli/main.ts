@@ -3,9 +3,13 @@
  * The operator CLI's entry point (`npm run cli -- status`, `npm run cli -- peek 5`). Expected
  * failures print one line on stderr and exit 1 (2 for bad configuration), never a stack trace.
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit } from "effect"
-import { Command, CliError } from "effect/cli"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Command from "effect/cli/Command"
+import * as CliError from "effect/cli/CliError"
 import { InvalidConfig } from "../config/EnvVar.ts"
 import { CliFailure } from "./CliFailure.ts"
 import { root } from "./Commands.ts"

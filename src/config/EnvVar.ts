@@ -6,7 +6,12 @@
  * the problem with that variable. `collect` turns a record of fields into the parsed record or an
  * {@link InvalidConfig} listing every problem. Secrets are read as `Redacted` and never echoed.
  */
-import { Config, Data, Effect, Option, Redacted, Result } from "effect"
+import * as Config from "effect/Config"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 
 /** One bad variable and why. */
 export interface ConfigProblem {

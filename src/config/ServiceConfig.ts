@@ -4,8 +4,12 @@
  *
  * The variable names are a contract with existing deployments: keep them exactly.
  */
-import { Context, Effect, Layer, Redacted, Result } from "effect"
-import type { LogLevel } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
+import type * as LogLevel from "effect/LogLevel"
 import * as Env from "./EnvVar.ts"
 
 export type SslMode = "disable" | "prefer" | "require" | "verify-ca" | "verify-full"

@@ -2,8 +2,8 @@
  * The Kinesis operations the service uses, as a service: PutRecords and the stream's limits. The
  * SDK-backed layer and the in-memory layer both implement it.
  */
-import { Context } from "effect"
-import type { Effect } from "effect"
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
 import type { KinesisError } from "../Errors.ts"
 
 export interface PutRecordsEntry {

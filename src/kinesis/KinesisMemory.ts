@@ -4,7 +4,9 @@
  * a scriptable behaviour per request (accept, fail the request, fail some records, wait), and keeps
  * what it accepted in order, plus every request it saw and the peak concurrency.
  */
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { KinesisError } from "../Errors.ts"
 import { KinesisClient, type KinesisClientShape, type PutRecordResult, type PutRecordsEntry } from "./KinesisClient.ts"
 

@@ -12,7 +12,8 @@ import {
   PutRecordsCommand
 } from "@aws-sdk/client-kinesis"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Http from "node:http"
 import * as Https from "node:https"
 import type { KinesisConfig } from "../config/ServiceConfig.ts"

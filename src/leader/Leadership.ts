@@ -9,9 +9,15 @@
  * the session is closed, and the instance waits one poll interval (giving a standby the first
  * chance) and campaigns again. The process never exits for a lost leadership.
  */
-import type { PgConnection } from "@effect/sql-pg"
-import { Context, Deferred, Effect, Fiber, Layer, Metric, Result } from "effect"
-import type { Scope } from "effect"
+import type * as PgConnection from "@effect/sql-pg/PgConnection"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
 import type { PgConfig } from "../config/ServiceConfig.ts"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
 import { LeadershipLost } from "../Errors.ts"

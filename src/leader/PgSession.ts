@@ -8,9 +8,9 @@
  * PGSSLROOTCERT when set, as libpq does); verify-ca = the chain must lead to PGSSLROOTCERT (or the
  * system roots); verify-full = verify-ca plus the host name.
  */
-import { PgConnection } from "@effect/sql-pg"
-import { Effect } from "effect"
-import type { Scope } from "effect"
+import * as PgConnection from "@effect/sql-pg/PgConnection"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type { SqlError } from "effect/sql/SqlError"
 import * as Fs from "node:fs"
 import * as Net from "node:net"

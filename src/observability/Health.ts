@@ -7,8 +7,11 @@
  * starting, connecting, or after a fatal error. Liveness: alive unless a heartbeat is older than
  * `staleAfter` × its interval, or the service hit a fatal error.
  */
-import { Clock, Context, Effect, Layer } from "effect"
-import type { Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 
 export type HealthState = "starting" | "standby" | "connecting" | "streaming" | "fatal"
 

@@ -11,8 +11,13 @@
  * `<redacted>`, `Redacted` values print as `<redacted>`, credentials inside connection URLs are
  * masked, and the values of any secrets handed to the layer are masked wherever they appear.
  */
-import { Cause, Effect, Layer, Logger, Redacted, References } from "effect"
-import type { LogLevel } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Redacted from "effect/Redacted"
+import * as References from "effect/References"
+import type * as LogLevel from "effect/LogLevel"
 import type { LogFormat } from "../config/ServiceConfig.ts"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
 

@@ -2,7 +2,7 @@
  * Every metric the service exports, declared once. Names follow Prometheus conventions: units in
  * the name, `_total` for counters. Updated per batch, never per change, on the hot path.
  */
-import { Metric } from "effect"
+import * as Metric from "effect/Metric"
 
 /** Changes decoded from the slot (I/U/D/T/M), by action. */
 export const changesReceived = Metric.counter("cdc_changes_received_total", {

@@ -9,7 +9,7 @@
  * back-pressure reaches PostgreSQL through TCP. An item larger than the byte bound is admitted
  * alone, when nothing else is held, so it cannot deadlock.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as Signal from "./Signal.ts"
 
 export interface ChangeQueueOptions<A> {

@@ -13,7 +13,11 @@
  * was read (bounded by SHUTDOWN_TIMEOUT_MS), then acknowledges the final frontier and sends a
  * status update at once.
  */
-import { Duration, Effect, Fiber, Metric, Option } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import type { KinesisConfig, PipelineConfig } from "../config/ServiceConfig.ts"
 import { type Action, type ChangeEvent, isPublishable } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"

@@ -10,7 +10,11 @@
  * once when nothing is in flight (a lone change never waits), or at once while draining.
  * All work is per batch: one fiber and one retry loop per request, metrics per request.
  */
-import { Clock, Duration, Effect, FiberSet, Metric } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import * as Metric from "effect/Metric"
 import type { KinesisConfig, PipelineConfig } from "../config/ServiceConfig.ts"
 import { type ChangeEvent, qualifiedTable } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"

@@ -3,7 +3,9 @@
  * time), jittered (×0.8…1.2), never above KINESIS_RETRY_MAX_MS, and without a limit on attempts
  * while the error is retriable; a fatal error stops the schedule at once.
  */
-import { Duration, Effect, Schedule } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import type { KinesisError } from "../Errors.ts"
 
 export interface RetryOptions {

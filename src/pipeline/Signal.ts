@@ -3,7 +3,7 @@
  * waits with `waitSince(version)`, which returns at once if a `notify` happened in between: no
  * wake-up is lost even if the fiber yields between the check and the wait.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 
 export interface Signal {
   /** Wakes every current waiter (synchronous, safe to call from anywhere). */

@@ -5,7 +5,7 @@
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
 import type { Lsn } from "../domain/Lsn.ts"
 import type { DecodeError } from "../Errors.ts"
-import type { Result } from "effect"
+import type * as Result from "effect/Result"
 
 /**
  * One XLogData message: its WAL start position and its payload. The reader copies each payload out

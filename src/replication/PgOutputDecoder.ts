@@ -4,7 +4,7 @@
  * it, so consumers see one format whichever plugin the slot uses. Relation and Type messages are
  * cached per decoder (a new Relation message replaces the old one: schema changes mid-stream).
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"
 import { DecodeError } from "../Errors.ts"

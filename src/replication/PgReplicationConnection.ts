@@ -7,9 +7,12 @@
  * Closing the scope (success, failure or interruption) ends any CopyBoth stream with CopyDone,
  * sends Terminate, waits briefly for the server to close, and destroys the socket.
  */
-import { PgAuth, PgProtocol } from "@effect/sql-pg"
-import { Effect, Redacted, Result } from "effect"
-import type { Scope } from "effect"
+import * as PgAuth from "@effect/sql-pg/PgAuth"
+import * as PgProtocol from "@effect/sql-pg/PgProtocol"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
 import { randomBytes } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Net from "node:net"

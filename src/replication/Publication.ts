@@ -3,7 +3,7 @@
  * TABLES when the role may), and the primary keys of published tables for the pgoutput decoder.
  * Runs its SQL through a query function, so it works on the replication connection too.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { PluginUnavailable, type ServiceError } from "../Errors.ts"
 
 /** Runs one SQL statement (simple query) and returns its rows as text. */

@@ -13,8 +13,8 @@
  * out is acknowledged and the last one closed its transaction), the server's WAL end from its
  * keepalives moves it forward, so an idle database does not keep WAL for ever.
  */
-import { Effect } from "effect"
-import type { Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type { PgConfig, ReplicationConfig } from "../config/ServiceConfig.ts"
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"

@@ -2,7 +2,7 @@
  * The contract between the replication reader and the pipeline: a pull of decoded changes and one
  * way to say "every change up to LSN X is handled".
  */
-import type { Effect } from "effect"
+import type * as Effect from "effect/Effect"
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
 import type { Lsn } from "../domain/Lsn.ts"
 import type { ServiceError } from "../Errors.ts"

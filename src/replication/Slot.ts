@@ -3,7 +3,7 @@
  * use by another connection and was not invalidated, before streaming from it. Works on the
  * replication connection itself (replication=database accepts plain SQL in simple-query mode).
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as Lsn from "../domain/Lsn.ts"
 import {
   type PgConnectionError,

@@ -3,7 +3,7 @@
  * change or transaction boundary. Each payload is parsed once, for the fields the pipeline needs
  * (action, xid, table, primary key, commit time); the record body is the payload bytes as received.
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import type { Action, ChangeEvent } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"
 import { DecodeError } from "../Errors.ts"
