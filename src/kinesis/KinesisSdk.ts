@@ -20,6 +20,7 @@ import type { KinesisConfig } from "../config/ServiceConfig.ts"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
 import { classify } from "./ErrorClassification.ts"
 import { KinesisClient, type KinesisClientShape, type PutRecordResult } from "./KinesisClient.ts"
+import { PutRecordsProtocol } from "./PutRecordsProtocol.ts"
 
 const MiB = 1024 * 1024
 
@@ -31,6 +32,7 @@ export const sdkClient = (config: KinesisConfig): SdkClient => {
     region: config.region,
     ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
     maxAttempts: 1,
+    protocol: PutRecordsProtocol,
     requestHandler: new NodeHttpHandler({
       httpAgent: new Http.Agent(agentOptions),
       httpsAgent: new Https.Agent(agentOptions),
