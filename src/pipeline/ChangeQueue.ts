@@ -8,6 +8,11 @@
  * While the bounds are full `offerAll` suspends; the reader then stops reading its socket and
  * back-pressure reaches PostgreSQL through TCP. An item larger than the byte bound is admitted
  * alone, when nothing else is held, so it cannot deadlock.
+ *
+ * Items may be views of larger buffers they share (the replication reader hands out bodies that are
+ * views of its read buffers). Such a buffer stays in memory while any item holding it is alive, so
+ * it is counted whole, once, from the first held item that references it until the last is
+ * released: the byte bound is the memory the items keep, not just the bytes they show.
  */
 import * as Effect from "effect/Effect"
 import * as Signal from "./Signal.ts"
@@ -15,7 +20,10 @@ import * as Signal from "./Signal.ts"
 export interface ChangeQueueOptions<A> {
   readonly maxMessages: number
   readonly maxBytes: number
+  /** The bytes an item holds on its own. */
   readonly sizeOf: (item: A) => number
+  /** The buffer an item is a view of, counted whole and once while any held item references it. */
+  readonly bufferOf?: ((item: A) => ArrayBufferLike) | undefined
 }
 
 export interface ChangeQueue<A> {
@@ -46,6 +54,9 @@ export const make = <A>(options: ChangeQueueOptions<A>): ChangeQueue<A> => {
   let heldCount = 0
   let heldBytes = 0
   let ended = false
+  /** Held items per shared buffer. */
+  const buffers = new Map<ArrayBufferLike, number>()
+  const bufferOf = options.bufferOf
   const itemsAvailable = Signal.make()
   const spaceAvailable = Signal.make()
 
@@ -67,8 +78,12 @@ export const make = <A>(options: ChangeQueueOptions<A>): ChangeQueue<A> => {
         const before = index
         while (index < items.length && !ended) {
           const item = items[index]!
-          const size = options.sizeOf(item)
+          let size = options.sizeOf(item)
+          const shared = bufferOf?.(item)
+          const sharers = shared === undefined ? undefined : buffers.get(shared)
+          if (shared !== undefined && sharers === undefined) size += shared.byteLength
           if (!fits(size)) break
+          if (shared !== undefined) buffers.set(shared, (sharers ?? 0) + 1)
           buffer.push(item)
           heldCount++
           heldBytes += size
@@ -105,7 +120,17 @@ export const make = <A>(options: ChangeQueueOptions<A>): ChangeQueue<A> => {
     release: (items) => {
       if (items.length === 0) return
       let bytes = 0
-      for (const item of items) bytes += options.sizeOf(item)
+      for (const item of items) {
+        bytes += options.sizeOf(item)
+        const shared = bufferOf?.(item)
+        if (shared === undefined) continue
+        const sharers = (buffers.get(shared) ?? 1) - 1
+        if (sharers > 0) buffers.set(shared, sharers)
+        else {
+          buffers.delete(shared)
+          bytes += shared.byteLength
+        }
+      }
       heldCount -= items.length
       heldBytes -= bytes
       spaceAvailable.notify()

@@ -66,7 +66,8 @@ export const run = (
     const queue = ChangeQueue.make<ChangeEvent>({
       maxMessages: pipeline.queueMaxMessages,
       maxBytes: pipeline.queueMaxBytes,
-      sizeOf: Publisher.eventBytes
+      sizeOf: Publisher.eventBytes,
+      bufferOf: Publisher.eventBuffer
     })
     const frontier = Frontier.make(session.startLsn)
     const publisher = Publisher.make(queue, frontier, client, { kinesis, pipeline, maxRecordBytes })

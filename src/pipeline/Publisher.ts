@@ -50,8 +50,21 @@ export interface Publisher {
 
 const MiB = 1024 * 1024
 
-/** The bytes a change holds in the queue (its body: the one large part). */
-export const eventBytes = (event: ChangeEvent): number => event.body.byteLength
+/**
+ * What a change holds in memory beside its body's buffer, from decoding to acknowledgement: the
+ * event, its outgoing record, its keys and the bookkeeping (about 360 bytes measured for a one-column
+ * key, rounded up; each key character is held twice, in the key and in the partition key).
+ */
+const EVENT_OVERHEAD_BYTES = 384
+
+/** The bytes a change holds on its own in the queue. */
+export const eventBytes = (event: ChangeEvent): number => EVENT_OVERHEAD_BYTES + 2 * (event.pk?.length ?? 0)
+
+/**
+ * The buffer a change's body is a view of (the replication reader's read buffer, shared by the
+ * changes read with it): the queue counts it whole while any of them is held.
+ */
+export const eventBuffer = (event: ChangeEvent): ArrayBufferLike => event.body.buffer
 
 /**
  * Checks the stream (DescribeStreamSummary: a missing stream or no permission is fatal here, at

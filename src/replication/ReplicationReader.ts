@@ -3,8 +3,11 @@
  * streaming, and serves the CopyBoth stream as a `ReplicationSession`.
  *
  * The socket's data handler does the per-frame work synchronously (no fiber, no Effect per frame):
- * keepalives are answered in place, XLogData payloads are copied into a pending list, and reading
- * pauses when that list holds `highWaterBytes`. `take` hands the whole pending list to the decoder
+ * keepalives are answered in place, XLogData payloads go into a pending list, and reading pauses
+ * when that list holds `highWaterBytes`. A payload is a view of the protocol parser's read buffer,
+ * not a copy: the parser never writes over bytes it has handed out (it starts a new buffer when one
+ * is full), so a payload stays valid for as long as it is referenced, and becomes the record body as
+ * it is. The queue counts those read buffers, not just the payloads, against QUEUE_MAX_BYTES. `take` hands the whole pending list to the decoder
  * as one batch. A separate fiber sends standby status updates every STATUS_INTERVAL_MS whether or
  * not anyone takes, so a stalled consumer never lets `wal_sender_timeout` end the walsender.
  *
@@ -137,8 +140,8 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
       if (type === PgWire.XLOG_DATA && payload.length >= PgWire.XLOG_DATA_HEADER_BYTES) {
         const walEnd = PgWire.readUint64(payload, 9)
         if (walEnd > serverWalEnd) serverWalEnd = walEnd
-        // copied out of the parser's buffer, which the next chunk reuses
-        const data = payload.slice(PgWire.XLOG_DATA_HEADER_BYTES)
+        // a view: the parser never writes over bytes it has handed out
+        const data = payload.subarray(PgWire.XLOG_DATA_HEADER_BYTES)
         pending.push({ lsn: PgWire.readUint64(payload, 1), data })
         pendingBytes += data.length + MESSAGE_OVERHEAD_BYTES
         if (!paused && pendingBytes >= highWaterBytes) {

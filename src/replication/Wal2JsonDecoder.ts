@@ -182,7 +182,7 @@ export const make = (options: Options): Decoder => {
         table,
         pk: action === "I" || action === "U" || action === "D" ? primaryKey(message, json) : undefined,
         commitTimeMs: action === "M" && message.timestamp === null ? undefined : commitTime(message.timestamp),
-        // the reader hands over a copy of each payload: it becomes the record body as it is
+        // the payload becomes the record body as it is
         body: data
       }
     }

@@ -80,4 +80,49 @@ describe("ChangeQueue", () => {
       yield* queue.offerAll([4])
       assert.strictEqual(queue.buffered(), 0, "offers after end are ignored")
     }))
+
+  it.effect("items that are views of one buffer count it whole, once, until the last is released", () =>
+    Effect.gen(function*() {
+      const first = new Uint8Array(1_000)
+      const second = new Uint8Array(1_000)
+      const views = [first.subarray(0, 10), first.subarray(10, 20), first.subarray(20, 30), second.subarray(0, 10)]
+      const queue = ChangeQueue.make<Uint8Array>({
+        maxMessages: 100,
+        maxBytes: 2_500,
+        sizeOf: () => 8,
+        bufferOf: (view) => view.buffer
+      })
+      yield* queue.offerAll(views.slice(0, 3))
+      assert.strictEqual(queue.heldBytes(), 1_000 + 3 * 8)
+      yield* queue.offerAll(views.slice(3))
+      assert.strictEqual(queue.heldBytes(), 2_000 + 4 * 8)
+      const taken = yield* queue.take
+      queue.release(taken.slice(0, 2))
+      assert.strictEqual(queue.heldBytes(), 2_000 + 2 * 8, "a view of the first buffer is still held")
+      queue.release(taken.slice(2, 3))
+      assert.strictEqual(queue.heldBytes(), 1_000 + 8)
+      queue.release(taken.slice(3))
+      assert.strictEqual(queue.heldBytes(), 0)
+      assert.strictEqual(queue.heldCount(), 0)
+    }))
+
+  it.effect("a shared buffer that would exceed the bound waits for releases, then is counted once", () =>
+    Effect.gen(function*() {
+      const a = new Uint8Array(600)
+      const b = new Uint8Array(600)
+      const queue = ChangeQueue.make<Uint8Array>({ maxMessages: 100, maxBytes: 1_000, sizeOf: () => 0, bufferOf: (v) => v.buffer })
+      yield* queue.offerAll([a.subarray(0, 1)])
+      const offer = yield* queue.offerAll([b.subarray(0, 1), b.subarray(1, 2), a.subarray(1, 2)]).pipe(Effect.forkChild)
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      assert.strictEqual(queue.heldBytes(), 600, "b's buffer does not fit beside a's")
+      queue.release(yield* queue.take)
+      yield* settle(() => queue.heldCount() === 2)
+      assert.strictEqual(queue.heldBytes(), 600, "b's buffer counted once for its two views")
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      assert.isUndefined(offer.pollUnsafe(), "a's buffer, released, must be counted again and does not fit")
+      queue.release(yield* queue.take)
+      yield* Fiber.join(offer)
+      assert.strictEqual(queue.heldBytes(), 600)
+      assert.strictEqual(queue.heldCount(), 1)
+    }))
 })
