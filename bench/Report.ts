@@ -51,6 +51,8 @@ export interface LatencyFigures {
 }
 
 export interface MemoryFigures {
+  /** Which run: the small-queue memory run, or the default-settings drain. */
+  readonly run: string
   readonly queueMaxBytes: number
   readonly backlogBodyBytes: number
   readonly seconds: number
@@ -65,8 +67,15 @@ export interface BenchResults {
   readonly ceiling: Throughput
   readonly drains: ReadonlyArray<DrainFigures>
   readonly latency: LatencyFigures
-  readonly memory: MemoryFigures
+  readonly memory: ReadonlyArray<MemoryFigures>
 }
+
+/** The issue's targets: drain at 20 ms ≥ 0.5× the ceiling, p99 ≤ 50 ms, peak RSS ≤ QUEUE_MAX_BYTES + 150 MB. */
+export const targets = {
+  drainRatioAt20Ms: 0.5,
+  latencyP99Ms: 50,
+  memoryAboveQueueBytes: 150 * 1_000_000
+} as const
 
 export const MB = 1_000_000
 const MiB = 1024 * 1024
@@ -106,10 +115,20 @@ export const markdown = (r: BenchResults): string => {
   lines.push(`| ${l.seconds} s of single-row transactions | ${int(l.offeredRate)}/s | ${int(l.achievedTps)}/s | ${int(l.latencyMs.count)} | ` +
     `${fixed(l.latencyMs.min)} ms | ${fixed(l.latencyMs.p50)} ms | ${fixed(l.latencyMs.p95)} ms | ${fixed(l.latencyMs.p99)} ms | ${fixed(l.latencyMs.max)} ms |`)
   lines.push("")
-  const m = r.memory
-  lines.push("| Memory | QUEUE_MAX_BYTES | Backlog bodies | Drain seconds | Peak RSS |")
-  lines.push("|---|---:|---:|---:|---:|")
-  lines.push(`| backlog ${fixed(m.backlogBodyBytes / m.queueMaxBytes, 1)}× the queue | ${mib(m.queueMaxBytes)} | ${mib(m.backlogBodyBytes)} | ${fixed(m.seconds, 2)} | ${mib(m.peakRssBytes)} |`)
+  lines.push("| Memory | QUEUE_MAX_BYTES | Backlog bodies | Drain seconds | Peak RSS | Target (queue + 150 MB) |")
+  lines.push("|---|---:|---:|---:|---:|---:|")
+  for (const m of r.memory) {
+    const target = m.queueMaxBytes + targets.memoryAboveQueueBytes
+    lines.push(`| ${m.run}, backlog ${fixed(m.backlogBodyBytes / m.queueMaxBytes, 1)}× the queue | ${mib(m.queueMaxBytes)} | ` +
+      `${mib(m.backlogBodyBytes)} | ${fixed(m.seconds, 2)} | ${mib(m.peakRssBytes)} | ${mib(target)}: ${m.peakRssBytes <= target ? "met" : "missed"} |`)
+  }
+  const at20 = r.drains.find((d) => d.endpoint === "bench endpoint" && d.endpointLatencyMs === 20)
+  if (at20 !== undefined) {
+    lines.push("")
+    lines.push(`Targets: drain at 20 ms ${fixed(at20.ratioToCeiling, 2)}× the ceiling (≥ ${targets.drainRatioAt20Ms}: ` +
+      `${at20.ratioToCeiling >= targets.drainRatioAt20Ms ? "met" : "missed"}); latency p99 ${fixed(l.latencyMs.p99)} ms ` +
+      `(≤ ${targets.latencyP99Ms} ms: ${l.latencyMs.p99 <= targets.latencyP99Ms ? "met" : "missed"}).`)
+  }
   return lines.join("\n")
 }
 

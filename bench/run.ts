@@ -5,7 +5,8 @@
  *   - drains: the service (`node src/main.ts`, default settings) draining a slot into the bench
  *     endpoint at 0 ms and 20 ms per request, and into kinesalite,
  *   - latency: a steady load of single-row transactions, commit time to Kinesis acknowledgement,
- *   - memory: a backlog of at least 4x QUEUE_MAX_BYTES drained with a small queue, peak RSS.
+ *   - memory: peak RSS draining a backlog of at least 4x QUEUE_MAX_BYTES, with a small queue and
+ *     (in a full run) with the default one (the default-settings drains).
  * Prints a markdown table and writes JSON to bench/results/. Every figure is measured; when the
  * service does not stream, the run fails with the service's log instead of reporting anything.
  *
@@ -16,6 +17,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { freePort, startPostgres } from "../test/support/PostgresHarness.ts"
 import type { PgCluster } from "../test/support/PostgresHarness.ts"
+import { DEFAULT_QUEUE_MAX_BYTES } from "../src/config/ServiceConfig.ts"
 import * as Backlog from "./Backlog.ts"
 import { measureCeiling } from "./Ceiling.ts"
 import { startEndpointProcess, startKinesaliteProcess } from "./EndpointProcess.ts"
@@ -50,7 +52,8 @@ const settingsFrom = (args: ReadonlyArray<string>): Settings => {
   const resultsAt = args.indexOf("--results-dir")
   return {
     quick,
-    changes: value("--changes") ?? (quick ? 20_000 : 300_000),
+    // full: bodies of at least 4x the default QUEUE_MAX_BYTES, so the default drains measure memory too
+    changes: value("--changes") ?? (quick ? 20_000 : 500_000),
     latencyRate: value("--latency-rate") ?? (quick ? 1_000 : 5_000),
     latencySeconds: value("--latency-seconds") ?? (quick ? 5 : 30),
     latencyClients: 8,
@@ -256,9 +259,18 @@ const main = async (): Promise<void> => {
   await memoryRun.service.stop()
   await memoryEndpoint.stop()
   if (memoryDrain.peakRssBytes === undefined) throw new Error("could not read the service's peak RSS from /proc")
-  const memory: MemoryFigures = {
-    queueMaxBytes: settings.memoryQueueBytes, backlogBodyBytes: backlog.bodyBytes,
+  const memory: Array<MemoryFigures> = [{
+    run: "small queue", queueMaxBytes: settings.memoryQueueBytes, backlogBodyBytes: backlog.bodyBytes,
     seconds: memoryDrain.seconds, peakRssBytes: memoryDrain.peakRssBytes
+  }]
+  // the default-settings drains are memory runs too when the backlog is at least 4x the default queue
+  for (const d of drains) {
+    if (d.endpoint !== "bench endpoint" || d.peakRssBytes === undefined) continue
+    if (backlog.bodyBytes < 4 * DEFAULT_QUEUE_MAX_BYTES) continue
+    memory.push({
+      run: `default settings (${d.name})`, queueMaxBytes: DEFAULT_QUEUE_MAX_BYTES, backlogBodyBytes: backlog.bodyBytes,
+      seconds: d.seconds, peakRssBytes: d.peakRssBytes
+    })
   }
 
   const latency = await measureLatency(pg, workDir, settings)

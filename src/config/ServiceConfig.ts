@@ -91,6 +91,9 @@ export interface ObservabilityConfig {
 
 const MiB = 1024 * 1024
 
+/** QUEUE_MAX_BYTES when unset (the benchmark measures memory against it too). */
+export const DEFAULT_QUEUE_MAX_BYTES = 64 * MiB
+
 // ---------------------------------------------------------------------------------------------
 // fields
 
@@ -195,7 +198,7 @@ const kinesisFields = {
 
 const pipelineFields = {
   QUEUE_MAX_MESSAGES: Env.withDefault("QUEUE_MAX_MESSAGES", Env.integer({ min: 1 }), 100_000),
-  QUEUE_MAX_BYTES: Env.withDefault("QUEUE_MAX_BYTES", Env.integer({ min: 1024 }), 64 * MiB),
+  QUEUE_MAX_BYTES: Env.withDefault("QUEUE_MAX_BYTES", Env.integer({ min: 1024 }), DEFAULT_QUEUE_MAX_BYTES),
   BATCH_MAX_RECORDS: Env.withDefault("BATCH_MAX_RECORDS", Env.integer({ min: 1, max: 500 }), 500),
   BATCH_MAX_BYTES: Env.withDefault("BATCH_MAX_BYTES", Env.integer({ min: 1024, max: 10 * MiB }), 5 * MiB),
   BATCH_MAX_WAIT_MS: ms(20, 0)("BATCH_MAX_WAIT_MS"),
