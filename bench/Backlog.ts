@@ -47,7 +47,7 @@ export const totalOf = (plan: BacklogPlan): { readonly inserts: number; readonly
 
 // 10-209 characters, deterministic per row, cheap to compute
 const payload = (id: string, salt: number): string =>
-  `rpad(md5((${id} + ${salt})::text), 10 + ((${id} * 7919 + ${salt}) % 200)::int, md5(${id}::text))`
+  `rpad(md5((${id} + ${salt})::text), 10 + ((${id}::bigint * 7919 + ${salt}) % 200)::int, md5(${id}::text))`
 
 const statusOf = (id: string): string => `(ARRAY['new','paid','shipped','closed'])[1 + (${id} % 4)::int]`
 
