@@ -53,7 +53,9 @@ export const putRecordsRetries = Metric.counter("cdc_put_records_retries_total",
 })
 
 export const queueDepth = Metric.gauge("cdc_queue_depth", { description: "Changes in the queue" })
-export const queueBytes = Metric.gauge("cdc_queue_bytes", { description: "Bytes of changes in the queue" })
+export const queueBytes = Metric.gauge("cdc_queue_bytes", {
+  description: "Bytes held by changes between decoding and acknowledgement (their read buffers counted whole)"
+})
 
 /** The flush LSN as a number (precise to 2^53; fine for lag arithmetic and dashboards). */
 export const frontierLsn = Metric.gauge("cdc_frontier_lsn", { description: "Highest LSN below which every change is published or dropped" })

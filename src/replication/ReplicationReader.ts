@@ -4,12 +4,13 @@
  *
  * The socket's data handler does the per-frame work synchronously (no fiber, no Effect per frame):
  * keepalives are answered in place, XLogData payloads go into a pending list, and reading pauses
- * when that list holds `highWaterBytes`. A payload is a view of the protocol parser's read buffer,
- * not a copy: the parser never writes over bytes it has handed out (it starts a new buffer when one
- * is full), so a payload stays valid for as long as it is referenced, and becomes the record body as
- * it is. The queue counts those read buffers, not just the payloads, against QUEUE_MAX_BYTES. `take` hands the whole pending list to the decoder
- * as one batch. A separate fiber sends standby status updates every STATUS_INTERVAL_MS whether or
- * not anyone takes, so a stalled consumer never lets `wal_sender_timeout` end the walsender.
+ * when that list holds `highWaterBytes`. `take` hands the whole pending list to the decoder as one
+ * batch. A payload is a view of the protocol parser's read buffer, not a copy: the parser never
+ * writes over bytes it has handed out (it starts a new buffer when one is full), so a payload stays
+ * valid for as long as it is referenced and becomes the record body as it is; the queue counts the
+ * read buffers, not just the payloads, against QUEUE_MAX_BYTES. A separate fiber sends standby
+ * status updates every STATUS_INTERVAL_MS whether or not anyone takes, so a stalled consumer never
+ * lets `wal_sender_timeout` end the walsender.
  *
  * Flush position rules: the flush position reported is the acknowledged LSN, never below the slot's
  * confirmed_flush at start and never going backwards. When nothing is pending (every event handed
