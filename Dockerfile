@@ -10,10 +10,14 @@ RUN npm ci --omit=dev --no-audit --no-fund \
 
 FROM node:24-slim AS runtime
 ENV NODE_ENV=production
+# Node's compile cache: the sources stripped of their types and compiled once, here, not at every start.
+ENV NODE_COMPILE_CACHE=/app/node_modules/.cache/cdc-compile-cache
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY src ./src
+# Fill the cache: with no configuration the service loads every module, then stops with exit code 2.
+RUN node --max-semi-space-size=2 src/main.ts > /dev/null 2>&1; test $? -eq 2
 # Non-root, fixed uid (Kubernetes runAsNonRoot / runAsUser: 10001). No credentials in the image:
 # configuration comes from the environment, AWS credentials from the SDK chain (IRSA on EKS, task role on ECS).
 USER 10001:10001

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { nodeFlags } from "../src/NodeFlags.ts"
+import { launchEnvironment, nodeFlags } from "../src/NodeFlags.ts"
 import { fileURLToPath } from "node:url"
 import { parsePrometheus, scrape } from "./Prometheus.ts"
 import type { MetricValues } from "./Prometheus.ts"
@@ -62,7 +62,13 @@ export const startService = (options: StartServiceOptions): ServiceProcess => {
   const log = Fs.openSync(options.logFile, "a")
   const child: ChildProcess = spawn(process.execPath, [...nodeFlags, Path.join(repoRoot, "src", "main.ts")], {
     cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...options.env, HTTP_PORT: String(options.httpPort) },
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      ...launchEnvironment(repoRoot),
+      ...options.env,
+      HTTP_PORT: String(options.httpPort)
+    },
     stdio: ["ignore", log, log]
   })
   Fs.closeSync(log)

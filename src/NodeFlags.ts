@@ -1,10 +1,26 @@
 /**
- * The Node.js flags the service runs with: `npm start`, the container's CMD, and every launcher
- * that runs the service as production does (the tests' and the benchmark's). A test keeps
- * package.json and the Dockerfile in step with this list.
+ * How the service is launched: the Node.js flags and the compile cache it runs with, for `npm start`,
+ * the container, and every launcher that runs the service as production does (the tests', the
+ * benchmark's and the demo's). A test keeps package.json and the Dockerfile in step with this module.
  *
  * A small young generation (2 MiB semi-spaces instead of 16) keeps peak RSS about 90 MiB lower
  * while a backlog drains, at no measured cost in throughput: most of what the hot path allocates
  * dies within one scavenge, and what survives is the queue's content, which is bounded anyway.
+ *
+ * Node's compile cache (NODE_COMPILE_CACHE) keeps the TypeScript sources stripped and compiled on
+ * disk: a start that finds them there neither loads Node's TypeScript stripper (a WebAssembly module
+ * and a 3.7 MB source) nor compiles again. Measured: 99 MiB instead of 139 MiB peak RSS for a start
+ * that loads every module, 0.18 s instead of 0.35 s. Entries are keyed by Node version, V8 flags and
+ * each file's contents, so a stale entry is never used; the container image is built with it filled.
  */
+import * as Path from "node:path"
+
 export const nodeFlags: ReadonlyArray<string> = ["--max-semi-space-size=2"]
+
+/** The compile cache's directory, relative to the repository (or to /app in the container). */
+export const compileCacheDirectory = "node_modules/.cache/cdc-compile-cache"
+
+/** What a launcher adds to the service's environment, for a repository at `root`. */
+export const launchEnvironment = (root: string): Readonly<Record<string, string>> => ({
+  NODE_COMPILE_CACHE: Path.join(root, compileCacheDirectory)
+})

@@ -1,24 +1,39 @@
 /**
- * The service runs with the same Node.js flags however it is launched: `npm start`, the
- * container's CMD, and the launchers in the tests and the benchmark (which import the list).
+ * The service runs with the same Node.js flags and compile cache however it is launched: `npm start`,
+ * the container, and the launchers in the tests, the benchmark and the demo (which import
+ * src/NodeFlags.ts).
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { describe, expect, it } from "vitest"
-import { nodeFlags } from "../../src/NodeFlags.ts"
+import { compileCacheDirectory, launchEnvironment, nodeFlags } from "../../src/NodeFlags.ts"
 
 const root = Path.resolve(import.meta.dirname, "../..")
+const dockerfile = Fs.readFileSync(Path.join(root, "Dockerfile"), "utf8")
 
 describe("launch flags", () => {
-  it("npm start runs src/main.ts with exactly the flags of src/NodeFlags.ts", () => {
+  it("npm start runs src/main.ts with exactly the flags and the compile cache of src/NodeFlags.ts", () => {
     const pkg = JSON.parse(Fs.readFileSync(Path.join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }
-    expect(pkg.scripts.start).toBe(["node", ...nodeFlags, "src/main.ts"].join(" "))
+    expect(pkg.scripts.start).toBe([`NODE_COMPILE_CACHE=${compileCacheDirectory}`, "node", ...nodeFlags, "src/main.ts"].join(" "))
   })
 
   it("the Dockerfile's CMD runs src/main.ts with the same flags", () => {
-    const dockerfile = Fs.readFileSync(Path.join(root, "Dockerfile"), "utf8")
     const cmd = /^CMD (\[.*\])$/m.exec(dockerfile)
     expect(cmd).not.toBeNull()
     expect(JSON.parse(cmd![1]!)).toEqual(["node", ...nodeFlags, "src/main.ts"])
+  })
+
+  it("the image sets the same compile cache and fills it with the same flags before the CMD", () => {
+    const workdir = /^WORKDIR (\S+)$/m.exec(dockerfile.slice(dockerfile.indexOf("AS runtime")))?.[1]
+    expect(workdir).toBe("/app")
+    expect(dockerfile).toMatch(new RegExp(`^ENV NODE_COMPILE_CACHE=/app/${compileCacheDirectory.replaceAll(".", "\\.")}$`, "m"))
+    const warm = /^RUN (node .*src\/main\.ts) > \/dev\/null 2>&1; test \$\? -eq 2$/m.exec(dockerfile)
+    expect(warm?.[1]).toBe(["node", ...nodeFlags, "src/main.ts"].join(" "))
+    expect(dockerfile.indexOf(warm![0])).toBeGreaterThan(dockerfile.indexOf("COPY src ./src"))
+    expect(dockerfile.indexOf(warm![0])).toBeLessThan(dockerfile.indexOf("USER "))
+  })
+
+  it("launchers put the compile cache under the repository", () => {
+    expect(launchEnvironment("/repo")).toEqual({ NODE_COMPILE_CACHE: `/repo/${compileCacheDirectory}` })
   })
 })

@@ -9,6 +9,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { compileCacheDirectory, nodeFlags } from "../../src/NodeFlags.ts"
 
 const execFile = promisify(execFileCb)
 const root = Path.resolve(import.meta.dirname, "../..")
@@ -66,5 +67,23 @@ describe("production install (what the Dockerfile builds)", () => {
     expect(result.stderr).not.toMatch(/ERR_MODULE_NOT_FOUND|Cannot find (module|package)/)
     expect(result.stderr).not.toMatch(/^\s+at /m)
     expect(result.stderr + result.stdout).not.toContain("do-not-print-me")
+  })
+
+  it("the image's compile-cache step fills the cache: a start then strips no TypeScript", async () => {
+    const env = { PATH: process.env.PATH ?? "", NODE_COMPILE_CACHE: Path.join(dir, compileCacheDirectory) }
+    const start = () =>
+      execFile(process.execPath, [...nodeFlags, "src/main.ts"], { cwd: dir, env: { ...env, NODE_DEBUG_NATIVE: "COMPILE_CACHE" } }).then(
+        () => ({ code: 0, stderr: "" }),
+        (e: { code: number; stderr: string }) => e
+      )
+    // the Dockerfile's step: every module loaded, then exit 2 on the missing configuration
+    const warm = await start()
+    expect(warm.code).toBe(2)
+    expect(warm.stderr).toContain("saving transpilation cache for StrippedTypeScript")
+    const next = await start()
+    expect(next.code).toBe(2)
+    expect(next.stderr).toContain("retrieving transpile cache for StrippedTypeScript")
+    expect(next.stderr).not.toContain("no transpile cache for StrippedTypeScript")
+    expect(next.stderr).toContain("invalid configuration")
   })
 })

@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Path from "node:path"
-import { nodeFlags } from "../../src/NodeFlags.ts"
+import { launchEnvironment, nodeFlags } from "../../src/NodeFlags.ts"
 
 const root = Path.resolve(import.meta.dirname, "../..")
 
@@ -70,7 +70,7 @@ export const parseMetrics = (text: string): Array<{ name: string; labels: Record
 export const startService = (env: Readonly<Record<string, string>>): ServiceProcess => {
   const child = spawn(process.execPath, [...nodeFlags, Path.join(root, "src/main.ts")], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HTTP_PORT: "0", LOG_FORMAT: "json", ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...launchEnvironment(root), HTTP_PORT: "0", LOG_FORMAT: "json", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
   const lines: Array<LogLine> = []
