@@ -12,6 +12,12 @@
  * and a 3.7 MB source) nor compiles again. Measured: 99 MiB instead of 139 MiB peak RSS for a start
  * that loads every module, 0.18 s instead of 0.35 s. Entries are keyed by Node version, V8 flags and
  * each file's contents, so a stale entry is never used; the container image is built with it filled.
+ *
+ * glibc's allocator (MALLOC_MMAP_THRESHOLD_): buffers of 64 KiB and more (the replication
+ * connection's read buffers, which change bodies are views of, and PutRecords request bodies) are
+ * mapped on their own instead of carved from the heap, so the memory of freed ones goes back to the
+ * system instead of staying resident between fragments. Measured: about 20 MiB lower peak RSS while a
+ * backlog drains, at the same throughput.
  */
 import * as Path from "node:path"
 
@@ -20,7 +26,11 @@ export const nodeFlags: ReadonlyArray<string> = ["--max-semi-space-size=2"]
 /** The compile cache's directory, relative to the repository (or to /app in the container). */
 export const compileCacheDirectory = "node_modules/.cache/cdc-compile-cache"
 
+/** The allocator setting, the same wherever the service runs. */
+export const allocatorEnvironment: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: "65536" }
+
 /** What a launcher adds to the service's environment, for a repository at `root`. */
 export const launchEnvironment = (root: string): Readonly<Record<string, string>> => ({
-  NODE_COMPILE_CACHE: Path.join(root, compileCacheDirectory)
+  NODE_COMPILE_CACHE: Path.join(root, compileCacheDirectory),
+  ...allocatorEnvironment
 })

@@ -6,15 +6,18 @@
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { describe, expect, it } from "vitest"
-import { compileCacheDirectory, launchEnvironment, nodeFlags } from "../../src/NodeFlags.ts"
+import { allocatorEnvironment, compileCacheDirectory, launchEnvironment, nodeFlags } from "../../src/NodeFlags.ts"
 
 const root = Path.resolve(import.meta.dirname, "../..")
 const dockerfile = Fs.readFileSync(Path.join(root, "Dockerfile"), "utf8")
 
 describe("launch flags", () => {
-  it("npm start runs src/main.ts with exactly the flags and the compile cache of src/NodeFlags.ts", () => {
+  it("npm start runs src/main.ts with exactly the flags, compile cache and allocator setting of src/NodeFlags.ts", () => {
     const pkg = JSON.parse(Fs.readFileSync(Path.join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }
-    expect(pkg.scripts.start).toBe([`NODE_COMPILE_CACHE=${compileCacheDirectory}`, "node", ...nodeFlags, "src/main.ts"].join(" "))
+    const allocator = Object.entries(allocatorEnvironment).map(([name, value]) => `${name}=${value}`)
+    expect(pkg.scripts.start).toBe(
+      [`NODE_COMPILE_CACHE=${compileCacheDirectory}`, ...allocator, "node", ...nodeFlags, "src/main.ts"].join(" ")
+    )
   })
 
   it("the Dockerfile's CMD runs src/main.ts with the same flags", () => {
@@ -33,7 +36,13 @@ describe("launch flags", () => {
     expect(dockerfile.indexOf(warm![0])).toBeLessThan(dockerfile.indexOf("USER "))
   })
 
-  it("launchers put the compile cache under the repository", () => {
-    expect(launchEnvironment("/repo")).toEqual({ NODE_COMPILE_CACHE: `/repo/${compileCacheDirectory}` })
+  it("the image sets the same allocator setting", () => {
+    for (const [name, value] of Object.entries(allocatorEnvironment)) {
+      expect(dockerfile).toMatch(new RegExp(`^ENV ${name}=${value}$`, "m"))
+    }
+  })
+
+  it("launchers put the compile cache under the repository and set the allocator", () => {
+    expect(launchEnvironment("/repo")).toEqual({ NODE_COMPILE_CACHE: `/repo/${compileCacheDirectory}`, ...allocatorEnvironment })
   })
 })
