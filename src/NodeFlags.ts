@@ -1,7 +1,7 @@
 /**
- * How the service is launched: the Node.js flags and the compile cache it runs with, for `npm start`,
- * the container, and every launcher that runs the service as production does (the tests', the
- * benchmark's and the demo's). A test keeps package.json and the Dockerfile in step with this module.
+ * How the service is launched: the Node.js flags, compile cache and allocator setting it runs with,
+ * for `npm start`, the container, and every launcher that runs the service as production does (the
+ * tests', the benchmark's and the demo's). A test keeps package.json and the Dockerfile in step.
  *
  * A small young generation (2 MiB semi-spaces instead of 16) keeps peak RSS about 90 MiB lower
  * while a backlog drains, at no measured cost in throughput: most of what the hot path allocates
