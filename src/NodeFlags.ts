@@ -6,6 +6,9 @@
  * A small young generation (2 MiB semi-spaces instead of 16) keeps peak RSS about 90 MiB lower
  * while a backlog drains, at no measured cost in throughput: most of what the hot path allocates
  * dies within one scavenge, and what survives is the queue's content, which is bounded anyway.
+ * A fixed heap growing factor of 2.5 (V8 otherwise lets the old generation grow up to 4× its live
+ * size before a full collection) keeps peak RSS another ~30 MiB lower, at no measured cost either:
+ * interleaved 500,000-change drains, 185–193 MiB against 215–230 MiB, the same CPU time.
  *
  * Node's compile cache (NODE_COMPILE_CACHE) keeps the TypeScript sources stripped and compiled on
  * disk: a start that finds them there neither loads Node's TypeScript stripper (a WebAssembly module
@@ -21,7 +24,7 @@
  */
 import * as Path from "node:path"
 
-export const nodeFlags: ReadonlyArray<string> = ["--max-semi-space-size=2"]
+export const nodeFlags: ReadonlyArray<string> = ["--max-semi-space-size=2", "--heap-growing-percent=150"]
 
 /** The compile cache's directory, relative to the repository (or to /app in the container). */
 export const compileCacheDirectory = "node_modules/.cache/cdc-compile-cache"
