@@ -57,6 +57,11 @@ export const queueBytes = Metric.gauge("cdc_queue_bytes", {
   description: "Bytes held by changes between decoding and acknowledgement (their read buffers counted whole)"
 })
 
+/** The frontier's bookkeeping: changes read and not yet published or dropped (bounded by the queue plus one read). */
+export const frontierPending = Metric.gauge("cdc_frontier_pending", {
+  description: "Changes the frontier tracks: read and not yet published or dropped"
+})
+
 /** The flush LSN as a number (precise to 2^53; fine for lag arithmetic and dashboards). */
 export const frontierLsn = Metric.gauge("cdc_frontier_lsn", { description: "Highest LSN below which every change is published or dropped" })
 

@@ -3,15 +3,22 @@
  * published or deliberately dropped. Publishing finishes out of order; the frontier only moves
  * over an unbroken run of finished events, and never backwards.
  *
- * Design (O(1) amortized per event, per-batch calls):
- * - `register(events)` (the reader, in WAL order) gives every event the next sequence number and a
- *   slot in a growable ring of done flags. B and C are done at once; a C slot also remembers its
- *   `ackLsn`. Publishable events are remembered in a Map from the event object to its sequence
- *   number (events are immutable objects that travel by reference to the publisher, so identity is
- *   the cheapest handle; ChangeEvent has no sequence field and we do not wrap it).
- * - `complete(events)` marks their slots done (and forgets them in the Map), then advances the
- *   head over every done slot, taking the highest `ackLsn` it passes.
- * Each event is registered once, completed once, and passed once by the head.
+ * Design: only unfinished changes are kept. They form a list in read order; each entry also holds
+ * the highest `ackLsn` of the commits read after it and before the next unfinished change. A
+ * finished change leaves the list at once, handing its `ackLsn` to the entry before it (or, at the
+ * head, moving the frontier). So runs of finished events and transaction boundaries cost nothing,
+ * and the bookkeeping is one entry per change between `register` and `complete`: while one key's
+ * change is stuck and other keys flow, it does not grow with what flows past it.
+ *
+ * Bound: the pipeline registers a read before offering it to the {@link ChangeQueue} and completes
+ * a change when the queue releases it, so the entries are the changes the queue holds plus the
+ * not-yet-admitted rest of one read: at most QUEUE_MAX_MESSAGES plus one read. When they reach it
+ * the queue is full, `offerAll` suspends and the reader stops reading its socket. Memory returns as
+ * entries leave (nothing is kept for finished changes).
+ *
+ * Publishable changes are found by identity in a Map (events are immutable objects that travel by
+ * reference to the publisher; ChangeEvent has no sequence field and we do not wrap it). Every call
+ * takes a batch; each event costs O(1): registered once, completed once.
  */
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"
@@ -23,76 +30,60 @@ export interface Frontier {
   readonly complete: (events: ReadonlyArray<ChangeEvent>) => void
   /** The flush position: the ackLsn of the highest commit with every predecessor done. */
   readonly current: () => Lsn.Lsn
-  /** Registered events not yet done (for metrics and tests). */
+  /** Registered changes not yet done: the bookkeeping's size, in entries (for metrics and tests). */
   readonly outstanding: () => number
 }
 
-const NOT_DONE = 0
-const DONE = 1
+/** An unfinished change, and the commits read after it up to the next unfinished change. */
+interface Entry {
+  prev: Entry | undefined
+  next: Entry | undefined
+  /** The highest ackLsn of those commits, or undefined when there are none. */
+  ack: Lsn.Lsn | undefined
+}
+
+const later = (a: Lsn.Lsn | undefined, b: Lsn.Lsn | undefined): Lsn.Lsn | undefined =>
+  a === undefined ? b : b === undefined || a >= b ? a : b
 
 /** A new frontier starting at `start` (the slot's confirmed position). */
 export const make = (start: Lsn.Lsn = Lsn.zero): Frontier => {
-  let capacity = 1024
-  let flags = new Uint8Array(capacity)
-  let acks: Array<Lsn.Lsn | undefined> = new Array(capacity)
-  let head = 0 // sequence number of the oldest slot still kept
-  let tail = 0 // next sequence number
   let current = start
-  const pending = new Map<ChangeEvent, number>()
-
-  const grow = () => {
-    const nextCapacity = capacity * 2
-    const nextFlags = new Uint8Array(nextCapacity)
-    const nextAcks: Array<Lsn.Lsn | undefined> = new Array(nextCapacity)
-    for (let seq = head; seq < tail; seq++) {
-      nextFlags[seq & (nextCapacity - 1)] = flags[seq & (capacity - 1)]!
-      nextAcks[seq & (nextCapacity - 1)] = acks[seq & (capacity - 1)]
-    }
-    capacity = nextCapacity
-    flags = nextFlags
-    acks = nextAcks
-  }
-
-  const advance = () => {
-    const mask = capacity - 1
-    while (head < tail && flags[head & mask] === DONE) {
-      const ack = acks[head & mask]
-      if (ack !== undefined) {
-        if (ack > current) current = ack
-        acks[head & mask] = undefined
-      }
-      head++
-    }
-  }
+  let last: Entry | undefined
+  const entries = new Map<ChangeEvent, Entry>()
 
   return {
     register: (events) => {
       for (const event of events) {
-        if (tail - head === capacity) grow()
-        const slot = tail & (capacity - 1)
-        if (event.action === "B" || event.action === "C") {
-          flags[slot] = DONE
-          acks[slot] = event.action === "C" ? event.ackLsn : undefined
-        } else {
-          flags[slot] = NOT_DONE
-          acks[slot] = undefined
-          pending.set(event, tail)
+        if (event.action === "B") continue
+        if (event.action === "C") {
+          if (last === undefined) {
+            if (event.ackLsn > current) current = event.ackLsn
+          } else last.ack = later(last.ack, event.ackLsn)
+          continue
         }
-        tail++
+        const entry: Entry = { prev: last, next: undefined, ack: undefined }
+        if (last !== undefined) last.next = entry
+        last = entry
+        entries.set(event, entry)
       }
-      advance()
     },
     complete: (events) => {
-      const mask = capacity - 1
       for (const event of events) {
-        const seq = pending.get(event)
-        if (seq === undefined) continue
-        pending.delete(event)
-        flags[seq & mask] = DONE
+        const entry = entries.get(event)
+        if (entry === undefined) continue
+        entries.delete(event)
+        const { ack, next, prev } = entry
+        if (prev === undefined) {
+          if (ack !== undefined && ack > current) current = ack
+        } else {
+          prev.ack = later(prev.ack, ack)
+          prev.next = next
+        }
+        if (next === undefined) last = prev
+        else next.prev = prev
       }
-      advance()
     },
     current: () => current,
-    outstanding: () => pending.size
+    outstanding: () => entries.size
   }
 }

@@ -250,7 +250,8 @@ export const make = (
       }
       yield* Effect.all([
         Metric.update(Metrics.queueDepth, queue.heldCount()),
-        Metric.update(Metrics.queueBytes, queue.heldBytes())
+        Metric.update(Metrics.queueBytes, queue.heldBytes()),
+        Metric.update(Metrics.frontierPending, frontier.outstanding())
       ], { discard: true })
       if (draining && queue.buffered() === 0 && scheduler.waiting() === 0 && inflight === 0) return
       const wakeUps: Array<Effect.Effect<void>> = [completed.waitSince(seen)]
