@@ -1,6 +1,7 @@
 /**
  * What the operator commands read from PostgreSQL: the slot and the WAL it holds back, who consumes
- * it, who holds the leader lock, and the slot's next changes without consuming them.
+ * it, who holds the leader lock, and the slot's next changes without consuming them (read with the
+ * plugin options the service streams with, from StartOptions).
  */
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
@@ -8,8 +9,9 @@ import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type { ReplicationConfig } from "../config/ServiceConfig.ts"
 import * as LockKey from "../leader/LockKey.ts"
-import * as PgSession from "../leader/PgSession.ts"
+import * as PgSession from "../postgres/PgSession.ts"
 import * as Publication from "../replication/Publication.ts"
+import * as StartOptions from "../replication/StartOptions.ts"
 import { CliFailure } from "./CliFailure.ts"
 import * as PgOutputPeek from "./PgOutputPeek.ts"
 
@@ -188,10 +190,11 @@ const peekPgOutput = (
   Effect.gen(function*() {
     const primaryKey = Publication.primaryKeyOf(yield* primaryKeys(sql))
     for (let upto = count;; upto *= 2) {
-      const messages = yield* sql<PgOutputPeek.PeekedMessage>`
-        SELECT lsn::text AS lsn, xid::text AS xid, encode(data, 'hex') AS data
-        FROM pg_logical_slot_peek_binary_changes(${replication.slot}, NULL, ${upto},
-          'proto_version', '1', 'publication_names', ${replication.publication}, 'messages', 'true')`
+      const messages = yield* sql.unsafe<PgOutputPeek.PeekedMessage>(
+        `SELECT lsn::text AS lsn, xid::text AS xid, encode(data, 'hex') AS data
+         FROM pg_logical_slot_peek_binary_changes($1, NULL, $2::int, ${StartOptions.sqlArguments(StartOptions.pgoutput(replication))})`,
+        [replication.slot, upto]
+      )
       const decoded = PgOutputPeek.decode(messages, { publication: replication.publication, primaryKey })
       if (Result.isFailure(decoded)) return yield* new CliFailure({ message: decoded.failure.message })
       if (decoded.success.length >= count || messages.length < upto) return decoded.success.slice(0, count)
@@ -204,7 +207,7 @@ const peekPgOutput = (
  * missing or in use by a walsender.
  */
 export const peekChanges = (
-  replication: Pick<ReplicationConfig, "slot" | "publication">,
+  replication: Pick<ReplicationConfig, "slot" | "publication" | "wal2jsonAddTables" | "wal2jsonFilterTables">,
   count: number
 ): Effect.Effect<{ readonly plugin: string; readonly changes: ReadonlyArray<PeekedChange> }, CliFailure | SqlError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
@@ -220,11 +223,11 @@ export const peekChanges = (
     }
     const changes = slot.plugin === "pgoutput"
       ? yield* peekPgOutput(sql, replication, count)
-      : yield* sql<PeekedChange>`
-          SELECT lsn::text AS lsn, xid::text AS xid, data
-          FROM pg_logical_slot_peek_changes(${replication.slot}, NULL, ${count},
-            'format-version', '2', 'include-lsn', '1', 'include-pk', '1', 'include-timestamp', '1',
-            'include-transaction', '1', 'include-xids', '1')
-          LIMIT ${count}`
+      : yield* sql.unsafe<PeekedChange>(
+        `SELECT lsn::text AS lsn, xid::text AS xid, data
+         FROM pg_logical_slot_peek_changes($1, NULL, $2::int, ${StartOptions.sqlArguments(StartOptions.forConfig({ ...replication, plugin: "wal2json" }))})
+         LIMIT $2::int`,
+        [replication.slot, count]
+      )
     return { plugin: slot.plugin, changes }
   })

@@ -12,7 +12,7 @@ import * as Result from "effect/Result"
 import type * as LogLevel from "effect/LogLevel"
 import * as Env from "./EnvVar.ts"
 
-export type SslMode = "disable" | "prefer" | "require" | "verify-ca" | "verify-full"
+export type SslMode = "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full"
 export type ReplicationPlugin = "wal2json" | "pgoutput"
 export type OversizedRecordPolicy = "drop" | "fail"
 export type PartitionKeyMode = "primary_key" | "table" | "lsn" | "static"
@@ -144,7 +144,7 @@ const pgFields = {
   PGDATABASE: Env.required("PGDATABASE", Env.string),
   PGSSLMODE: Env.withDefault(
     "PGSSLMODE",
-    Env.oneOf<SslMode>(["disable", "prefer", "require", "verify-ca", "verify-full"]),
+    Env.oneOf<SslMode>(["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]),
     "prefer"
   ),
   PGSSLROOTCERT: Env.optional("PGSSLROOTCERT", Env.string),

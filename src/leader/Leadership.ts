@@ -24,7 +24,7 @@ import { LeadershipLost } from "../Errors.ts"
 import { Health } from "../observability/Health.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import * as LockKey from "./LockKey.ts"
-import * as PgSession from "./PgSession.ts"
+import * as PgSession from "../postgres/PgSession.ts"
 
 export interface LeadershipOptions {
   readonly pg: PgConfig

@@ -26,7 +26,7 @@ export interface Options {
 
 /** The START_REPLICATION options clause for pgoutput. */
 export const startOptions = (options: Pick<Options, "publication">): string =>
-  StartOptions.clause([["proto_version", "1"], ["publication_names", options.publication], ["messages", "true"]])
+  StartOptions.clause(StartOptions.pgoutput(options))
 
 interface RelationColumn {
   readonly name: string

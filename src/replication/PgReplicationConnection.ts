@@ -1,24 +1,19 @@
 /**
- * A PostgreSQL connection in `replication=database` mode, over node:net or node:tls, as a scoped
- * resource: TLS negotiated per PGSSLMODE, authentication (trust, cleartext, MD5, SCRAM-SHA-256),
- * simple queries (replication commands and plain SQL), and the hand-over of the socket to a
- * CopyBoth stream. Built on the pure codecs of `@effect/sql-pg` (PgProtocol, PgAuth).
+ * A PostgreSQL connection in `replication=database` mode, as a scoped resource: simple queries
+ * (replication commands and plain SQL) and the hand-over of the socket to a CopyBoth stream. The
+ * transport (TCP, TLS per PGSSLMODE) and authentication are the shared ones of `src/postgres/`.
  *
  * Closing the scope (success, failure or interruption) ends any CopyBoth stream with CopyDone,
  * sends Terminate, waits briefly for the server to close, and destroys the socket.
  */
-import * as PgAuth from "@effect/sql-pg/PgAuth"
 import * as PgProtocol from "@effect/sql-pg/PgProtocol"
 import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
-import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
-import { randomBytes } from "node:crypto"
-import * as Fs from "node:fs"
-import * as Net from "node:net"
-import * as Tls from "node:tls"
+import type * as Net from "node:net"
 import type { PgConfig } from "../config/ServiceConfig.ts"
-import { PgAuthError, PgConnectionError, PgServerError, PgTlsError } from "../Errors.ts"
+import { type PgAuthError, PgConnectionError, type PgServerError, type PgTlsError } from "../Errors.ts"
+import * as Startup from "../postgres/Startup.ts"
+import * as Transport from "../postgres/Transport.ts"
 import * as PgWire from "./PgWire.ts"
 
 /** The rows of a simple query, as text (NULL as `null`). */
@@ -63,172 +58,20 @@ export interface PgReplicationConnection {
 /** How long closing waits for the server to hang up after Terminate before destroying the socket. */
 const CLOSE_GRACE_MS = 1000
 
-/** SQLSTATEs of a refused login: invalid_authorization_specification, invalid_password. */
-const authFailureCodes = new Set(["28000", "28P01"])
-
-export const serverError = (fields: PgProtocol.ErrorFields): PgServerError =>
-  new PgServerError({
-    code: fields.code ?? "XX000",
-    message: fields.message ?? "unknown server error",
-    detail: fields.detail,
-    hint: fields.hint
-  })
+export const serverError = Transport.serverError
 
 const utf8 = new TextDecoder()
-
-/** Backend messages as the mailbox keeps them: DataRow values are decoded while their buffer is valid. */
-type Inbound =
-  | Exclude<PgProtocol.BackendMessage, PgProtocol.DataRow>
-  | { readonly _tag: "Row"; readonly values: ReadonlyArray<string | null> }
 
 type Mode = "startup" | "idle" | "query" | "startingCopy" | "copyBoth" | "closed"
 
 const describeCause = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
-
-/** Waits for a new socket to connect; fails with PgConnectionError. */
-const awaitConnect = (socket: Net.Socket, config: PgConfig): Effect.Effect<void, PgConnectionError> =>
-  Effect.callback<void, PgConnectionError>((resume) => {
-    const onError = (cause: Error) =>
-      resume(Effect.fail(new PgConnectionError({ message: `cannot connect to ${config.host}:${config.port}: ${cause.message}`, cause })))
-    socket.once("error", onError)
-    socket.once("connect", () => {
-      socket.off("error", onError)
-      socket.setNoDelay(true)
-      socket.setKeepAlive(true, 30_000)
-      resume(Effect.void)
-    })
-  })
-
-/** Reads the one-byte answer to an SSLRequest ('S', 'N', or an ErrorResponse from an old server). */
-const sslAnswer = (socket: Net.Socket): Effect.Effect<"S" | "N", PgConnectionError | PgServerError | PgTlsError> =>
-  Effect.callback((resume) => {
-    const cleanup = () => {
-      socket.off("data", onData)
-      socket.off("error", onError)
-      socket.off("close", onClose)
-    }
-    const onData = (chunk: Buffer) => {
-      cleanup()
-      socket.pause()
-      if (chunk[0] === 0x45) {
-        const messages = (() => {
-          try {
-            return PgProtocol.makeParser().push(chunk)
-          } catch {
-            return []
-          }
-        })()
-        const error = messages.find((m): m is PgProtocol.ErrorResponse => m._tag === "ErrorResponse")
-        return resume(Effect.fail(error ? serverError(error.fields) : new PgConnectionError({ message: "unreadable answer to SSLRequest" })))
-      }
-      // Bytes after the answer would arrive unencrypted before the handshake: refuse them (CVE-2021-23222).
-      if (chunk.length !== 1) return resume(Effect.fail(new PgTlsError({ message: "unexpected data after the server's SSL answer" })))
-      const answer = PgProtocol.decodeSslResponse(chunk[0]!)
-      resume(
-        Result.isSuccess(answer)
-          ? Effect.succeed(answer.success)
-          : Effect.fail(new PgConnectionError({ message: `unexpected answer to SSLRequest: byte ${chunk[0]}` }))
-      )
-    }
-    const onError = (cause: Error) => {
-      cleanup()
-      resume(Effect.fail(new PgConnectionError({ message: `connection failed during SSL negotiation: ${cause.message}`, cause })))
-    }
-    const onClose = () => {
-      cleanup()
-      resume(Effect.fail(new PgConnectionError({ message: "the server closed the connection during SSL negotiation" })))
-    }
-    socket.on("data", onData)
-    socket.once("error", onError)
-    socket.once("close", onClose)
-    socket.resume()
-    socket.write(PgProtocol.encodeSslRequest())
-  })
-
-const readRootCert = (path: string): Effect.Effect<Buffer, PgTlsError> =>
-  Effect.try({
-    try: () => Fs.readFileSync(path),
-    catch: (cause) => new PgTlsError({ message: `cannot read PGSSLROOTCERT ${path}: ${describeCause(cause)}` })
-  })
-
-/** The node:tls options a PGSSLMODE asks for. */
-const tlsOptions = (config: PgConfig, socket: Net.Socket): Effect.Effect<Tls.ConnectionOptions, PgTlsError> =>
-  Effect.gen(function*() {
-    const base: Tls.ConnectionOptions = {
-      socket,
-      host: config.host,
-      ...(Net.isIP(config.host) === 0 ? { servername: config.host } : {})
-    }
-    switch (config.sslMode) {
-      case "disable":
-      case "prefer":
-      case "require":
-        return { ...base, rejectUnauthorized: false }
-      case "verify-ca":
-      case "verify-full": {
-        const ca = config.sslRootCert === undefined ? undefined : yield* readRootCert(config.sslRootCert)
-        return {
-          ...base,
-          ...(ca === undefined ? {} : { ca }),
-          rejectUnauthorized: true,
-          // verify-ca checks the chain only; verify-full also checks the host name (node's default check)
-          ...(config.sslMode === "verify-ca" ? { checkServerIdentity: () => undefined } : {})
-        }
-      }
-    }
-  })
-
-/** Runs the TLS handshake over the negotiated socket. */
-const upgradeToTls = (config: PgConfig, socket: Net.Socket): Effect.Effect<Tls.TLSSocket, PgTlsError> =>
-  Effect.flatMap(tlsOptions(config, socket), (options) =>
-    Effect.callback<Tls.TLSSocket, PgTlsError>((resume) => {
-      const secure = Tls.connect(options)
-      const onError = (cause: Error) => {
-        secure.destroy()
-        resume(Effect.fail(new PgTlsError({ message: `TLS (PGSSLMODE=${config.sslMode}) with ${config.host} failed: ${cause.message}` })))
-      }
-      secure.once("error", onError)
-      secure.once("secureConnect", () => {
-        secure.off("error", onError)
-        resume(Effect.succeed(secure))
-      })
-      return Effect.sync(() => secure.destroy())
-    }))
-
-/** TCP connect, TLS negotiation per PGSSLMODE, then the protocol session. */
-const handshake = (config: PgConfig, raw: Net.Socket): Effect.Effect<PgReplicationConnection, ConnectError, Scope.Scope> =>
-  Effect.gen(function*() {
-    yield* awaitConnect(raw, config)
-    // under TLS the session listens on the TLS socket; keep a late error of the raw one from crashing the process
-    raw.on("error", () => undefined)
-    let stream: Net.Socket = raw
-    let encrypted = false
-    if (config.sslMode !== "disable") {
-      const answer = yield* sslAnswer(raw)
-      if (answer === "S") {
-        stream = yield* upgradeToTls(config, raw)
-        encrypted = true
-      } else if (config.sslMode !== "prefer") {
-        return yield* new PgTlsError({ message: `PGSSLMODE=${config.sslMode} but the server at ${config.host} does not accept TLS` })
-      }
-    }
-    return yield* session(config, stream, encrypted)
-  })
 
 /**
  * Connects, negotiates TLS, authenticates in `replication=database` mode and waits for the first
  * ReadyForQuery. The connection lives until the scope closes.
  */
 export const connect = (config: PgConfig): Effect.Effect<PgReplicationConnection, ConnectError, Scope.Scope> =>
-  Effect.gen(function*() {
-    // acquiring is instant (acquisition is uninterruptible); the connect itself can be timed out
-    const raw = yield* Effect.acquireRelease(
-      Effect.sync(() => Net.createConnection({ host: config.host, port: config.port })),
-      (socket) => Effect.sync(() => socket.destroy())
-    )
-    // a failed or interrupted (timed-out) handshake frees the socket now, not when the scope closes
-    return yield* Effect.onError(handshake(config, raw), () => Effect.sync(() => raw.destroy()))
-  }).pipe(
+  Effect.flatMap(Transport.open(config), ({ socket, encrypted }) => session(config, socket, encrypted)).pipe(
     Effect.timeoutOrElse({
       duration: config.connectTimeoutMs,
       orElse: () =>
@@ -247,7 +90,7 @@ const session = (
     let closing = false
     let failure: PgConnectionError | undefined
     let listener: CopyBothListener | undefined
-    const inbox: Array<Inbound> = []
+    const inbox: Array<Startup.Inbound> = []
     let wake: (() => void) | undefined
 
     const notify = () => {
@@ -314,7 +157,7 @@ const session = (
       return true
     }
 
-    const next: Effect.Effect<Inbound, PgConnectionError> = Effect.callback((resume) => {
+    const next: Effect.Effect<Startup.Inbound, PgConnectionError> = Effect.callback((resume) => {
       const deliver = () => {
         const message = inbox.shift()
         if (message !== undefined) resume(Effect.succeed(message))
@@ -328,84 +171,10 @@ const session = (
     })
 
     // ---- startup and authentication
-    yield* Effect.sync(() =>
-      write(PgProtocol.encodeStartupMessage({
-        user: config.user,
-        database: config.database,
-        replication: "database",
-        application_name: config.applicationName
-      }))
-    )
-    const password = (): Effect.Effect<string, PgAuthError> =>
-      config.password === undefined
-        ? Effect.fail(new PgAuthError({ message: `the server asks a password for user ${config.user}, but PGPASSWORD is not set` }))
-        : Effect.succeed(Redacted.value(config.password))
-    const authError = (error: PgAuth.AuthError) => new PgAuthError({ message: `authentication as ${config.user} failed: ${error.message}` })
-
-    let backendPid = 0
-    let serverVersion = ""
-    let scramFirst: PgAuth.ScramFirst | undefined
-    let scramFinal: PgAuth.ScramFinal | undefined
-    startup: while (true) {
-      const message = yield* next
-      switch (message._tag) {
-        case "AuthenticationOk":
-          break
-        case "AuthenticationCleartextPassword":
-          write(PgProtocol.encodePasswordMessage({ password: yield* password() }))
-          break
-        case "AuthenticationMD5Password": {
-          const hashed = yield* Effect.mapError(
-            Effect.fromResult(PgAuth.md5Password({ user: config.user, password: yield* password(), salt: message.salt })),
-            authError
-          )
-          write(PgProtocol.encodePasswordMessage({ password: hashed }))
-          break
-        }
-        case "AuthenticationSASL": {
-          if (!message.mechanisms.includes(PgAuth.SCRAM_SHA_256)) {
-            return yield* new PgAuthError({
-              message: `the server offers SASL mechanisms ${message.mechanisms.join(", ")}; only ${PgAuth.SCRAM_SHA_256} is supported`
-            })
-          }
-          const first = yield* Effect.mapError(
-            Effect.fromResult(PgAuth.scramInit({ password: yield* password(), nonce: randomBytes(18).toString("base64") })),
-            authError
-          )
-          scramFirst = first.state
-          write(PgProtocol.encodeSASLInitialResponse({ mechanism: PgAuth.SCRAM_SHA_256, initialResponse: first.response }))
-          break
-        }
-        case "AuthenticationSASLContinue": {
-          if (scramFirst === undefined) return yield* new PgAuthError({ message: "unexpected SASL challenge" })
-          const final = yield* Effect.mapError(Effect.fromResult(PgAuth.scramContinue(scramFirst, message.data)), authError)
-          scramFinal = final.state
-          write(PgProtocol.encodeSASLResponse({ data: final.response }))
-          break
-        }
-        case "AuthenticationSASLFinal":
-          if (scramFinal === undefined) return yield* new PgAuthError({ message: "unexpected SASL final message" })
-          // verifies the server's signature: the server knew the password too
-          yield* Effect.mapError(Effect.fromResult(PgAuth.scramFinish(scramFinal, message.data)), authError)
-          break
-        case "AuthenticationUnsupported":
-          return yield* new PgAuthError({ message: `the server asks for an unsupported authentication method (${message.method})` })
-        case "ErrorResponse": {
-          const error = serverError(message.fields)
-          return yield* authFailureCodes.has(error.code) ? new PgAuthError({ message: error.message }) : error
-        }
-        case "BackendKeyData":
-          backendPid = message.pid
-          break
-        case "ParameterStatus":
-          if (message.name === "server_version") serverVersion = message.value
-          break
-        case "ReadyForQuery":
-          break startup
-        default:
-          break // NoticeResponse, NegotiateProtocolVersion
-      }
-    }
+    const { backendPid, serverMajorVersion } = yield* Startup.authenticate(config, {
+      replication: "database",
+      application_name: config.applicationName
+    }, { next, write })
     mode = "idle"
 
     /** Reads until ReadyForQuery; fails with the first ErrorResponse of the cycle. */
@@ -463,7 +232,6 @@ const session = (
         })
       })
 
-    const serverMajorVersion = Number(/^(\d+)/.exec(serverVersion)?.[1] ?? 0)
     return {
       backendPid,
       serverMajorVersion,

@@ -155,9 +155,3 @@ export const decodeStatusUpdate = (payload: Uint8Array): StatusUpdate | undefine
     clock: readUint64(payload, 25),
     replyRequested: payload[33] === 1
   }
-
-/** Quotes an identifier for SQL and replication commands. */
-export const quoteIdentifier = (name: string): string => `"${name.replace(/"/g, `""`)}"`
-
-/** Quotes a string literal for SQL (standard_conforming_strings is on in every supported server). */
-export const quoteLiteral = (value: string): string => `'${value.replace(/'/g, "''")}'`

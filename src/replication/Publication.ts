@@ -5,15 +5,14 @@
  */
 import * as Effect from "effect/Effect"
 import { PluginUnavailable, type ServiceError } from "../Errors.ts"
+import * as Quote from "../postgres/Quote.ts"
 
 /** Runs one SQL statement (simple query) and returns its rows as text. */
 export type Query = (sql: string) => Effect.Effect<ReadonlyArray<ReadonlyArray<string | null>>, ServiceError>
 
-const literal = (value: string): string => `'${value.replaceAll("'", "''")}'`
-const identifier = (value: string): string => `"${value.replaceAll(`"`, `""`)}"`
 
 /** The statement that creates the publication the service expects. */
-export const createStatement = (publication: string): string => `CREATE PUBLICATION ${identifier(publication)} FOR ALL TABLES`
+export const createStatement = (publication: string): string => `CREATE PUBLICATION ${Quote.identifier(publication)} FOR ALL TABLES`
 
 /**
  * Makes sure `publication` exists. When it is missing, creates it FOR ALL TABLES if the role is a
@@ -22,13 +21,13 @@ export const createStatement = (publication: string): string => `CREATE PUBLICAT
  */
 export const ensure = (query: Query, publication: string): Effect.Effect<boolean, ServiceError> =>
   Effect.gen(function*() {
-    const existing = yield* query(`SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = ${literal(publication)}`)
+    const existing = yield* query(`SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = ${Quote.literal(publication)}`)
     if (existing.length > 0) return false
     const role = yield* query(`SELECT current_user, rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user`)
     const [user, superuser] = role[0] ?? [null, null]
     if (superuser !== "t") {
       return yield* new PluginUnavailable({
-        message: `publication ${identifier(publication)} does not exist and role ${identifier(user ?? "?")} may not create it ` +
+        message: `publication ${Quote.identifier(publication)} does not exist and role ${Quote.identifier(user ?? "?")} may not create it ` +
           `(FOR ALL TABLES needs a superuser): as a superuser, run: ${createStatement(publication)};`
       })
     }

@@ -23,6 +23,7 @@ import type { PgConfig, ReplicationConfig } from "../config/ServiceConfig.ts"
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"
 import { type DecodeError, PgConnectionError, type PgServerError, type ServiceError } from "../Errors.ts"
+import * as Quote from "../postgres/Quote.ts"
 import type { Decoder, WalMessage } from "./Decoder.ts"
 import * as PgReplicationConnection from "./PgReplicationConnection.ts"
 import * as PgWire from "./PgWire.ts"
@@ -64,7 +65,7 @@ const MESSAGE_OVERHEAD_BYTES = 48
 
 /** The START_REPLICATION command for a slot, position and decoder options. */
 export const startReplicationCommand = (slot: string, startLsn: Lsn.Lsn, startOptions: string): string =>
-  `START_REPLICATION SLOT ${PgWire.quoteIdentifier(slot)} LOGICAL ${Lsn.format(startLsn)}${startOptions === "" ? "" : ` ${startOptions}`}`
+  `START_REPLICATION SLOT ${Quote.identifier(slot)} LOGICAL ${Lsn.format(startLsn)}${startOptions === "" ? "" : ` ${startOptions}`}`
 
 /**
  * Connects, ensures the slot (create / plugin / active / invalidated checks), starts replication

@@ -15,7 +15,7 @@ import {
   SlotPluginMismatch
 } from "../Errors.ts"
 import type { PgReplicationConnection } from "./PgReplicationConnection.ts"
-import { quoteIdentifier, quoteLiteral } from "./PgWire.ts"
+import * as Quote from "../postgres/Quote.ts"
 
 export interface SlotOptions {
   readonly slot: string
@@ -74,7 +74,7 @@ export const inspect = (
     connection.query(
       "SELECT s.plugin, s.slot_type, s.database, s.active::text, s.active_pid::text, s.confirmed_flush_lsn::text, " +
         "to_jsonb(s) ->> 'wal_status', to_jsonb(s) ->> 'invalidation_reason' " +
-        `FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = ${quoteLiteral(slot)}`
+        `FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = ${Quote.literal(slot)}`
     ),
     ({ rows }): SlotRow | undefined => {
       const row = rows[0]
@@ -97,7 +97,7 @@ export const inspect = (
 const create = (connection: PgReplicationConnection, options: SlotOptions) =>
   Effect.gen(function*() {
     const { rows } = yield* connection.query(
-      `CREATE_REPLICATION_SLOT ${quoteIdentifier(options.slot)} LOGICAL ${quoteIdentifier(options.plugin)} NOEXPORT_SNAPSHOT`
+      `CREATE_REPLICATION_SLOT ${Quote.identifier(options.slot)} LOGICAL ${Quote.identifier(options.plugin)} NOEXPORT_SNAPSHOT`
     )
     const consistentPoint = Lsn.parse(rows[0]?.[1] ?? "") ?? Lsn.zero
     yield* Effect.logWarning("slot_created").pipe(Effect.annotateLogs({

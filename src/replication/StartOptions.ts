@@ -1,14 +1,50 @@
 /**
- * Writing the options clause of START_REPLICATION: `("name" 'value', ...)`, names as quoted
- * identifiers and values as string literals, so table lists and publication names cannot break it.
+ * The output plugin's options, decided in one place for every reader of a slot: the service's
+ * START_REPLICATION and `cli peek`'s pg_logical_slot_peek_*changes get the same pairs from the
+ * same configuration (REPLICATION_PLUGIN, PUBLICATION_NAME, WAL2JSON_ADD_TABLES, …).
  */
+import type { ReplicationConfig } from "../config/ServiceConfig.ts"
+import * as Quote from "../postgres/Quote.ts"
 
-/** A string literal for the options clause (single quotes doubled). */
-export const quoteOptionValue = (value: string): string => `'${value.replaceAll("'", "''")}'`
+/** Option name/value pairs, in the order they are sent. */
+export type Pairs = ReadonlyArray<readonly [string, string]>
 
-/** An option name as a quoted identifier (double quotes doubled). */
-export const quoteOptionName = (name: string): string => `"${name.replaceAll(`"`, `""`)}"`
+/** wal2json format-version 2 with everything the decoder reads, and the table filters. */
+export const wal2json = (options: {
+  /** wal2json `add-tables`: only these tables (`schema.table`, `*` wildcards); empty for all. */
+  readonly addTables: ReadonlyArray<string>
+  /** wal2json `filter-tables`: never these tables; empty for none. */
+  readonly filterTables: ReadonlyArray<string>
+}): Pairs => [
+  ["format-version", "2"],
+  ["include-lsn", "1"],
+  ["include-pk", "1"],
+  ["include-timestamp", "1"],
+  ["include-transaction", "1"],
+  ["include-xids", "1"],
+  ...(options.addTables.length > 0 ? [["add-tables", options.addTables.join(",")] as const] : []),
+  ...(options.filterTables.length > 0 ? [["filter-tables", options.filterTables.join(",")] as const] : [])
+]
 
-/** The whole clause from name/value pairs. */
-export const clause = (pairs: ReadonlyArray<readonly [string, string]>): string =>
-  `(${pairs.map(([name, value]) => `${quoteOptionName(name)} ${quoteOptionValue(value)}`).join(", ")})`
+/** pgoutput protocol 1 on the publication, with logical messages. */
+export const pgoutput = (options: { readonly publication: string }): Pairs => [
+  ["proto_version", "1"],
+  ["publication_names", options.publication],
+  ["messages", "true"]
+]
+
+/** The pairs for the configured plugin. */
+export const forConfig = (
+  replication: Pick<ReplicationConfig, "plugin" | "publication" | "wal2jsonAddTables" | "wal2jsonFilterTables">
+): Pairs =>
+  replication.plugin === "pgoutput"
+    ? pgoutput(replication)
+    : wal2json({ addTables: replication.wal2jsonAddTables, filterTables: replication.wal2jsonFilterTables })
+
+/** START_REPLICATION's options clause: `("name" 'value', …)`. */
+export const clause = (pairs: Pairs): string =>
+  `(${pairs.map(([name, value]) => `${Quote.identifier(name)} ${Quote.replicationLiteral(value)}`).join(", ")})`
+
+/** The variadic option arguments of pg_logical_slot_peek_changes and friends: `'name', 'value', …`. */
+export const sqlArguments = (pairs: Pairs): string =>
+  pairs.map(([name, value]) => `${Quote.literal(name)}, ${Quote.literal(value)}`).join(", ")

@@ -11,27 +11,10 @@ import type { Decoder, WalMessage } from "./Decoder.ts"
 import * as StartOptions from "./StartOptions.ts"
 import * as CommitTimestamp from "./CommitTimestamp.ts"
 
-export interface Options {
-  /** wal2json `add-tables`: only these tables (`schema.table`, `*` wildcards); empty for all. */
-  readonly addTables: ReadonlyArray<string>
-  /** wal2json `filter-tables`: never these tables; empty for none. */
-  readonly filterTables: ReadonlyArray<string>
-}
+export type Options = Parameters<typeof StartOptions.wal2json>[0]
 
 /** The START_REPLICATION options clause the decoder expects the stream to be produced with. */
-export const startOptions = (options: Options): string => {
-  const pairs: Array<[string, string]> = [
-    ["format-version", "2"],
-    ["include-lsn", "1"],
-    ["include-pk", "1"],
-    ["include-timestamp", "1"],
-    ["include-transaction", "1"],
-    ["include-xids", "1"]
-  ]
-  if (options.addTables.length > 0) pairs.push(["add-tables", options.addTables.join(",")])
-  if (options.filterTables.length > 0) pairs.push(["filter-tables", options.filterTables.join(",")])
-  return StartOptions.clause(pairs)
-}
+export const startOptions = (options: Options): string => StartOptions.clause(StartOptions.wal2json(options))
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 const emptyBody = new Uint8Array(0)

@@ -107,10 +107,3 @@ describe("LSN text", () => {
     expect(Lsn.parse("123456789/0")).toBeUndefined()
   })
 })
-
-describe("SQL quoting", () => {
-  it("doubles embedded quotes", () => {
-    expect(PgWire.quoteIdentifier(`a"b`)).toBe(`"a""b"`)
-    expect(PgWire.quoteLiteral("it's")).toBe(`'it''s'`)
-  })
-})

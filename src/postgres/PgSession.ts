@@ -1,22 +1,18 @@
 /**
- * Plain (non-replication) PostgreSQL sessions from {@link PgConfig}: the connection options for
- * @effect/sql-pg with PGSSLMODE applied the way libpq applies it, and the mapping of its
- * `SqlError` onto the service's typed errors.
- *
- * PGSSLMODE: disable = plaintext; prefer = TLS when the server offers it (asked with an
- * SSLRequest first), certificate not verified; require = TLS, not verified (verified against
- * PGSSLROOTCERT when set, as libpq does); verify-ca = the chain must lead to PGSSLROOTCERT (or the
- * system roots); verify-full = verify-ca plus the host name.
+ * Plain (non-replication) PostgreSQL sessions on @effect/sql-pg from {@link PgConfig}, for the
+ * leader's lock session and the operator CLI: the connection options with the shared TLS policy
+ * ({@link Tls.policy}), and the mapping of its `SqlError` onto the service's typed errors.
  */
 import * as PgConnection from "@effect/sql-pg/PgConnection"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { SqlError } from "effect/sql/SqlError"
-import * as Fs from "node:fs"
-import * as Net from "node:net"
 import type { ConnectionOptions } from "node:tls"
 import type { PgConfig } from "../config/ServiceConfig.ts"
 import { PgAuthError, PgConnectionError, PgServerError, PgTlsError } from "../Errors.ts"
+import * as Tls from "./Tls.ts"
+import * as Transport from "./Transport.ts"
+import type { TransportError } from "./Transport.ts"
 
 export type PgSessionError = PgConnectionError | PgAuthError | PgTlsError | PgServerError
 
@@ -27,69 +23,25 @@ export interface SessionOptions {
   readonly database: string
   readonly username: string
   readonly password: PgConfig["password"]
-  readonly ssl: boolean | ConnectionOptions
+  readonly ssl: false | ConnectionOptions
   readonly connectTimeout: number
   readonly applicationName: string
 }
 
-const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
-
-/** Sends an SSLRequest and reads the one-byte answer: does the server speak TLS? */
-export const serverOffersTls = (host: string, port: number, timeoutMs: number): Effect.Effect<boolean, PgConnectionError> =>
-  Effect.callback<boolean, PgConnectionError>((resume) => {
-    const socket = Net.connect({ host, port })
-    let settled = false
-    const settle = (effect: Effect.Effect<boolean, PgConnectionError>) => {
-      if (settled) return
-      settled = true
-      socket.destroy()
-      resume(effect)
-    }
-    socket.setTimeout(timeoutMs, () =>
-      settle(Effect.fail(new PgConnectionError({ message: `no answer from ${host}:${port} within ${timeoutMs} ms` }))))
-    socket.once("connect", () => socket.write(SSL_REQUEST))
-    socket.once("data", (chunk) => settle(Effect.succeed(chunk[0] === 0x53)))
-    socket.once("error", (error) =>
-      settle(Effect.fail(new PgConnectionError({ message: `cannot reach ${host}:${port}: ${error.message}`, cause: error }))))
-    socket.once("close", () => settle(Effect.fail(new PgConnectionError({ message: `${host}:${port} closed the connection` }))))
-    return Effect.sync(() => socket.destroy())
+/** The `ssl` option for @effect/sql-pg under the shared TLS policy (`false` = plaintext). */
+export const tlsOptions = (pg: PgConfig): Effect.Effect<false | ConnectionOptions, PgTlsError | TransportError> =>
+  Effect.flatMap(Tls.policy(pg), (policy) => {
+    if (policy._tag === "Plain") return Effect.succeed(false as const)
+    // @effect/sql-pg cannot fall back to plaintext itself: ask the server first for allow/prefer
+    if (!policy.optional) return Effect.succeed(policy.options)
+    return Effect.map(Transport.serverOffersTls(pg), (offered) => offered ? policy.options : false as const)
   })
-
-const readRootCert = (path: string): Effect.Effect<Buffer, PgTlsError> =>
-  Effect.try({
-    try: () => Fs.readFileSync(path),
-    catch: (error) => new PgTlsError({ message: `cannot read PGSSLROOTCERT ${path}: ${error instanceof Error ? error.message : String(error)}` })
-  })
-
-const withRootCert = (pg: PgConfig, options: ConnectionOptions): Effect.Effect<ConnectionOptions, PgTlsError> =>
-  pg.sslRootCert === undefined
-    ? Effect.succeed(options)
-    : Effect.map(readRootCert(pg.sslRootCert), (ca) => ({ ...options, ca }))
-
-/** The TLS settings PGSSLMODE asks for (`false` = plaintext). */
-export const tlsOptions = (pg: PgConfig): Effect.Effect<boolean | ConnectionOptions, PgTlsError | PgConnectionError> => {
-  const unverified: ConnectionOptions = { rejectUnauthorized: false }
-  switch (pg.sslMode) {
-    case "disable":
-      return Effect.succeed(false)
-    case "prefer":
-      return Effect.map(serverOffersTls(pg.host, pg.port, pg.connectTimeoutMs), (tls) => tls ? unverified : false)
-    case "require":
-      return pg.sslRootCert === undefined
-        ? Effect.succeed(unverified)
-        : withRootCert(pg, { rejectUnauthorized: true, checkServerIdentity: () => undefined })
-    case "verify-ca":
-      return withRootCert(pg, { rejectUnauthorized: true, checkServerIdentity: () => undefined })
-    case "verify-full":
-      return withRootCert(pg, { rejectUnauthorized: true })
-  }
-}
 
 /** Everything needed to open a session as PgConfig describes. */
 export const sessionOptions = (
   pg: PgConfig,
   overrides: { readonly applicationName?: string } = {}
-): Effect.Effect<SessionOptions, PgTlsError | PgConnectionError> =>
+): Effect.Effect<SessionOptions, PgSessionError> =>
   Effect.map(tlsOptions(pg), (ssl) => ({
     host: pg.host,
     port: pg.port,
