@@ -104,38 +104,9 @@ describe("PgReplicationConnection (TLS-enabled cluster)", () => {
       expect(unknownDb).toMatchObject({ _tag: "PgServerError", code: "3D000" })
     })))
 
-  it.live("sslmode=require and prefer encrypt; verify-full and verify-ca accept the CA-signed certificate", () =>
+  // the PGSSLMODE matrix (right CA, wrong CA, wrong host name) is in test/postgres/tls.test.ts, for every connection kind
+  it.live("fails with PgTlsError naming an unreadable root certificate", () =>
     Effect.gen(function*() {
-      const sslOf = "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-      for (const sslMode of ["require", "prefer"] as const) {
-        const { connection, result } = yield* connectAndRun(pgConfig(pg, { sslMode }), sslOf)
-        expect(connection.encrypted).toBe(true)
-        expect(result.rows).toEqual([["true"]])
-      }
-      for (const sslMode of ["verify-full", "verify-ca"] as const) {
-        const { result } = yield* connectAndRun(pgConfig(pg, { sslMode, sslRootCert: certificate.caCertPath }), sslOf)
-        expect(result.rows).toEqual([["true"]])
-      }
-      // disable really is plain
-      const plain = yield* connectAndRun(pgConfig(pg, { sslMode: "disable" }), sslOf)
-      expect(plain.result.rows).toEqual([["false"]])
-    }))
-
-  it.live("verify-full refuses a certificate for another host name; verify-ca accepts it", () =>
-    Effect.gen(function*() {
-      const other = { host: "127.0.0.2", sslRootCert: certificate.caCertPath }
-      const error = yield* Effect.flip(connectAndRun(pgConfig(pg, { ...other, sslMode: "verify-full" }), "SELECT 1"))
-      expect(error._tag).toBe("PgTlsError")
-      expect(error.message).toMatch(/does not match certificate's altnames/)
-      const { connection } = yield* connectAndRun(pgConfig(pg, { ...other, sslMode: "verify-ca" }), "SELECT 1")
-      expect(connection.encrypted).toBe(true)
-    }))
-
-  it.live("verify-full refuses a certificate whose CA is not trusted, and an unreadable root certificate", () =>
-    Effect.gen(function*() {
-      const untrusted = yield* Effect.flip(connectAndRun(pgConfig(pg, { sslMode: "verify-full" }), "SELECT 1"))
-      expect(untrusted._tag).toBe("PgTlsError")
-      expect(untrusted.message).toMatch(/unable to verify the first certificate/)
       const unreadable = yield* Effect.flip(
         connectAndRun(pgConfig(pg, { sslMode: "verify-ca", sslRootCert: "/nonexistent/root.crt" }), "SELECT 1")
       )

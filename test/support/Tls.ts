@@ -1,6 +1,7 @@
 /**
- * Throwaway TLS material for tests: a CA and a server certificate it signs, made with the openssl
- * command line. The files go to a fresh temporary directory; `cleanup()` removes it.
+ * Throwaway TLS material for tests: a CA and a server certificate it signs, and unrelated CAs to
+ * play the wrong root, made with the openssl command line. The files go to fresh temporary
+ * directories; `cleanup()` removes them.
  */
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
@@ -31,13 +32,29 @@ const openssl = (cwd: string, args: ReadonlyArray<string>): void => {
   execFileSync("openssl", [...args], { cwd, stdio: ["ignore", "ignore", "pipe"] })
 }
 
-/** Makes a CA and a server certificate signed by it, valid for the given names. */
-export const makeServerCertificate = (options: CertificateOptions): ServerCertificate => {
-  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "cdc-tls-"))
+const makeCaIn = (dir: string): void =>
   openssl(dir, [
     "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=cdc test CA",
     "-keyout", "ca.key", "-out", "ca.crt"
   ])
+
+export interface CertificateAuthority {
+  /** Path of the CA certificate (for PGSSLROOTCERT). */
+  readonly caCertPath: string
+  readonly cleanup: () => void
+}
+
+/** A CA of its own, with the same name as every test CA but another key: a "wrong" root. */
+export const makeCertificateAuthority = (): CertificateAuthority => {
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "cdc-tls-ca-"))
+  makeCaIn(dir)
+  return { caCertPath: Path.join(dir, "ca.crt"), cleanup: () => Fs.rmSync(dir, { recursive: true, force: true }) }
+}
+
+/** Makes a CA and a server certificate signed by it, valid for the given names. */
+export const makeServerCertificate = (options: CertificateOptions): ServerCertificate => {
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "cdc-tls-"))
+  makeCaIn(dir)
   openssl(dir, ["req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${options.commonName}`, "-keyout", "server.key", "-out", "server.csr"])
   const altNames = [
     ...(options.dnsNames ?? []).map((name) => `DNS:${name}`),
