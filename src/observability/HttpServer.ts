@@ -2,7 +2,8 @@
  * The probe and metrics endpoint on HTTP_PORT: GET /healthz (liveness: no wedged loop, no fatal
  * error), GET /readyz (readiness: streaming, or a healthy standby), GET /metrics (Prometheus text).
  * Both probes answer JSON with the state, 200 or 503. Port 0 picks a free port; the bound port is
- * logged and available as {@link ProbeServer}.
+ * logged and available as {@link ProbeServer}. Every metric is registered when the server starts, so
+ * the first scrape lists them all (counters at 0), on a standby too.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Context from "effect/Context"
@@ -16,6 +17,7 @@ import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import { createServer } from "node:http"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
 import { Health, type HealthSnapshot } from "./Health.ts"
+import * as Metrics from "./Metrics.ts"
 
 export interface ProbeServerOptions {
   readonly port: number
@@ -75,7 +77,7 @@ const makeLayer = (options: ProbeServerOptions): Layer.Layer<ProbeServer, ServeE
     disableListenLog: true
   })
   const listen = options.host === undefined ? { port: options.port } : { port: options.port, host: options.host }
-  return Layer.mergeAll(routes, bound).pipe(
+  return Layer.mergeAll(routes, bound, Layer.effectDiscard(Metrics.registerAll)).pipe(
     Layer.provide(NodeHttpServer.layer(() => createServer(), listen))
   )
 }

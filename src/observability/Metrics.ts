@@ -1,7 +1,11 @@
 /**
  * Every metric the service exports, declared once. Names follow Prometheus conventions: units in
  * the name, `_total` for counters. Updated per batch, never per change, on the hot path.
+ * {@link registerAll} makes every one of them (and every known label value of the labelled
+ * counters) appear from the first scrape, counters at 0, so `rate()` and absence alerts work on a
+ * fresh standby.
  */
+import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 
 /** Changes decoded from the slot (I/U/D/T/M), by action. */
@@ -80,3 +84,38 @@ export const reconnects = Metric.counter("cdc_reconnects_total", {
   description: "Pipeline restarts after a retriable error (connection lost, slot busy, ...)",
   incremental: true
 })
+
+/** The actions counted by {@link changesReceived} (B/C are transaction boundaries, not changes). */
+export const receivedActions = ["I", "U", "D", "T", "M"] as const
+
+/** Every reason {@link changesDropped} counts. */
+export const dropReasons = ["oversized"] as const
+
+/**
+ * The per-record error codes Kinesis documents for PutRecords; {@link putRecordsRetries} also counts
+ * request error codes, which form no closed set and appear on their first retry.
+ */
+export const recordErrorCodes = ["ProvisionedThroughputExceededException", "InternalFailure"] as const
+
+/** Every metric, each labelled counter once per known label value. */
+const all: ReadonlyArray<Metric.Metric<never, unknown>> = [
+  ...receivedActions.map((action) => Metric.withAttributes(changesReceived, { action })),
+  changesPublished,
+  ...dropReasons.map((reason) => Metric.withAttributes(changesDropped, { reason })),
+  batchesPublished,
+  recordsPerBatch,
+  bytesPerBatch,
+  putRecordsDurationSeconds,
+  ...recordErrorCodes.map((code) => Metric.withAttributes(putRecordsRetries, { code })),
+  queueDepth,
+  queueBytes,
+  frontierPending,
+  frontierLsn,
+  replicationLagBytes,
+  replicationLagSeconds,
+  leader,
+  reconnects
+]
+
+/** Registers every metric in the current registry without updating it: counters and gauges read 0, histograms are empty. */
+export const registerAll: Effect.Effect<void> = Effect.forEach(all, Metric.value, { discard: true })

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as LockKey from "../../src/leader/LockKey.ts"
 import { type Kinesalite, startKinesalite } from "../support/KinesaliteHarness.ts"
 import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
-import { eventually, type ServiceProcess } from "../support/ServiceProcess.ts"
+import { exportedMetrics, readmeMetrics } from "../observability/readmeMetrics.ts"
+import { eventually, parseMetrics, type ServiceProcess } from "../support/ServiceProcess.ts"
 import {
   processTracker,
   awaitWholeWorkload,
@@ -99,6 +100,10 @@ describe("leader election (real processes)", () => {
       const r = await readyz(second)
       return r.status === 200 && r.state === "standby"
     }, 10_000)
+    // the standby's first scrape lists every metric README documents, each sample 0
+    const standbyMetrics = (await second.get("/metrics")).body
+    expect(exportedMetrics(standbyMetrics)).toEqual(readmeMetrics())
+    expect(parseMetrics(standbyMetrics).filter((s) => s.name.startsWith("cdc_") && s.value !== 0)).toEqual([])
     expect(await readyz(first)).toEqual({ status: 200, state: "streaming" })
     expect(await first.metric("cdc_leader")).toBe(1)
     expect(await second.metric("cdc_leader")).toBe(0)

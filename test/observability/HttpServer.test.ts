@@ -4,14 +4,16 @@ import { describe, expect } from "vitest"
 import { Health } from "../../src/observability/Health.ts"
 import { ProbeServer } from "../../src/observability/HttpServer.ts"
 import * as Metrics from "../../src/observability/Metrics.ts"
+import { exportedMetrics, readmeDropReasons, readmeMetrics } from "./readmeMetrics.ts"
 
-/** A probe server on a free port with its own Health. */
-const start = (staleAfter?: number) =>
+/** A probe server on a free port with its own Health (and, when given, its own metric registry). */
+const start = (staleAfter?: number, registry?: Metric.MetricRegistry) =>
   Effect.gen(function*() {
+    const server = ProbeServer.layer({ port: 0, host: "127.0.0.1" }).pipe(
+      Layer.provideMerge(staleAfter === undefined ? Health.layer : Health.layerWith({ staleAfter }))
+    )
     const context = yield* Layer.build(
-      ProbeServer.layer({ port: 0, host: "127.0.0.1" }).pipe(
-        Layer.provideMerge(staleAfter === undefined ? Health.layer : Health.layerWith({ staleAfter }))
-      )
+      registry === undefined ? server : server.pipe(Layer.provide(Layer.succeed(Metric.MetricRegistry, registry)))
     )
     const { port } = Context.get(context, ProbeServer)
     const get = (path: string) =>
@@ -86,6 +88,38 @@ describe("probe server", () => {
       expect(res.body).toMatch(/^cdc_leader(\{[^}]*\})? 1$/m)
       expect(res.body).toMatch(/^cdc_changes_published_total(\{[^}]*\})? 42$/m)
       expect(res.body).toContain("# TYPE cdc_batch_records histogram")
+    }))
+
+  it.live("the first scrape of a just-started server lists every metric of README's Metrics table, counters at 0, and nothing else", () =>
+    Effect.gen(function*() {
+      const server = yield* start(undefined, new Map())
+      const body = (yield* server.get("/metrics")).body
+      const exported = exportedMetrics(body)
+      expect(exported).toEqual(readmeMetrics())
+      // every sample is 0: nothing has happened yet
+      const samples = body.split("\n").filter((line) => line.startsWith("cdc_"))
+      expect(samples.length).toBeGreaterThan(exported.size)
+      expect(samples.filter((line) => !/ 0$/.test(line))).toEqual([])
+      // the labelled counters, once per known label value
+      for (const action of ["I", "U", "D", "T", "M"]) {
+        expect(body).toContain(`cdc_changes_received_total{action="${action}"} 0`)
+      }
+      // every drop reason README names, and no other
+      const reasons = [...body.matchAll(/^cdc_changes_dropped_total\{reason="([^"]+)"\}/gm)].map((m) => m[1])
+      expect(reasons).toContain("oversized")
+      expect(reasons.sort()).toEqual(readmeDropReasons().sort())
+      expect(body).toContain(`cdc_put_records_retries_total{code="ProvisionedThroughputExceededException"} 0`)
+    }))
+
+  it.live("a labelled counter counts in the series registered at start", () =>
+    Effect.gen(function*() {
+      const registry: Metric.MetricRegistry = new Map()
+      const server = yield* start(undefined, registry)
+      yield* Metric.update(Metric.withAttributes(Metrics.changesReceived, { action: "U" }), 3).pipe(
+        Effect.provideService(Metric.MetricRegistry, registry)
+      )
+      const body = (yield* server.get("/metrics")).body
+      expect(body.match(/^cdc_changes_received_total\{action="U"\} .*$/gm)).toEqual([`cdc_changes_received_total{action="U"} 3`])
     }))
 
   it.live("an unknown path is 404", () =>
