@@ -76,7 +76,9 @@ export const stream = (config: ServiceConfigShape, stop: Effect.Effect<void>, is
       const session = yield* ReplicationReader.open({
         pg: config.pg,
         replication: config.replication,
-        decoder: decoderFor(config)
+        decoder: decoderFor(config),
+        // a change over the record limit is dropped as it arrives, never held whole
+        maxMessageBytes: maxRecordBytes
       })
       yield* health.setState("streaming")
       yield* Effect.logInfo("streaming").pipe(Effect.annotateLogs({ slot: session.slot, plugin: config.replication.plugin }))

@@ -35,6 +35,11 @@ export interface ChangeEvent {
   readonly commitTimeMs: number | undefined
   /** The record body: JSON bytes. Empty for B and C. */
   readonly body: Uint8Array
+  /**
+   * Set for a change that was over the per-record limit when read (its bytes were dropped as they
+   * arrived; `body` is empty): its size. OVERSIZED_RECORD_POLICY decides about it.
+   */
+  readonly oversizedBytes?: number | undefined
 }
 
 /** Whether an event is published to Kinesis (B and C only drive acknowledgement). */

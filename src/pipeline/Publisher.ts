@@ -121,9 +121,10 @@ export const make = (
       let dropped: Array<BatchScheduler.Outgoing> | undefined
       for (const event of events) {
         const partitionKey = keyOf(event)
-        const bytes = event.body.byteLength + Buffer.byteLength(partitionKey, "utf8")
+        // a change over the limit when read was never held: its size is all that is left of it
+        const bytes = event.oversizedBytes ?? event.body.byteLength + Buffer.byteLength(partitionKey, "utf8")
         const record: BatchScheduler.Outgoing = { event, partitionKey, bytes, arrivedAt: now }
-        if (bytes <= options.maxRecordBytes) records.push(record)
+        if (event.oversizedBytes === undefined && bytes <= options.maxRecordBytes) records.push(record)
         else if (kinesis.oversizedRecordPolicy === "fail") {
           return Effect.fail(
             new OversizedRecord({ lsn: event.lsn, table: qualifiedTable(event), bytes, limit: options.maxRecordBytes })
@@ -141,7 +142,8 @@ export const make = (
             policy: "OVERSIZED_RECORD_POLICY=drop",
             schema: record.event.schema,
             table: record.event.table,
-            partitionKey: record.partitionKey,
+            // a change dropped as it was read has no key left (its columns were not kept)
+            ...(record.event.oversizedBytes === undefined ? { partitionKey: record.partitionKey } : {}),
             lsn: Lsn.format(record.event.lsn),
             bytes: record.bytes,
             limit: options.maxRecordBytes

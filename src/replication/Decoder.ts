@@ -8,12 +8,19 @@ import type { DecodeError } from "../Errors.ts"
 import type * as Result from "effect/Result"
 
 /**
- * One XLogData message: its WAL start position and its payload. The reader copies each payload out
- * of the socket's buffer, so a decoder may keep `data` (wal2json's record body is `data` itself).
+ * One XLogData message: its WAL start position and its payload. The payload is a view of a read
+ * buffer that is never written over, so a decoder may keep `data` (wal2json's record body is `data`
+ * itself).
  */
 export interface WalMessage {
   readonly lsn: Lsn
   readonly data: Uint8Array
+  /**
+   * Set when the message was over the per-record limit and dropped as it arrived: its size in
+   * bytes. `data` then holds only its first bytes, enough to say what it was (action, table); the
+   * decoder turns it into an event with the same `oversizedBytes` and an empty body.
+   */
+  readonly oversizedBytes?: number | undefined
 }
 
 /**

@@ -333,10 +333,48 @@ export const make = (options: Options): Decoder => {
     if (!reader.done) throw new Malformed(`${String.fromCharCode(tag)} message has trailing bytes`)
   }
 
+  /**
+   * A change or logical message dropped for its size: its first bytes name the relation (or the
+   * message's prefix). Never fails: the event is what OVERSIZED_RECORD_POLICY decides about.
+   */
+  const oversized = (message: WalMessage, bytes: number): ChangeEvent => {
+    const reader = new Reader(message.data)
+    const tag = reader.byte()
+    let schema = ""
+    let table = ""
+    let transactional = true
+    try {
+      if (tag === 0x4d) transactional = (reader.byte() & 1) === 1
+      else {
+        const relation = relations.get(reader.uint32())
+        schema = relation?.schema ?? ""
+        table = relation?.table ?? "(unknown)"
+      }
+    } catch {
+      // a head shorter than its fields: keep what is known
+    }
+    return {
+      lsn: message.lsn,
+      ackLsn: message.lsn,
+      xid: transactional ? xid : undefined,
+      action: tag === 0x49 ? "I" : tag === 0x55 ? "U" : tag === 0x44 ? "D" : "M",
+      schema,
+      table,
+      pk: undefined,
+      commitTimeMs: transactional ? commitTimeMs : undefined,
+      body: emptyBody,
+      oversizedBytes: bytes
+    }
+  }
+
   const decode = (messages: ReadonlyArray<WalMessage>): Result.Result<ReadonlyArray<ChangeEvent>, DecodeError> => {
     const events: Array<ChangeEvent> = []
     for (let i = 0; i < messages.length; i++) {
       const message = messages[i]!
+      if (message.oversizedBytes !== undefined) {
+        events.push(oversized(message, message.oversizedBytes))
+        continue
+      }
       try {
         decodeMessage(message, events)
       } catch (error) {

@@ -14,6 +14,7 @@ import type { PgConfig } from "../config/ServiceConfig.ts"
 import { type PgAuthError, PgConnectionError, type PgServerError, type PgTlsError } from "../Errors.ts"
 import * as Startup from "../postgres/Startup.ts"
 import * as Transport from "../postgres/Transport.ts"
+import * as BackendFrames from "./BackendFrames.ts"
 import * as PgWire from "./PgWire.ts"
 
 /** The rows of a simple query, as text (NULL as `null`). */
@@ -24,8 +25,21 @@ export interface QueryResult {
 
 /** Receives a CopyBoth stream. Called synchronously from the socket's data handler. */
 export interface CopyBothListener {
-  /** A backend CopyData payload: a view into the parser's buffer, valid only during the call. */
+  /**
+   * XLogData messages longer than this (changes and logical messages) are dropped as they arrive
+   * and reported to `onOversized` instead of `onCopyData` (default: never).
+   */
+  readonly discardAbove?: number | undefined
+  /**
+   * A backend CopyData payload: a view of a read buffer that is never written over, so it stays
+   * valid for as long as it is referenced.
+   */
   readonly onCopyData: (payload: Uint8Array) => void
+  /**
+   * An XLogData message over `discardAbove`, dropped: `head` is the start of its CopyData payload
+   * (XLogData header and the message's first bytes), `bytes` the message's size.
+   */
+  readonly onOversized: (head: Uint8Array, bytes: number) => void
   /** Every message of one socket read has been delivered: the moment to hand a batch on. */
   readonly onReadEnd: () => void
   /** The stream failed or the server ended it; nothing more is delivered. */
@@ -61,6 +75,9 @@ const CLOSE_GRACE_MS = 1000
 export const serverError = Transport.serverError
 
 const utf8 = new TextDecoder()
+
+/** Backend CopyData type byte. */
+const COPY_DATA = 0x64
 
 type Mode = "startup" | "idle" | "query" | "startingCopy" | "copyBoth" | "closed"
 
@@ -128,10 +145,20 @@ const session = (
       notify()
     }
 
+    // Frames are split here; CopyData of the stream goes to the listener as is, every other
+    // message (small, rare once streaming) through @effect/sql-pg's parser.
     const parser = PgProtocol.makeParser()
+    const frames = BackendFrames.make()
+    const sink: BackendFrames.FrameSink = {
+      onMessage: (type, body) => {
+        if (type === COPY_DATA && mode === "copyBoth") return listener!.onCopyData(body)
+        parser.pushEach(new Uint8Array(body.buffer, body.byteOffset - 5, body.length + 5), dispatch)
+      },
+      onOversized: (head, bytes) => listener!.onOversized(head, bytes)
+    }
     const onData = (chunk: Buffer) => {
       try {
-        parser.pushEach(chunk, dispatch)
+        frames.push(chunk, sink)
         if (mode === "copyBoth") listener!.onReadEnd()
       } catch (cause) {
         fail(new PgConnectionError({ message: `protocol error: ${describeCause(cause)}`, cause }))
@@ -216,6 +243,7 @@ const session = (
         if (failure !== undefined) return Effect.fail(failure)
         if (mode !== "idle") return Effect.die(new Error(`START_REPLICATION while the connection is ${mode}`))
         listener = copyListener
+        frames.discardAbove = copyListener.discardAbove ?? Number.POSITIVE_INFINITY
         mode = "startingCopy"
         write(PgWire.encodeQuery(sql))
         return Effect.gen(function*() {

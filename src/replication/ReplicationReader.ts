@@ -5,10 +5,13 @@
  * The socket's data handler does the per-frame work synchronously (no fiber, no Effect per frame):
  * keepalives are answered in place, XLogData payloads go into a pending list, and reading pauses
  * when that list holds `highWaterBytes`. `take` hands the whole pending list to the decoder as one
- * batch. A payload is a view of the protocol parser's read buffer, not a copy: the parser never
- * writes over bytes it has handed out (it starts a new buffer when one is full), so a payload stays
- * valid for as long as it is referenced and becomes the record body as it is; the queue counts the
- * read buffers, not just the payloads, against QUEUE_MAX_BYTES. A separate fiber sends standby
+ * batch. A payload is a view of the frame reader's read buffer, not a copy: it never writes over
+ * bytes it has handed out (it starts a new buffer when one is full), so a payload stays valid for
+ * as long as it is referenced and becomes the record body as it is; the queue counts the read
+ * buffers, not just the payloads, against QUEUE_MAX_BYTES. A change or logical message larger than
+ * `maxMessageBytes` is never held: its bytes are dropped as they arrive and the decoder gets its
+ * first bytes and its size (`WalMessage.oversizedBytes`), enough to name it, so
+ * OVERSIZED_RECORD_POLICY decides about it like about any record over the limit. A separate fiber sends standby
  * status updates every STATUS_INTERVAL_MS whether or not anyone takes, so a stalled consumer never
  * lets `wal_sender_timeout` end the walsender.
  *
@@ -45,6 +48,11 @@ export interface OpenOptions {
   readonly startLsn?: Lsn.Lsn | undefined
   /** Pending XLogData bytes at which the socket stops being read until the next `take` (default 256 KiB). */
   readonly highWaterBytes?: number | undefined
+  /**
+   * Changes and logical messages longer than this are dropped as they arrive and handed on as
+   * oversized (the per-record limit; default {@link DEFAULT_MAX_MESSAGE_BYTES}).
+   */
+  readonly maxMessageBytes?: number | undefined
 }
 
 /** Runs one SQL statement on the replication connection and returns its rows as text. */
@@ -59,6 +67,9 @@ export type DecoderFactory = (query: Query) => Effect.Effect<Decoder, ServiceErr
  * 8 MiB on a 500,000-change drain: 20–60 MiB lower peak RSS, the same throughput.
  */
 export const DEFAULT_HIGH_WATER_BYTES = 256 * 1024
+
+/** The largest record Kinesis accepts (10 MiB): no larger message can ever be published. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 
 /** Bookkeeping bytes counted per pending message on top of its payload. */
 const MESSAGE_OVERHEAD_BYTES = 48
@@ -142,19 +153,28 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
       wake()
     }
 
+    const addPending = (message: WalMessage): void => {
+      pending.push(message)
+      pendingBytes += message.data.length + MESSAGE_OVERHEAD_BYTES
+      if (!paused && pendingBytes >= highWaterBytes) {
+        paused = true
+        connection.pause()
+      }
+    }
+
+    const onOversized = (head: Uint8Array, bytes: number): void => {
+      const walEnd = PgWire.readUint64(head, 9)
+      if (walEnd > serverWalEnd) serverWalEnd = walEnd
+      addPending({ lsn: PgWire.readUint64(head, 1), data: head.subarray(PgWire.XLOG_DATA_HEADER_BYTES), oversizedBytes: bytes })
+    }
+
     const onCopyData = (payload: Uint8Array): void => {
       const type = payload[0]
       if (type === PgWire.XLOG_DATA && payload.length >= PgWire.XLOG_DATA_HEADER_BYTES) {
         const walEnd = PgWire.readUint64(payload, 9)
         if (walEnd > serverWalEnd) serverWalEnd = walEnd
-        // a view: the parser never writes over bytes it has handed out
-        const data = payload.subarray(PgWire.XLOG_DATA_HEADER_BYTES)
-        pending.push({ lsn: PgWire.readUint64(payload, 1), data })
-        pendingBytes += data.length + MESSAGE_OVERHEAD_BYTES
-        if (!paused && pendingBytes >= highWaterBytes) {
-          paused = true
-          connection.pause()
-        }
+        // a view: the frame reader never writes over bytes it has handed out
+        addPending({ lsn: PgWire.readUint64(payload, 1), data: payload.subarray(PgWire.XLOG_DATA_HEADER_BYTES) })
       } else if (type === PgWire.PRIMARY_KEEPALIVE && payload.length >= PgWire.KEEPALIVE_BYTES) {
         const walEnd = PgWire.readUint64(payload, 1)
         if (walEnd > keepaliveWalEnd) keepaliveWalEnd = walEnd
@@ -166,7 +186,9 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
     }
 
     yield* connection.startCopyBoth(startReplicationCommand(slotName, requestedStart, decoder.startOptions), {
+      discardAbove: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       onCopyData,
+      onOversized,
       // one wake-up per socket read, so a take gets everything the read brought
       onReadEnd: () => {
         if (wakeTaker !== undefined && pending.length > 0) wake()

@@ -17,7 +17,21 @@ export type Options = Parameters<typeof StartOptions.wal2json>[0]
 export const startOptions = (options: Options): string => StartOptions.clause(StartOptions.wal2json(options))
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
+/** For the head of an oversized message, which may end inside a character. */
+const lenient = new TextDecoder("utf-8")
 const emptyBody = new Uint8Array(0)
+
+const oversizedAction = /^\{"action":"(\w)"/
+const oversizedXid = /^\{"action":"\w","xid":(\d+)/
+const oversizedTable = /"schema":("(?:[^"\\]|\\.)*"),"table":("(?:[^"\\]|\\.)*")/
+
+const jsonString = (quoted: string): string => {
+  try {
+    return JSON.parse(quoted) as string
+  } catch {
+    return quoted
+  }
+}
 
 interface Column {
   readonly name?: unknown
@@ -117,10 +131,39 @@ export const make = (options: Options): Decoder => {
     return lastTimestampMs
   }
 
+  /** A message dropped for its size: what its first bytes say (format-version 2 writes action first). */
+  const oversized = (lsn: Lsn.Lsn, head: Uint8Array, bytes: number): Result.Result<ChangeEvent, DecodeError> => {
+    const text = lenient.decode(head)
+    const action = oversizedAction.exec(text)?.[1]
+    if (!isAction(action) || action === "B" || action === "C") {
+      return Result.fail(new DecodeError({ lsn, reason: `a wal2json message of ${bytes} bytes without a readable action` }))
+    }
+    const names = oversizedTable.exec(text)
+    const xid = oversizedXid.exec(text)?.[1]
+    return Result.succeed({
+      lsn,
+      ackLsn: lsn,
+      xid: xid === undefined ? undefined : Number(xid),
+      action,
+      schema: names === null ? "" : jsonString(names[1]!),
+      table: names === null ? (action === "M" ? "" : "(unknown)") : jsonString(names[2]!),
+      pk: undefined,
+      commitTimeMs: transactionTimeMs,
+      body: emptyBody,
+      oversizedBytes: bytes
+    })
+  }
+
   const decode = (messages: ReadonlyArray<WalMessage>): Result.Result<ReadonlyArray<ChangeEvent>, DecodeError> => {
     const events: Array<ChangeEvent> = new Array(messages.length)
     for (let i = 0; i < messages.length; i++) {
-      const { data, lsn } = messages[i]!
+      const { data, lsn, oversizedBytes } = messages[i]!
+      if (oversizedBytes !== undefined) {
+        const event = oversized(lsn, data, oversizedBytes)
+        if (Result.isFailure(event)) return Result.fail(event.failure)
+        events[i] = event.success
+        continue
+      }
       let json: string
       let parsed: unknown
       try {

@@ -229,8 +229,8 @@ describe("streaming end to end (service process, PostgreSQL + wal2json, kinesali
       reason: "oversized",
       schema: "public",
       table: "notes",
-      partitionKey: "public.notes:[101]",
-      lsn: Lsn.format(big.lsn)
+      lsn: Lsn.format(big.lsn),
+      bytes: big.body.length
     })
     await eventually("slot confirmed past the dropped change", async () => (await confirmedFlush(pg, slot)) > big.lsn, 20_000)
     expect(await service.metric("cdc_changes_dropped_total", { reason: "oversized" })).toBe(1)
