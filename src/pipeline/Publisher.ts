@@ -53,9 +53,10 @@ const MiB = 1024 * 1024
 /**
  * What a change holds in memory beside its body's buffer, from decoding to acknowledgement: the
  * event, its outgoing record, its keys and the bookkeeping (about 360 bytes measured for a one-column
- * key, rounded up; each key character is held twice, in the key and in the partition key).
+ * key with a ring of done flags as the frontier; its list entry, which replaced the ring slot, is
+ * ~35 bytes more; rounded up. Each key character is held twice, in the key and in the partition key).
  */
-const EVENT_OVERHEAD_BYTES = 384
+const EVENT_OVERHEAD_BYTES = 416
 
 /** The bytes a change holds on its own in the queue. */
 export const eventBytes = (event: ChangeEvent): number => EVENT_OVERHEAD_BYTES + 2 * (event.pk?.length ?? 0)
