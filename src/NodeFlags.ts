@@ -17,7 +17,7 @@
  * each file's contents, so a stale entry is never used; the container image is built with it filled.
  *
  * glibc's allocator (MALLOC_MMAP_THRESHOLD_): buffers of 64 KiB and more (the replication
- * connection's read buffers, which change bodies are views of, and PutRecords request bodies) are
+ * connection's read buffers, the buffers a read's change bodies are written into, and PutRecords request bodies) are
  * mapped on their own instead of carved from the heap, so the memory of freed ones goes back to the
  * system instead of staying resident between fragments. Measured: about 20 MiB lower peak RSS while a
  * backlog drains, at the same throughput.

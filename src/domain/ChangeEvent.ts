@@ -1,11 +1,12 @@
 /**
  * A change decoded from the replication stream, as it travels from the reader to Kinesis.
  *
- * Both decoders (wal2json, pgoutput) produce this shape. `body` is the change's JSON, exactly as
- * wal2json format-version 2 produced it (or as the pgoutput decoder rendered it in that same shape):
- * it becomes the Kinesis record's data unchanged.
+ * Both decoders (wal2json, pgoutput) produce this shape. `body` is the change's JSON as wal2json
+ * format-version 2 produced it (or as the pgoutput decoder rendered it in that same shape) with the
+ * record's place in commit order, `"commit_lsn"` and `"commit_idx"`, added at its start: it becomes
+ * the Kinesis record's data unchanged.
  */
-import type { Lsn } from "./Lsn.ts"
+import * as Lsn from "./Lsn.ts"
 
 /**
  * I insert, U update, D delete, T truncate, M logical message; B and C are transaction boundaries
@@ -15,13 +16,20 @@ export type Action = "I" | "U" | "D" | "T" | "M" | "B" | "C"
 
 export interface ChangeEvent {
   /** Position of this message in the WAL (the XLogData start). */
-  readonly lsn: Lsn
+  readonly lsn: Lsn.Lsn
   /**
    * For a commit (C): the end LSN of the transaction, the position to confirm once every change of
    * the transaction is handled. For every other action: equal to `lsn`.
    */
-  readonly ackLsn: Lsn
+  readonly ackLsn: Lsn.Lsn
   readonly xid: number | undefined
+  /**
+   * The LSN of the transaction's commit record (for a non-transactional message, the message's own
+   * LSN). With `commitIdx` it is the record's place in commit order, the same whichever plugin.
+   */
+  readonly commitLsn: Lsn.Lsn
+  /** 0-based index of the record among its transaction's published records; -1 for B and C. */
+  readonly commitIdx: number
   readonly action: Action
   /** "" for B, C and M. */
   readonly schema: string
@@ -44,6 +52,9 @@ export interface ChangeEvent {
 
 /** Whether an event is published to Kinesis (B and C only drive acknowledgement). */
 export const isPublishable = (event: ChangeEvent): boolean => event.action !== "B" && event.action !== "C"
+
+/** A record's place in commit order as text: `commit_lsn:commit_idx` (unique per record). */
+export const position = (event: ChangeEvent): string => `${Lsn.format(event.commitLsn)}:${event.commitIdx}`
 
 /** `schema.table`, the name used in logs and partition keys. */
 export const qualifiedTable = (event: ChangeEvent): string => `${event.schema}.${event.table}`

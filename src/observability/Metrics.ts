@@ -58,7 +58,7 @@ export const putRecordsRetries = Metric.counter("cdc_put_records_retries_total",
 
 export const queueDepth = Metric.gauge("cdc_queue_depth", { description: "Changes in the queue" })
 export const queueBytes = Metric.gauge("cdc_queue_bytes", {
-  description: "Bytes held by changes between decoding and acknowledgement (their read buffers counted whole)"
+  description: "Bytes held by changes between decoding and acknowledgement (the buffers their bodies share counted whole)"
 })
 
 /** The frontier's bookkeeping: changes read and not yet published or dropped (bounded by the queue plus one read). */

@@ -1,11 +1,11 @@
 /**
- * The Kinesis partition key of a change, per PARTITION_KEY_MODE. Keys are 1..256 characters: a
+ * The Kinesis partition key of a change, per PARTITION_KEY_MODE. The `lsn` key (mode or fallback)
+ * is the record's position, `commit_lsn:commit_idx`, unique per record. Keys are 1..256 characters: a
  * longer key becomes a readable prefix plus the SHA-256 of the whole key, so it stays deterministic.
  */
 import { createHash } from "node:crypto"
 import type { KinesisConfig } from "../config/ServiceConfig.ts"
-import { type ChangeEvent, qualifiedTable } from "../domain/ChangeEvent.ts"
-import * as Lsn from "../domain/Lsn.ts"
+import { type ChangeEvent, position, qualifiedTable } from "../domain/ChangeEvent.ts"
 
 export const maxLength = 256
 const prefixLength = 128
@@ -29,7 +29,7 @@ export const make = (options: PartitionKeyOptions): (event: ChangeEvent) => stri
   const byFallback = (event: ChangeEvent): string => {
     switch (options.partitionKeyFallback) {
       case "lsn":
-        return Lsn.format(event.lsn)
+        return position(event)
       case "table":
         return bounded(qualifiedTable(event))
       case "static":
@@ -42,7 +42,7 @@ export const make = (options: PartitionKeyOptions): (event: ChangeEvent) => stri
     case "table":
       return (event) => bounded(qualifiedTable(event))
     case "lsn":
-      return (event) => Lsn.format(event.lsn)
+      return position
     case "static":
       return () => staticKey
   }

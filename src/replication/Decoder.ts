@@ -8,9 +8,9 @@ import type { DecodeError } from "../Errors.ts"
 import type * as Result from "effect/Result"
 
 /**
- * One XLogData message: its WAL start position and its payload. The payload is a view of a read
- * buffer that is never written over, so a decoder may keep `data` (wal2json's record body is `data`
- * itself).
+ * One XLogData message: its WAL start position and its payload, a view of the reader's read buffer
+ * that stays valid while referenced (wal2json's decoder copies it into the record body, behind the
+ * record's position).
  */
 export interface WalMessage {
   readonly lsn: Lsn

@@ -11,6 +11,7 @@ import { DecodeError } from "../Errors.ts"
 import * as CommitTimestamp from "./CommitTimestamp.ts"
 import type { Decoder, WalMessage } from "./Decoder.ts"
 import * as PgOutputValues from "./PgOutputValues.ts"
+import * as RecordBodies from "./RecordBodies.ts"
 import * as StartOptions from "./StartOptions.ts"
 
 export interface Options {
@@ -130,6 +131,10 @@ export const make = (options: Options): Decoder => {
   const namedTypes = new Map<number, PgOutputValues.NamedType>()
   let xid: number | undefined
   let commitTimeMs: number | undefined
+  /** The open transaction's commit LSN (Begin's final LSN) and the next record's index in it. */
+  let commitLsn: Lsn.Lsn = Lsn.zero
+  let commitLsnText = ""
+  let nextIdx = 0
   /** `"xid":…,"timestamp":…` of the current transaction. */
   let transactionJson = `"xid":null,"timestamp":null`
 
@@ -218,12 +223,17 @@ export const make = (options: Options): Decoder => {
     return relation
   }
 
-  const rowEvent = (lsn: Lsn.Lsn, action: "I" | "U" | "D", relation: Relation, body: string, pk: string | undefined): ChangeEvent => ({
-    lsn, ackLsn: lsn, xid, action, schema: relation.schema, table: relation.table, pk, commitTimeMs, body: encoder.encode(body)
+  /** A record of the open transaction; `body` starts with its position (see `header`). */
+  const rowEvent = (
+    lsn: Lsn.Lsn, action: "I" | "U" | "D", relation: Relation, commitIdx: number, body: string, pk: string | undefined
+  ): ChangeEvent => ({
+    lsn, ackLsn: lsn, xid, commitLsn, commitIdx, action, schema: relation.schema, table: relation.table, pk, commitTimeMs,
+    body: encoder.encode(body)
   })
 
+  /** The start of a record of the open transaction, its position first; takes the next index. */
   const header = (action: string, lsn: Lsn.Lsn): string =>
-    `{"action":"${action}",${transactionJson},"lsn":"${Lsn.format(lsn)}"`
+    `${RecordBodies.positionPrefix(commitLsnText, nextIdx)}"action":"${action}",${transactionJson},"lsn":"${Lsn.format(lsn)}"`
 
   /** Decodes one message into `events`. */
   const decodeMessage = (message: WalMessage, events: Array<ChangeEvent>): void => {
@@ -231,13 +241,18 @@ export const make = (options: Options): Decoder => {
     const reader = new Reader(message.data)
     const tag = reader.byte()
     switch (tag) {
-      case 0x42: { // B: final LSN, commit time, xid
-        reader.uint64()
+      case 0x42: { // B: final LSN (the commit's), commit time, xid
+        commitLsn = reader.uint64()
+        commitLsnText = Lsn.format(commitLsn)
+        nextIdx = 0
         const micros = reader.int64()
         xid = reader.uint32()
         commitTimeMs = CommitTimestamp.pgMicrosToMillis(micros)
         transactionJson = `"xid":${xid},"timestamp":"${CommitTimestamp.formatPgMicrosUtc(micros)}"`
-        events.push({ lsn, ackLsn: lsn, xid, action: "B", schema: "", table: "", pk: undefined, commitTimeMs, body: emptyBody })
+        events.push({
+          lsn, ackLsn: lsn, xid, commitLsn, commitIdx: -1, action: "B", schema: "", table: "", pk: undefined, commitTimeMs,
+          body: emptyBody
+        })
         break
       }
       case 0x43: { // C: flags, commit LSN, end LSN, commit time
@@ -245,7 +260,10 @@ export const make = (options: Options): Decoder => {
         reader.uint64()
         const endLsn = reader.uint64()
         const timeMs = CommitTimestamp.pgMicrosToMillis(reader.int64())
-        events.push({ lsn, ackLsn: endLsn, xid, action: "C", schema: "", table: "", pk: undefined, commitTimeMs: timeMs, body: emptyBody })
+        events.push({
+          lsn, ackLsn: endLsn, xid, commitLsn, commitIdx: -1, action: "C", schema: "", table: "", pk: undefined,
+          commitTimeMs: timeMs, body: emptyBody
+        })
         xid = undefined
         commitTimeMs = undefined
         transactionJson = `"xid":null,"timestamp":null`
@@ -268,7 +286,7 @@ export const make = (options: Options): Decoder => {
         if (reader.byte() !== 0x4e) throw new Malformed("insert without a new tuple")
         const row = readTuple(reader, relation)
         const body = `${header("I", lsn)},${relation.tableJson},"columns":${columnsJson(relation, row, false)}${relation.pkJson}`
-        events.push(rowEvent(lsn, "I", relation, body, primaryKey(relation, row, undefined)))
+        events.push(rowEvent(lsn, "I", relation, nextIdx++, body, primaryKey(relation, row, undefined)))
         break
       }
       case 0x55: { // U: relation, optional 'K'/'O' old tuple, 'N' new tuple
@@ -288,7 +306,7 @@ export const make = (options: Options): Decoder => {
           ? ""
           : `,"identity":${columnsJson(relation, identitySource, old === undefined || oldIsKey)}`
         const body = `${header("U", lsn)},${relation.tableJson},"columns":${columnsJson(relation, row, false)}${identity}${relation.pkJson}`
-        events.push(rowEvent(lsn, "U", relation, body, primaryKey(relation, row, old)))
+        events.push(rowEvent(lsn, "U", relation, nextIdx++, body, primaryKey(relation, row, old)))
         break
       }
       case 0x44: { // D: relation, 'K'/'O' old tuple
@@ -297,7 +315,7 @@ export const make = (options: Options): Decoder => {
         if (kind !== 0x4b && kind !== 0x4f) throw new Malformed("delete without an old tuple")
         const old = readTuple(reader, relation)
         const body = `${header("D", lsn)},${relation.tableJson},"identity":${columnsJson(relation, old, kind === 0x4b)}${relation.pkJson}`
-        events.push(rowEvent(lsn, "D", relation, body, primaryKey(relation, old, undefined)))
+        events.push(rowEvent(lsn, "D", relation, nextIdx++, body, primaryKey(relation, old, undefined)))
         break
       }
       case 0x54: { // T: relation count, options, relation ids — one event per table, as wal2json writes them
@@ -307,8 +325,8 @@ export const make = (options: Options): Decoder => {
           const relation = relationOf(reader)
           const body = `${header("T", lsn)},${relation.tableJson}}`
           events.push({
-            lsn, ackLsn: lsn, xid, action: "T", schema: relation.schema, table: relation.table, pk: undefined, commitTimeMs,
-            body: encoder.encode(body)
+            lsn, ackLsn: lsn, xid, commitLsn, commitIdx: nextIdx++, action: "T", schema: relation.schema, table: relation.table,
+            pk: undefined, commitTimeMs, body: encoder.encode(body)
           })
         }
         break
@@ -319,11 +337,15 @@ export const make = (options: Options): Decoder => {
         const prefix = reader.string()
         const content = reader.text(reader.int32())
         const context = transactional ? transactionJson : `"xid":null,"timestamp":null`
-        const body = `{"action":"M",${context},"lsn":"${Lsn.format(messageLsn)}","transactional":${transactional},` +
+        // a non-transactional message is sent on its own, at its own position
+        const recordLsn = transactional ? commitLsn : lsn
+        const recordIdx = transactional ? nextIdx++ : 0
+        const body = `${RecordBodies.positionPrefix(Lsn.format(recordLsn), recordIdx)}"action":"M",${context},` +
+          `"lsn":"${Lsn.format(messageLsn)}","transactional":${transactional},` +
           `"prefix":${JSON.stringify(prefix)},"content":${JSON.stringify(content)}}`
         events.push({
-          lsn, ackLsn: lsn, xid: transactional ? xid : undefined, action: "M", schema: "", table: "", pk: undefined,
-          commitTimeMs: transactional ? commitTimeMs : undefined, body: encoder.encode(body)
+          lsn, ackLsn: lsn, xid: transactional ? xid : undefined, commitLsn: recordLsn, commitIdx: recordIdx, action: "M",
+          schema: "", table: "", pk: undefined, commitTimeMs: transactional ? commitTimeMs : undefined, body: encoder.encode(body)
         })
         break
       }
@@ -357,6 +379,9 @@ export const make = (options: Options): Decoder => {
       lsn: message.lsn,
       ackLsn: message.lsn,
       xid: transactional ? xid : undefined,
+      // it keeps its place: the records after it have the indexes they would have without a limit
+      commitLsn: transactional ? commitLsn : message.lsn,
+      commitIdx: transactional ? nextIdx++ : 0,
       action: tag === 0x49 ? "I" : tag === 0x55 ? "U" : tag === 0x44 ? "D" : "M",
       schema,
       table,

@@ -7,8 +7,8 @@
  * when that list holds `highWaterBytes`. `take` hands the whole pending list to the decoder as one
  * batch. A payload is a view of the frame reader's read buffer, not a copy: it never writes over
  * bytes it has handed out (it starts a new buffer when one is full), so a payload stays valid for
- * as long as it is referenced and becomes the record body as it is; the queue counts the read
- * buffers, not just the payloads, against QUEUE_MAX_BYTES. A change or logical message larger than
+ * as long as it is referenced; the decoder writes the record bodies of a batch into one new
+ * buffer, which the queue counts whole against QUEUE_MAX_BYTES. A change or logical message larger than
  * `maxMessageBytes` is never held: its bytes are dropped as they arrive and the decoder gets its
  * first bytes and its size (`WalMessage.oversizedBytes`), enough to name it, so
  * OVERSIZED_RECORD_POLICY decides about it like about any record over the limit. A separate fiber sends standby

@@ -1,7 +1,9 @@
 /**
  * The wal2json decoder (format-version 2): one XLogData payload is one JSON object describing one
  * change or transaction boundary. Each payload is parsed once, for the fields the pipeline needs
- * (action, xid, table, primary key, commit time); the record body is the payload bytes as received.
+ * (action, xid, table, primary key, commit time). The record body is the payload bytes as received
+ * with the record's position (`"commit_lsn"`, from the B message's `lsn`, and `"commit_idx"`)
+ * spliced in after the opening `{`; the bodies of one batch are written into one new buffer.
  */
 import * as Result from "effect/Result"
 import type { Action, ChangeEvent } from "../domain/ChangeEvent.ts"
@@ -10,6 +12,7 @@ import { DecodeError } from "../Errors.ts"
 import type { Decoder, WalMessage } from "./Decoder.ts"
 import * as StartOptions from "./StartOptions.ts"
 import * as CommitTimestamp from "./CommitTimestamp.ts"
+import * as RecordBodies from "./RecordBodies.ts"
 
 export type Options = Parameters<typeof StartOptions.wal2json>[0]
 
@@ -44,7 +47,9 @@ interface Wal2JsonMessage {
   readonly action?: unknown
   readonly xid?: unknown
   readonly timestamp?: unknown
+  readonly lsn?: unknown
   readonly nextlsn?: unknown
+  readonly transactional?: unknown
   readonly schema?: unknown
   readonly table?: unknown
   readonly columns?: ReadonlyArray<Column>
@@ -115,12 +120,19 @@ const primaryKey = (message: Wal2JsonMessage, json: string): string | undefined 
   return exact === "inexact" ? undefined : exact
 }
 
+/** An event while its batch is decoded: its body is set once the batch's bodies are written. */
+type Draft = { -readonly [K in keyof ChangeEvent]: ChangeEvent[K] }
+
 /** Builds a wal2json decoder. */
 export const make = (options: Options): Decoder => {
   // Every change of a transaction carries the commit timestamp text; parse it once per transaction.
   let lastTimestampText: string | undefined
   let lastTimestampMs: number | undefined
   let transactionTimeMs: number | undefined
+  // The open transaction's commit LSN (wal2json's B carries it as "lsn") and next record index.
+  let commitLsn: Lsn.Lsn | undefined
+  let commitLsnText = ""
+  let nextIdx = 0
 
   const commitTime = (text: unknown): number | undefined => {
     if (typeof text !== "string") return transactionTimeMs
@@ -140,10 +152,14 @@ export const make = (options: Options): Decoder => {
     }
     const names = oversizedTable.exec(text)
     const xid = oversizedXid.exec(text)?.[1]
+    // it keeps its place: the records after it have the indexes they would have without a limit
+    const inTransaction = commitLsn !== undefined
     return Result.succeed({
       lsn,
       ackLsn: lsn,
       xid: xid === undefined ? undefined : Number(xid),
+      commitLsn: inTransaction ? commitLsn! : lsn,
+      commitIdx: inTransaction ? nextIdx++ : 0,
       action,
       schema: names === null ? "" : jsonString(names[1]!),
       table: names === null ? (action === "M" ? "" : "(unknown)") : jsonString(names[2]!),
@@ -156,6 +172,9 @@ export const make = (options: Options): Decoder => {
 
   const decode = (messages: ReadonlyArray<WalMessage>): Result.Result<ReadonlyArray<ChangeEvent>, DecodeError> => {
     const events: Array<ChangeEvent> = new Array(messages.length)
+    /** Indexes in `events` of the records, and their bodies' parts. */
+    const records: Array<number> = []
+    const parts: Array<RecordBodies.Part> = []
     for (let i = 0; i < messages.length; i++) {
       const { data, lsn, oversizedBytes } = messages[i]!
       if (oversizedBytes !== undefined) {
@@ -184,10 +203,21 @@ export const make = (options: Options): Decoder => {
       if (action === "B" || action === "C") {
         const timeMs = commitTime(message.timestamp)
         transactionTimeMs = action === "B" ? timeMs : undefined
+        if (action === "B") {
+          const begun = typeof message.lsn === "string" ? Lsn.parse(message.lsn) : undefined
+          if (begun === undefined) {
+            return Result.fail(new DecodeError({ lsn, reason: `wal2json "B" message without its commit "lsn"` }))
+          }
+          commitLsn = begun
+          commitLsnText = message.lsn as string
+          nextIdx = 0
+        }
         const nextLsn = action === "C" && typeof message.nextlsn === "string" ? Lsn.parse(message.nextlsn) : undefined
         events[i] = {
-          lsn, ackLsn: nextLsn ?? lsn, xid, action, schema: "", table: "", pk: undefined, commitTimeMs: timeMs, body: emptyBody
+          lsn, ackLsn: nextLsn ?? lsn, xid, commitLsn: commitLsn ?? lsn, commitIdx: -1, action, schema: "", table: "",
+          pk: undefined, commitTimeMs: timeMs, body: emptyBody
         }
+        if (action === "C") commitLsn = undefined
         continue
       }
       let schema = ""
@@ -199,18 +229,34 @@ export const make = (options: Options): Decoder => {
         schema = message.schema
         table = message.table
       }
+      if (data[0] !== 0x7b /* { */) {
+        return Result.fail(new DecodeError({ lsn, reason: "not a wal2json message (does not start with {)" }))
+      }
+      // a non-transactional message is sent on its own, at its own position
+      const inTransaction = commitLsn !== undefined && !(action === "M" && message.transactional === false)
+      const recordLsn = inTransaction ? commitLsn! : lsn
+      const recordIdx = inTransaction ? nextIdx++ : 0
       events[i] = {
         lsn,
         ackLsn: lsn,
         xid,
+        commitLsn: recordLsn,
+        commitIdx: recordIdx,
         action,
         schema,
         table,
         pk: action === "I" || action === "U" || action === "D" ? primaryKey(message, json) : undefined,
         commitTimeMs: action === "M" && message.timestamp === null ? undefined : commitTime(message.timestamp),
-        // the payload becomes the record body as it is
         body: data
       }
+      records.push(i)
+      parts.push(RecordBodies.splice(inTransaction ? commitLsnText : recordLsn, recordIdx, data))
+    }
+    // the payloads become the record bodies as they are, behind their positions
+    const bodies = RecordBodies.writeAll(parts)
+    for (let r = 0; r < records.length; r++) {
+      const index = records[r]!
+      ;(events[index] as Draft).body = bodies[r]!
     }
     return Result.succeed(events)
   }

@@ -21,7 +21,7 @@ const isPublished = (event: ChangeEvent) => event.action !== "B" && event.action
 const json = (event: ChangeEvent): unknown => JSON.parse(text.decode(event.body))
 const fields = (event: ChangeEvent) => ({
   action: event.action, schema: event.schema, table: event.table, pk: event.pk, lsn: event.lsn, ackLsn: event.ackLsn,
-  xid: event.xid, commitTimeMs: event.commitTimeMs
+  xid: event.xid, commitTimeMs: event.commitTimeMs, commitLsn: event.commitLsn, commitIdx: event.commitIdx
 })
 
 /** Keys of wal2json-shaped objects in the order they appear, recursively (JSON equality ignores order). */
@@ -106,6 +106,22 @@ describe("pgoutput and wal2json give the same changes", () => {
       expect(keyOrder(json(fromPgoutput[i]!)), `change ${i}`).toEqual(keyOrder(json(fromWal2json[i]!)))
       expect(fields(fromPgoutput[i]!), `change ${i}`).toEqual(fields(fromWal2json[i]!))
     }
+  })
+
+  it("positions the records alike: commit LSN and index, rising along the stream", () => {
+    const positions = (events: ReadonlyArray<ChangeEvent>) =>
+      events.filter(isPublished).map((event) => [event.commitLsn, event.commitIdx] as const)
+    expect(positions(pgoutput)).toEqual(positions(wal2json))
+    const all = positions(wal2json)
+    for (let i = 1; i < all.length; i++) {
+      const [lsn, idx] = all[i]!
+      const [prevLsn, prevIdx] = all[i - 1]!
+      expect(lsn > prevLsn || (lsn === prevLsn && idx === prevIdx + 1), `record ${i}`).toBe(true)
+    }
+    // the composite-key transaction: four records at one commit LSN, indexed 0..3
+    const composite = wal2json.filter((event) => isPublished(event) && event.table === "composite" && event.action !== "T")
+    expect(composite.map((event) => event.commitIdx)).toEqual([0, 1, 2, 3])
+    expect(new Set(composite.map((event) => event.commitLsn)).size).toBe(1)
   })
 
   it("covers the cases it claims to", () => {

@@ -100,11 +100,13 @@ describe("PgOutputDecoder", () => {
       ["C", 0x300n, 0x300n, 740, commitMs]
     ])
     expect(text.decode(events[1]!.body)).toBe(
-      `{"action":"I","xid":740,"timestamp":"2026-01-01 00:00:00.25+00","lsn":"0/100","schema":"public","table":"users",` +
+      `{"commit_lsn":"0/200","commit_idx":0,"action":"I","xid":740,"timestamp":"2026-01-01 00:00:00.25+00","lsn":"0/100",` +
+        `"schema":"public","table":"users",` +
         `"columns":[{"name":"id","type":"integer","value":7},{"name":"name","type":"character varying(20)","value":"ü \\"q\\""}],` +
         `"pk":[{"name":"id","type":"integer"}]}`
     )
     expect(events[1]!.pk).toBe("[7]")
+    expect([events[1]!.commitLsn, events[1]!.commitIdx]).toEqual([0x200n, 0]) // Begin's final LSN
     expect(events[0]!.body.length).toBe(0)
   })
 

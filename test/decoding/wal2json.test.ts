@@ -46,6 +46,7 @@ describe("Wal2JsonDecoder on real wal2json output", () => {
   let messages: ReadonlyArray<WalMessage>
   let events: ReadonlyArray<ChangeEvent>
   let bodies: ReadonlyArray<Record<string, unknown>>
+  let bodiesOfServer: ReadonlyArray<Record<string, unknown>>
 
   beforeAll(async () => {
     pg = await startPostgres()
@@ -72,6 +73,7 @@ describe("Wal2JsonDecoder on real wal2json output", () => {
     messages = rows.map((row) => ({ lsn: row.lsn, data: encoder.encode(row.data) }))
     events = decodeOk(messages)
     bodies = events.map((event) => (event.body.length === 0 ? {} : JSON.parse(text.decode(event.body)) as Record<string, unknown>))
+    bodiesOfServer = messages.map((message) => JSON.parse(text.decode(message.data)) as Record<string, unknown>)
   })
   afterAll(async () => {
     await pg?.stop()
@@ -93,14 +95,31 @@ describe("Wal2JsonDecoder on real wal2json output", () => {
     expect(events.map((event) => event.lsn)).toEqual(messages.map((message) => message.lsn))
   })
 
-  it("keeps every published body byte-exact", () => {
+  it("keeps every published body byte-exact behind its position, spliced in after the opening {", () => {
     const bodyOf = new Map(messages.map((message) => [message.lsn, message.data]))
     for (const event of published()) {
-      expect(Buffer.from(event.body).equals(Buffer.from(bodyOf.get(event.lsn)!))).toBe(true)
+      const server = Buffer.from(bodyOf.get(event.lsn)!)
+      const prefix = `{"commit_lsn":"${Lsn.format(event.commitLsn)}","commit_idx":${event.commitIdx},`
+      expect(Buffer.from(event.body).equals(Buffer.concat([Buffer.from(prefix), server.subarray(1)]))).toBe(true)
     }
+    // the bodies of one read share one new buffer, not the read's payloads
+    expect(new Set(published().map((event) => event.body.buffer)).size).toBe(1)
     const insert = text.decode(published()[0]!.body)
     expect(insert).toContain(`"value":${bigNumeric}`)
     expect(insert).toContain(`"héllo \\"wörld\\" ✓ 😀 tab\\tend"`)
+  })
+
+  it("positions every record at its transaction's commit LSN (the C message's lsn), indexed from 0", () => {
+    let commitLsn: string | undefined
+    for (let i = events.length - 1; i >= 0; i--) {
+      const event = events[i]!
+      if (event.action === "C") commitLsn = bodiesOfServer[i]!["lsn"] as string
+      else if (event.action !== "B") {
+        expect(Lsn.format(event.commitLsn)).toBe(commitLsn)
+        expect(event.commitIdx).toBe(0) // one change per transaction here
+        expect([bodies[i]!["commit_lsn"], bodies[i]!["commit_idx"]]).toEqual([commitLsn, 0])
+      }
+    }
   })
 
   it("reads schema, table, xid and the primary key", () => {

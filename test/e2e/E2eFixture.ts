@@ -118,6 +118,9 @@ export interface StreamedChange {
   readonly partitionKey: string
   readonly action: string
   readonly lsn: bigint
+  /** The record's position: its transaction's commit LSN and its index in it. */
+  readonly commitLsn: bigint
+  readonly commitIdx: number
   readonly id: number
   readonly v: number
 }
@@ -132,13 +135,21 @@ export const readStream = async (kinesis: Kinesalite, stream: string): Promise<R
   const records = await kinesis.readAll(stream)
   const decoder = new TextDecoder()
   return records.map((record) => {
-    const body = JSON.parse(decoder.decode(record.data)) as { action: string; lsn: string; columns?: ReadonlyArray<Wal2JsonColumn> }
+    const body = JSON.parse(decoder.decode(record.data)) as {
+      commit_lsn: string
+      commit_idx: number
+      action: string
+      lsn: string
+      columns?: ReadonlyArray<Wal2JsonColumn>
+    }
     const column = (name: string) => body.columns?.find((c) => c.name === name)?.value
     return {
       shardId: record.shardId,
       partitionKey: record.partitionKey,
       action: body.action,
       lsn: lsnOf(body.lsn),
+      commitLsn: lsnOf(body.commit_lsn),
+      commitIdx: body.commit_idx,
       id: Number(column("id")),
       v: Number(column("v"))
     }
@@ -146,16 +157,18 @@ export const readStream = async (kinesis: Kinesalite, stream: string): Promise<R
 }
 
 /**
- * The consumer's dedupe rule: per key, skip a record whose LSN is not above the highest LSN seen
- * for that key. Returns, per key, the versions that survive, in stream order.
+ * The consumer's dedupe rule: per key, skip a record whose position (commit LSN, index) is not
+ * above the highest applied for that key. Returns, per key, the versions that survive, in stream order.
  */
 export const dedupePerKey = (changes: ReadonlyArray<StreamedChange>): Map<number, Array<number>> => {
-  const highest = new Map<number, bigint>()
+  const highest = new Map<number, { readonly lsn: bigint; readonly idx: number }>()
   const versions = new Map<number, Array<number>>()
   for (const change of changes) {
     const seen = highest.get(change.id)
-    if (seen !== undefined && change.lsn <= seen) continue
-    highest.set(change.id, change.lsn)
+    if (seen !== undefined && (change.commitLsn < seen.lsn || (change.commitLsn === seen.lsn && change.commitIdx <= seen.idx))) {
+      continue
+    }
+    highest.set(change.id, { lsn: change.commitLsn, idx: change.commitIdx })
     const list = versions.get(change.id) ?? []
     list.push(change.v)
     versions.set(change.id, list)

@@ -5,6 +5,7 @@
  */
 import * as Lsn from "../../src/domain/Lsn.ts"
 import * as Wal2JsonDecoder from "../../src/replication/Wal2JsonDecoder.ts"
+import * as Consumer from "../contract/Consumer.ts"
 import { readChanges } from "../decoding/slotChanges.ts"
 import type { Kinesalite, StoredRecord } from "../support/KinesaliteHarness.ts"
 import type { PgCluster } from "../support/PostgresHarness.ts"
@@ -65,19 +66,40 @@ export const slotChanges = async (
   })
 }
 
-/** A stream record with its body as text and the body's `lsn` field. */
+/**
+ * A stream record: `body` is the server's JSON (the record's data without the position the service
+ * puts at its start), `lsn` its `lsn` field, `commitLsn`/`commitIdx` the record's position.
+ */
 export interface StreamedChange {
   readonly shardId: string
   readonly partitionKey: string
   readonly body: string
   readonly lsn: Lsn.Lsn
+  readonly commitLsn: Lsn.Lsn
+  readonly commitIdx: number
+  /** The record's data as sent. */
+  readonly data: string
 }
+
+const positionPrefix = /^\{"commit_lsn":"([0-9A-F]+\/[0-9A-F]+)","commit_idx":(0|[1-9][0-9]*),/
 
 export const streamedChanges = async (kinesis: Kinesalite, stream: string): Promise<ReadonlyArray<StreamedChange>> =>
   (await kinesis.readAll(stream)).map((record: StoredRecord) => {
-    const body = utf8.decode(record.data)
-    return { shardId: record.shardId, partitionKey: record.partitionKey, body, lsn: lsnField(body) }
+    const data = utf8.decode(record.data)
+    const m = positionPrefix.exec(data)
+    if (m === null) throw new Error(`record without a position: ${data.slice(0, 200)}`)
+    const body = "{" + data.slice(m[0].length)
+    return {
+      shardId: record.shardId, partitionKey: record.partitionKey, body, lsn: lsnField(body),
+      commitLsn: Lsn.parse(m[1]!)!, commitIdx: Number(m[2]), data
+    }
   })
+
+/** Whether `a`'s position is above `b`'s. */
+const above = (a: StreamedChange, b: StreamedChange): boolean =>
+  a.commitLsn > b.commitLsn || (a.commitLsn === b.commitLsn && a.commitIdx > b.commitIdx)
+
+const positionText = (r: StreamedChange): string => `${Lsn.format(r.commitLsn)}:${r.commitIdx}`
 
 /** Groups by partition key, keeping stream order (readAll returns each shard in sequence order). */
 export const byKey = <A extends { readonly partitionKey: string }>(records: ReadonlyArray<A>): Map<string, Array<A>> => {
@@ -91,8 +113,8 @@ export const byKey = <A extends { readonly partitionKey: string }>(records: Read
 }
 
 /**
- * Per-key order violations: keys on more than one shard, and records whose lsn is not strictly
- * above the previous record of the same key. Empty when the stream keeps per-key order.
+ * Per-key order violations: keys on more than one shard, and records whose position is not
+ * strictly above the previous record of the same key. Empty when the stream keeps per-key order.
  */
 export const orderViolations = (records: ReadonlyArray<StreamedChange>): Array<string> => {
   const problems: Array<string> = []
@@ -100,25 +122,21 @@ export const orderViolations = (records: ReadonlyArray<StreamedChange>): Array<s
     const shards = new Set(group.map((r) => r.shardId))
     if (shards.size > 1) problems.push(`${key} on shards ${[...shards].join(", ")}`)
     for (let i = 1; i < group.length; i++) {
-      if (group[i]!.lsn <= group[i - 1]!.lsn) {
-        problems.push(`${key}: ${Lsn.format(group[i]!.lsn)} after ${Lsn.format(group[i - 1]!.lsn)}`)
-      }
+      if (!above(group[i]!, group[i - 1]!)) problems.push(`${key}: ${positionText(group[i]!)} after ${positionText(group[i - 1]!)}`)
     }
   }
   return problems
 }
 
 /**
- * The consumer of the README: per key (read shard by shard, in order), skip a record whose lsn is
- * not above the highest lsn seen for that key. Returns what it keeps, per key, in order.
+ * The consumer of the README: per key (read shard by shard, in order), skip a record whose position
+ * is not above the highest applied for that key. Returns what it keeps (server bodies), per key, in order.
  */
 export const dedupeConsumer = (records: ReadonlyArray<StreamedChange>): Map<string, Array<string>> => {
-  const highest = new Map<string, Lsn.Lsn>()
+  const applied: Consumer.Applied = new Map()
   const kept = new Map<string, Array<string>>()
   for (const record of records) {
-    const seen = highest.get(record.partitionKey)
-    if (seen !== undefined && record.lsn <= seen) continue
-    highest.set(record.partitionKey, record.lsn)
+    if (!Consumer.shouldApply(applied, record.partitionKey, JSON.parse(record.data) as Consumer.RecordBody)) continue
     const list = kept.get(record.partitionKey)
     if (list === undefined) kept.set(record.partitionKey, [record.body])
     else list.push(record.body)

@@ -11,15 +11,21 @@ describe("PartitionKey", () => {
 
   it("primary_key falls back per PARTITION_KEY_FALLBACK for tables without a primary key", () => {
     const event = change(undefined)
-    expect(keyOf({ partitionKeyFallback: "lsn" })(event)).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/)
+    expect(keyOf({ partitionKeyFallback: "lsn" })({ ...event, commitLsn: 0x16b374d848n, commitIdx: 3 })).toBe("16/B374D848:3")
     expect(keyOf({ partitionKeyFallback: "table" })(event)).toBe("public.orders")
     expect(keyOf({ partitionKeyFallback: "static", partitionKeyStatic: "fixed" })(event)).toBe("fixed")
+  })
+
+  it("the lsn key is the record's position: rows of one COPY (one LSN) get distinct keys", () => {
+    const event = change(undefined)
+    const keys = [0, 1, 2].map((commitIdx) => keyOf({ partitionKeyMode: "lsn" })({ ...event, commitLsn: 0x100n, commitIdx }))
+    expect(keys).toEqual(["0/100:0", "0/100:1", "0/100:2"])
   })
 
   it("table, lsn and static modes", () => {
     const event = change(7)
     expect(keyOf({ partitionKeyMode: "table" })(event)).toBe("public.orders")
-    expect(keyOf({ partitionKeyMode: "lsn" })({ ...event, lsn: 0x16b374d848n })).toBe("16/B374D848")
+    expect(keyOf({ partitionKeyMode: "lsn" })({ ...event, commitLsn: 0x16b374d848n, commitIdx: 0 })).toBe("16/B374D848:0")
     expect(keyOf({ partitionKeyMode: "static", partitionKeyStatic: "all" })(event)).toBe("all")
   })
 
