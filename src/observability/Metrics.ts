@@ -88,8 +88,12 @@ export const reconnects = Metric.counter("cdc_reconnects_total", {
 /** The actions counted by {@link changesReceived} (B/C are transaction boundaries, not changes). */
 export const receivedActions = ["I", "U", "D", "T", "M"] as const
 
-/** Every reason {@link changesDropped} counts. */
+/** Every reason {@link changesDropped} counts: a new reason goes here (and in README's Metrics table). */
 export const dropReasons = ["oversized"] as const
+export type DropReason = (typeof dropReasons)[number]
+
+/** {@link changesDropped} for one reason (registered at 0 from the start, see {@link registerAll}). */
+export const changesDroppedFor = (reason: DropReason) => Metric.withAttributes(changesDropped, { reason })
 
 /**
  * The per-record error codes Kinesis documents for PutRecords; {@link putRecordsRetries} also counts

@@ -79,7 +79,7 @@ export const resolveMaxRecordBytes = (
   Effect.map(client.describeLimits, (limits) =>
     kinesis.maxRecordBytes ?? (limits.maxRecordBytes > 0 ? limits.maxRecordBytes : MiB))
 
-const droppedOversized = Metric.withAttributes(Metrics.changesDropped, { reason: "oversized" })
+const droppedOversized = Metrics.changesDroppedFor("oversized")
 
 const toEntry = (record: BatchScheduler.Outgoing): PutRecordsEntry => ({
   data: record.event.body,
