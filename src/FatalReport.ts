@@ -1,9 +1,12 @@
 /**
- * How the process ends on an error: one clear line that names the cause and what to do, never a
- * stack trace for an expected (typed) error, and an exit code that tells them apart.
+ * How the process ends: one clear line that names the cause and what to do, never a stack trace for
+ * an expected (typed) error, and an exit code that tells them apart (0 after a graceful stop, 2 for
+ * an unusable configuration, 1 for any other fatal error).
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Runtime from "effect/Runtime"
 import { InvalidConfig } from "./config/EnvVar.ts"
 
 /** Exit code 2: the configuration is unusable; 1: any other fatal error. */
@@ -38,3 +41,10 @@ export const reportFatal = (cause: Cause.Cause<unknown>): Effect.Effect<void> =>
     }
     return Effect.logFatal("fatal_defect").pipe(Effect.annotateLogs({ reason: Cause.pretty(cause) }))
   })
+
+/**
+ * The runtime's teardown: the main fiber only ends by a signal (interrupted, after the graceful
+ * stop: 0) or by a failure (already reported: 2 or 1).
+ */
+export const teardown: Runtime.Teardown = (exit, onExit) =>
+  onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : exitCodeFor(exit.cause))

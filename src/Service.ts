@@ -1,172 +1,190 @@
 /**
- * The streaming service: under leadership, open the replication session and run the pipeline; on a
- * retriable error (connection lost, slot busy, server restart) start again from the acknowledged
- * position with capped, jittered exponential backoff; on a fatal error stop with one clear log line.
+ * The streaming service: under leadership, open a replication session and run the pipeline on it;
+ * on a retriable error (connection lost, slot busy, server restart) start again from the
+ * acknowledged position after the service's {@link Backoff} (PG_RECONNECT_BASE_MS to
+ * PG_RECONNECT_MAX_MS, started afresh once a session has streamed for PG_RECONNECT_MAX_MS); on a
+ * fatal error stop with one `fatal_error` log line.
  *
- * `main.ts` only calls `run`; the layers it needs (logging, health, probes, leadership, Kinesis)
- * are wired here, once.
+ * Everything it uses comes from the context: the configuration, health, leadership, the
+ * replication source and the pipeline. `layer` runs the service for as long as the layer is built
+ * (main.ts launches it). Interrupting it (SIGTERM/SIGINT through the runtime) stops it gracefully:
+ * a standby, or a leader between sessions, stops at once; a streaming leader stops reading, lets
+ * in-flight PutRecords finish (bounded by SHUTDOWN_TIMEOUT_MS), confirms the final frontier and
+ * releases the lock. Whatever happens meanwhile (leadership lost, a connection dropped), the stop
+ * ends within SHUTDOWN_TIMEOUT_MS plus {@link SHUTDOWN_GRACE_MS}.
  */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
-import { ServiceConfig, type ServiceConfigShape } from "./config/ServiceConfig.ts"
+import * as Backoff from "./Backoff.ts"
+import { ServiceConfig } from "./config/ServiceConfig.ts"
 import type { ServiceError } from "./Errors.ts"
 import { reportFatal } from "./FatalReport.ts"
 import { KinesisClient } from "./kinesis/KinesisClient.ts"
-import * as KinesisSdk from "./kinesis/KinesisSdk.ts"
 import { Leadership } from "./leader/Leadership.ts"
+import type { PgSessionError } from "./postgres/PgSession.ts"
 import { Health } from "./observability/Health.ts"
-import { ProbeServer } from "./observability/HttpServer.ts"
-import * as Logging from "./observability/Logging.ts"
 import * as Metrics from "./observability/Metrics.ts"
-import * as Pipeline from "./pipeline/Pipeline.ts"
+import { Pipeline } from "./pipeline/Pipeline.ts"
 import * as Publisher from "./pipeline/Publisher.ts"
-import type { Decoder } from "./replication/Decoder.ts"
-import * as PgOutputDecoder from "./replication/PgOutputDecoder.ts"
-import * as Publication from "./replication/Publication.ts"
-import * as ReplicationReader from "./replication/ReplicationReader.ts"
-import * as Wal2JsonDecoder from "./replication/Wal2JsonDecoder.ts"
+import { ReplicationSource } from "./replication/ReplicationSource.ts"
 
-/** The decoder for the configured plugin, built on the replication connection. */
-export const decoderFor = (config: ServiceConfigShape): ReplicationReader.DecoderFactory => (query) => {
-  const { replication } = config
-  if (replication.plugin === "wal2json") {
-    return Effect.succeed<Decoder>(Wal2JsonDecoder.make({
-      addTables: replication.wal2jsonAddTables,
-      filterTables: replication.wal2jsonFilterTables
-    }))
-  }
-  return Effect.gen(function*() {
-    const created = yield* Publication.ensure(query, replication.publication)
-    if (created) {
-      yield* Effect.logWarning("publication_created").pipe(
-        Effect.annotateLogs({ publication: replication.publication, statement: Publication.createStatement(replication.publication) })
-      )
-    }
-    const keys = yield* Publication.primaryKeys(query)
-    return PgOutputDecoder.make({ publication: replication.publication, primaryKey: Publication.primaryKeyOf(keys) })
-  })
-}
+/** Time allowed beyond SHUTDOWN_TIMEOUT_MS for the last acknowledgement, closing sessions and releasing the lock. */
+export const SHUTDOWN_GRACE_MS = 5_000
 
-/** Backoff between pipeline restarts: exponential from PG_RECONNECT_BASE_MS, jittered, capped. */
-const restartSchedule = (config: ServiceConfigShape) =>
-  Schedule.exponential(Duration.millis(config.replication.reconnectBaseMs), 2).pipe(
-    Schedule.modifyDelay(({ duration }) =>
-      Effect.succeed(Duration.min(duration, Duration.millis(config.replication.reconnectMaxMs)))),
-    Schedule.jittered
-  )
+/** How often a stopping instance checks whether it still leads (it stops at once when it does not). */
+const LEADING_CHECK_MS = 100
+
+/** Everything the service takes from the context. */
+export type Requirements = ServiceConfig | Health | Leadership | KinesisClient | ReplicationSource | Pipeline
+
+/** The service failed while it stopped (already reported): the process must not exit 0. */
+export class FailedWhileStopping extends Data.TaggedError("FailedWhileStopping")<{ readonly message: string }> {}
 
 /**
- * Streams until `stop` completes (graceful: in-flight PutRecords finish, the final frontier is
- * confirmed) or a fatal error. Retriable errors restart the pipeline.
+ * Streams until `stopped` completes (then drains gracefully and returns) or a fatal error.
+ * Retriable errors restart the session after the backoff.
  */
-export const stream = (config: ServiceConfigShape, stop: Effect.Effect<void>, isStopping: Effect.Effect<boolean>) =>
+const stream = (stopped: Effect.Effect<void>, isStopping: Effect.Effect<boolean>) =>
   Effect.gen(function*() {
+    const config = yield* ServiceConfig
     const health = yield* Health
     const kinesis = yield* KinesisClient
-    // true while Pipeline.run runs: a stop then drains it gracefully
+    const source = yield* ReplicationSource
+    const pipeline = yield* Pipeline
+    const restartBackoff = Backoff.schedule({
+      baseMs: config.replication.reconnectBaseMs,
+      maxMs: config.replication.reconnectMaxMs
+    })
+    // true while the pipeline runs: a stop then drains it gracefully
     let pipelineRunning = false
+    // when the current session started streaming, for the backoff's reset
+    let streamingSinceMs: number | undefined
+
     const once = Effect.scoped(Effect.gen(function*() {
+      streamingSinceMs = undefined
       yield* health.setState("connecting")
       // the stream is checked (its record limit read) before the service calls itself ready
       const maxRecordBytes = yield* Publisher.resolveMaxRecordBytes(config.kinesis, kinesis)
-      const session = yield* ReplicationReader.open({
-        pg: config.pg,
-        replication: config.replication,
-        decoder: decoderFor(config),
-        // a change over the record limit is dropped as it arrives, never held whole
-        maxMessageBytes: maxRecordBytes
-      })
+      // a change over the record limit is dropped as it arrives, never held whole
+      const session = yield* source.open({ maxMessageBytes: maxRecordBytes })
       yield* health.setState("streaming")
+      streamingSinceMs = yield* Clock.currentTimeMillis
       yield* Effect.logInfo("streaming").pipe(Effect.annotateLogs({ slot: session.slot, plugin: config.replication.plugin }))
       // ticks every STATUS_TICK_MS; declared slower so a GC pause or a busy event loop is not "wedged"
       const heartbeat = yield* health.heartbeat("pipeline", 5_000)
-      yield* Effect.suspend(() => {
-        pipelineRunning = true
-        return Pipeline.run(session, kinesis, {
-          kinesis: config.kinesis,
-          pipeline: config.pipeline,
-          maxRecordBytes,
-          stop,
-          onTick: heartbeat.tick
-        })
-      }).pipe(Effect.ensuring(Effect.sync(() => {
-        pipelineRunning = false
-      })))
+      pipelineRunning = true
+      yield* pipeline.run(session, { maxRecordBytes, stop: stopped, onTick: heartbeat.tick }).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          pipelineRunning = false
+        }))
+      )
     }))
-    const restartable = (error: ServiceError) => Effect.map(isStopping, (stopping) => error.retriable && !stopping)
-    const restarting = once.pipe(
-      Effect.tapError((error) =>
-        Effect.gen(function*() {
-          if (!(yield* restartable(error))) return
-          yield* health.setState("connecting")
-          yield* health.recordError({ tag: error._tag, message: error.message })
-          yield* Metric.update(Metrics.reconnects, 1)
-          yield* Effect.logWarning("pipeline_restart").pipe(
+
+    const restarting: Effect.Effect<void, ServiceError> = Effect.gen(function*() {
+      let backoff = yield* Schedule.toStepWithSleep(restartBackoff)
+      while (true) {
+        const exit = yield* Effect.exit(once)
+        if (Exit.isSuccess(exit)) return
+        const failure = Cause.findErrorOption(exit.cause)
+        if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause)
+        const error = failure.value
+        if (yield* isStopping) {
+          // a retriable error while stopping (e.g. the connection dropped during the drain) loses
+          // nothing: the slot keeps the last confirmed position, so the stop is still a clean one
+          if (!error.retriable) return yield* Effect.fail(error)
+          return yield* Effect.logWarning("stopped_while_failing").pipe(
             Effect.annotateLogs({ error: error._tag, reason: error.message })
           )
-        })
-      ),
-      Effect.retry(restartSchedule(config).pipe(
-        Schedule.setInputType<ServiceError>(),
-        Schedule.while(({ input }) => restartable(input))
-      )),
-      // a retriable error while stopping (e.g. the connection dropped during the drain) loses
-      // nothing: the slot keeps the last confirmed position, so the stop is still a clean one
-      Effect.catch((error) =>
-        Effect.flatMap(isStopping, (stopping) =>
-          stopping && error.retriable
-            ? Effect.logWarning("stopped_while_failing").pipe(
-              Effect.annotateLogs({ error: error._tag, reason: error.message })
-            )
-            : Effect.fail(error))
-      )
-    )
+        }
+        if (!error.retriable) return yield* Effect.fail(error)
+        const now = yield* Clock.currentTimeMillis
+        if (streamingSinceMs !== undefined && now - streamingSinceMs >= config.replication.reconnectMaxMs) {
+          // the session streamed for a healthy while: this failure starts a fresh backoff
+          backoff = yield* Schedule.toStepWithSleep(restartBackoff)
+        }
+        yield* health.setState("connecting")
+        yield* health.recordError({ tag: error._tag, message: error.message })
+        yield* Metric.update(Metrics.reconnects, 1)
+        yield* Effect.logWarning("pipeline_restart").pipe(Effect.annotateLogs({ error: error._tag, reason: error.message }))
+        // the backoff never ends by itself
+        yield* backoff(error).pipe(Effect.catchCause(() => Effect.void))
+      }
+    })
     // a stop while no pipeline runs (connecting, or waiting to restart) has nothing to drain: stop
     // at once instead of waiting out the backoff and failing the next attempt
-    const idleStop = stop.pipe(Effect.flatMap(() => pipelineRunning ? Effect.never : Effect.void))
+    const idleStop = stopped.pipe(Effect.flatMap(() => pipelineRunning ? Effect.never : Effect.void))
     yield* Effect.raceFirst(restarting, idleStop)
   })
 
-/** Every layer the service runs with, from one configuration. */
-export const layer = (config: ServiceConfigShape) => {
-  const configLayer = ServiceConfig.layerValue(config)
-  const health = Health.layer
-  return Layer.mergeAll(
-    ProbeServer.layerConfig,
-    Leadership.layerConfig,
-    KinesisSdk.layer
-  ).pipe(
-    Layer.provideMerge(health),
-    Layer.provideMerge(Logging.layerConfig),
-    Layer.provideMerge(configLayer)
-  )
-}
-
-/**
- * Runs the service until SIGTERM/SIGINT (`shutdown` completes) or a fatal error. A standby stops at
- * once; the leader stops reading, lets in-flight requests finish, confirms the frontier, releases
- * the lock.
- */
-export const run = (config: ServiceConfigShape, shutdown: Deferred.Deferred<void>): Effect.Effect<void, ServiceError | Error> =>
+/** Runs under leadership until `stop` completes and the stop is done, or a fatal error. */
+const serve = (stop: Deferred.Deferred<void>): Effect.Effect<void, ServiceError | PgSessionError, Requirements> =>
   Effect.gen(function*() {
     const leadership = yield* Leadership
     const health = yield* Health
-    const stop = Deferred.await(shutdown)
-    const isStopping = Deferred.isDone(shutdown)
-    const leading = leadership.runWhileLeader(stream(config, stop, isStopping))
-    // a standby has nothing to drain: when the signal comes while not leading, stop at once
-    const standbyStop = stop.pipe(
-      Effect.andThen(leadership.isLeader),
-      Effect.flatMap((leader) => leader ? Effect.never : Effect.void)
+    const stopped = Deferred.await(stop)
+    const leading = leadership.runWhileLeader(stream(stopped, Deferred.isDone(stop)))
+    // once stopping, an instance that does not lead (a standby, or a leader that lost the lock
+    // during the drain) has nothing to drain and must not campaign again: it stops at once
+    const notLeading: Effect.Effect<void> = Effect.flatMap(
+      leadership.isLeader,
+      (leader) => leader ? Effect.sleep(Duration.millis(LEADING_CHECK_MS)).pipe(Effect.andThen(notLeading)) : Effect.void
     )
-    yield* Effect.raceFirst(leading, standbyStop).pipe(
+    yield* Effect.raceFirst(leading, stopped.pipe(Effect.andThen(notLeading))).pipe(
       // a fatal error also makes the state "fatal" (terminal): /readyz and /healthz answer 503
       Effect.tapError((error) => health.recordError({ tag: error._tag, message: error.message }, { fatal: true })),
       Effect.tapCause(reportFatal)
     )
+  })
+
+/** Asks `serving` to stop and waits for it, at most SHUTDOWN_TIMEOUT_MS plus the grace period. */
+const stopGracefully = (
+  stop: Deferred.Deferred<void>,
+  serving: Fiber.Fiber<void, ServiceError | PgSessionError>,
+  timeoutMs: number
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    yield* Effect.logInfo("shutdown_requested")
+    yield* Deferred.succeed(stop, undefined)
+    const exit = yield* Fiber.await(serving).pipe(Effect.timeoutOption(Duration.millis(timeoutMs + SHUTDOWN_GRACE_MS)))
+    if (Option.isNone(exit)) {
+      yield* Effect.logWarning("shutdown_timeout").pipe(Effect.annotateLogs({
+        timeoutMs: timeoutMs + SHUTDOWN_GRACE_MS,
+        note: "changes not acknowledged are sent again after restart"
+      }))
+      // interrupting may wait on a hung socket: do not wait for it
+      yield* Effect.forkDetach(Fiber.interrupt(serving))
+      return
+    }
+    if (Exit.isFailure(exit.value) && !Cause.hasInterruptsOnly(exit.value.cause)) {
+      // already reported as fatal_error; the process must exit non-zero
+      return yield* Effect.die(new FailedWhileStopping({ message: "the service failed while stopping" }))
+    }
     yield* Effect.logInfo("shutdown_complete")
-  }).pipe(Effect.provide(layer(config)))
+  })
+
+/**
+ * Runs the service. It never ends by itself: it fails with a fatal error, or, when interrupted,
+ * stops gracefully first.
+ */
+export const run: Effect.Effect<void, ServiceError | PgSessionError, Requirements> = Effect.gen(function*() {
+  const config = yield* ServiceConfig
+  const stop = yield* Deferred.make<void>()
+  // not a child: interrupting `run` must not interrupt the service, only ask it to stop
+  const serving = yield* Effect.forkDetach(serve(stop))
+  yield* Fiber.join(serving).pipe(
+    Effect.onInterrupt(() => stopGracefully(stop, serving, config.pipeline.shutdownTimeoutMs))
+  )
+})
+
+/** The running service, for `Layer.launch`: built for as long as the service runs. */
+export const layer: Layer.Layer<never, ServiceError | PgSessionError, Requirements> = Layer.effectDiscard(run)

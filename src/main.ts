@@ -1,30 +1,35 @@
 /**
- * The service's entry point: reads the configuration and runs the service until a signal or a
- * fatal error. The first SIGTERM/SIGINT shuts down gracefully (exit 0); a second exits at once.
- * Exit codes: 0 after a graceful stop, 2 for an unusable configuration, 1 for any other fatal error.
+ * The service's entry point: wires the layers and launches them. Signals reach the service through
+ * the runtime: the first SIGTERM/SIGINT interrupts it and it stops gracefully (exit 0); a second
+ * exits at once (130, {@link SecondSignal}). Exit codes: 0 after a graceful stop, 2 for an unusable
+ * configuration, 1 for any other fatal error (each reported once, by the layer that failed).
  */
-import * as Deferred from "effect/Deferred"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Layer from "effect/Layer"
 import * as ServiceConfig from "./config/ServiceConfig.ts"
-import { exitCodeFor, reportConfigError } from "./FatalReport.ts"
+import * as FatalReport from "./FatalReport.ts"
+import * as KinesisSdk from "./kinesis/KinesisSdk.ts"
+import { Leadership } from "./leader/Leadership.ts"
+import { Health } from "./observability/Health.ts"
+import { ProbeServer } from "./observability/HttpServer.ts"
+import * as Logging from "./observability/Logging.ts"
+import * as Pipeline from "./pipeline/Pipeline.ts"
+import * as ReplicationSource from "./replication/ReplicationSource.ts"
+import * as SecondSignal from "./SecondSignal.ts"
 import * as Service from "./Service.ts"
 
-const shutdown = Deferred.makeUnsafe<void>()
-let signals = 0
-const onSignal = (): void => {
-  signals += 1
-  if (signals > 1) process.exit(130)
-  Deferred.doneUnsafe(shutdown, Effect.void)
-}
-process.on("SIGTERM", onSignal)
-process.on("SIGINT", onSignal)
+const ConfigLive = ServiceConfig.layerConfig.pipe(Layer.tapError(FatalReport.reportConfigError))
 
-const main = ServiceConfig.load.pipe(
-  Effect.tapError(reportConfigError),
-  Effect.flatMap((config) => Service.run(config, shutdown))
+const MainLive = Layer.mergeAll(
+  Service.layer,
+  ProbeServer.layerConfig.pipe(Layer.tapCause(FatalReport.reportFatal)),
+  SecondSignal.layer
+).pipe(
+  Layer.provide(Layer.mergeAll(Leadership.layerConfig, ReplicationSource.layerConfig, Pipeline.layerConfig)),
+  Layer.provideMerge(KinesisSdk.layer),
+  Layer.provideMerge(Health.layer),
+  Layer.provide(Logging.layerConfig),
+  Layer.provideMerge(ConfigLive)
 )
 
-Effect.runFork(main).addObserver((exit) => {
-  process.exit(Exit.isSuccess(exit) ? 0 : exitCodeFor(exit.cause))
-})
+NodeRuntime.runMain(Layer.launch(MainLive), { disableErrorReporting: true, teardown: FatalReport.teardown })

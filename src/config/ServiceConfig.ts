@@ -303,11 +303,12 @@ export const loadPgOnly: Effect.Effect<{ readonly pg: PgConfig; readonly replica
 export class ServiceConfig extends Context.Service<ServiceConfig, ServiceConfigShape>()(
   "cdc-logical-replication/ServiceConfig"
 ) {
-  /** From the environment (or whatever ConfigProvider is installed). */
-  static readonly layer: Layer.Layer<ServiceConfig, Env.InvalidConfig> = Layer.effect(ServiceConfig, load)
   static readonly layerValue = (value: ServiceConfigShape): Layer.Layer<ServiceConfig> =>
     Layer.succeed(ServiceConfig, value)
 }
+
+/** From the environment (or whatever ConfigProvider is installed); one error names every bad variable. */
+export const layerConfig: Layer.Layer<ServiceConfig, Env.InvalidConfig> = Layer.effect(ServiceConfig, load)
 
 /** Defaults for every non-required field, for tests and the demo to override. */
 export const redactedPassword = (password: string | undefined): Redacted.Redacted<string> | undefined =>

@@ -96,8 +96,13 @@ export const makeAlwaysLeader: Effect.Effect<Leadership["Service"], never, Healt
 /** A hand-driven election for tests: leads at once; `revoke` takes the lead away like a lost lock. */
 export interface ScriptedLeadership {
   readonly leadership: Leadership["Service"]
-  /** Interrupts the running work (as the watchdog would) and leads again straight away. */
-  readonly revoke: (reason: string) => Effect.Effect<void>
+  /**
+   * Interrupts the running work (as the watchdog would). The lead comes back at once, or, with
+   * `regain: false`, only when `grant` is called (another instance leads meanwhile).
+   */
+  readonly revoke: (reason: string, options?: { readonly regain?: boolean }) => Effect.Effect<void>
+  /** Gives the lead back after a `revoke` with `regain: false`. */
+  readonly grant: Effect.Effect<void>
   /** How many times work has been started. */
   readonly rounds: Effect.Effect<number>
 }
@@ -106,11 +111,12 @@ export const makeScripted: Effect.Effect<ScriptedLeadership, never, Health> = Ef
   const health = yield* Health
   let leading = false
   let rounds = 0
-  let current: Deferred.Deferred<LeadershipLost> | undefined
+  let current: Deferred.Deferred<{ readonly lost: LeadershipLost; readonly regain: boolean }> | undefined
+  let granted: Deferred.Deferred<void> | undefined
   const runWhileLeader = <A, E, R>(work: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.gen(function*() {
       while (true) {
-        const lostSignal = yield* Deferred.make<LeadershipLost>()
+        const lostSignal = yield* Deferred.make<{ readonly lost: LeadershipLost; readonly regain: boolean }>()
         current = lostSignal
         leading = true
         rounds += 1
@@ -118,20 +124,30 @@ export const makeScripted: Effect.Effect<ScriptedLeadership, never, Health> = Ef
         yield* health.setState("connecting")
         const outcome = yield* Effect.raceFirst(
           Effect.map(work, (value) => ({ done: true as const, value })),
-          Effect.map(Deferred.await(lostSignal), (error) => ({ done: false as const, error }))
+          Effect.map(Deferred.await(lostSignal), (lost) => ({ done: false as const, ...lost }))
         ).pipe(Effect.ensuring(Effect.suspend(() => {
           leading = false
           return setLeaderGauge(false)
         })))
         if (outcome.done) return outcome.value
-        yield* Effect.logWarning("leadership_lost").pipe(Effect.annotateLogs({ reason: outcome.error.reason }))
+        yield* Effect.logWarning("leadership_lost").pipe(Effect.annotateLogs({ reason: outcome.lost.reason }))
         yield* health.setState("standby")
+        if (!outcome.regain) {
+          const gate = yield* Deferred.make<void>()
+          granted = gate
+          yield* Deferred.await(gate)
+        }
       }
     })
   return {
     leadership: Leadership.of({ isLeader: Effect.sync(() => leading), runWhileLeader }),
-    revoke: (reason) =>
-      Effect.suspend(() => current === undefined ? Effect.void : Deferred.succeed(current, new LeadershipLost({ reason }))).pipe(Effect.asVoid),
+    revoke: (reason, options) =>
+      Effect.suspend(() =>
+        current === undefined
+          ? Effect.void
+          : Deferred.succeed(current, { lost: new LeadershipLost({ reason }), regain: options?.regain ?? true })
+      ).pipe(Effect.asVoid),
+    grant: Effect.suspend(() => granted === undefined ? Effect.void : Deferred.succeed(granted, undefined)).pipe(Effect.asVoid),
     rounds: Effect.sync(() => rounds)
   }
 })

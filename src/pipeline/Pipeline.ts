@@ -7,22 +7,28 @@
  * - publisher: batches → PutRecords → `frontier.complete` ({@link Publisher});
  * - status: every STATUS_TICK_MS, `session.acknowledge(frontier.current)` when it moved.
  *
+ * The pipeline is a service: it takes the {@link KinesisClient} and its configuration from the
+ * context, and runs one session at a time (`run`).
+ *
  * Any failure (a fatal Kinesis error, a reader error) tears every fiber down and fails `run`; the
  * slot keeps the last acknowledged position, which never passes an unpublished change. When
  * `stop` completes, the pipeline stops gracefully: it stops reading, lets the publisher finish what
  * was read (bounded by SHUTDOWN_TIMEOUT_MS), then acknowledges the final frontier and sends a
  * status update at once.
  */
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type { KinesisConfig, PipelineConfig } from "../config/ServiceConfig.ts"
+import { ServiceConfig } from "../config/ServiceConfig.ts"
 import { type Action, type ChangeEvent, isPublishable } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"
 import type { ServiceError } from "../Errors.ts"
-import type { KinesisClientShape } from "../kinesis/KinesisClient.ts"
+import { KinesisClient, type KinesisClientShape } from "../kinesis/KinesisClient.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import type { ReplicationSession } from "../replication/ReplicationSession.ts"
 import * as ChangeQueue from "./ChangeQueue.ts"
@@ -32,9 +38,14 @@ import * as Publisher from "./Publisher.ts"
 /** How often the status fiber looks at the frontier. */
 export const STATUS_TICK_MS = 100
 
+/** What the pipeline is configured with. */
 export interface PipelineOptions {
   readonly kinesis: KinesisConfig
   readonly pipeline: PipelineConfig
+}
+
+/** How one session is run. */
+export interface RunOptions {
   /** Completes when the service should stop gracefully (SIGTERM, leadership handed over). */
   readonly stop?: Effect.Effect<void> | undefined
   /** The per-record limit when the caller already checked the stream; otherwise read at start. */
@@ -51,17 +62,37 @@ const countByAction = (events: ReadonlyArray<ChangeEvent>): Map<Action, number> 
   return counts
 }
 
-/**
- * Streams the session's changes to Kinesis until a failure (fails) or `stop` (succeeds after the
- * graceful drain).
- */
-export const run = (
+export class Pipeline extends Context.Service<Pipeline, {
+  /**
+   * Streams the session's changes to Kinesis until a failure (fails) or `stop` (succeeds after the
+   * graceful drain).
+   */
+  readonly run: (session: ReplicationSession, options?: RunOptions) => Effect.Effect<void, ServiceError>
+}>()("cdc-logical-replication/Pipeline") {}
+
+/** The pipeline over the {@link KinesisClient} in the context. */
+export const make = (config: PipelineOptions): Effect.Effect<Pipeline["Service"], never, KinesisClient> =>
+  Effect.map(Effect.service(KinesisClient), (client) =>
+    Pipeline.of({ run: (session, options = {}) => runSession(session, client, config, options) }))
+
+/** The pipeline for explicit options. */
+export const layer = (config: PipelineOptions): Layer.Layer<Pipeline, never, KinesisClient> =>
+  Layer.effect(Pipeline, make(config))
+
+/** The pipeline configured from the {@link ServiceConfig}. */
+export const layerConfig: Layer.Layer<Pipeline, never, KinesisClient | ServiceConfig> = Layer.effect(
+  Pipeline,
+  Effect.flatMap(Effect.service(ServiceConfig), (config) => make({ kinesis: config.kinesis, pipeline: config.pipeline }))
+)
+
+const runSession = (
   session: ReplicationSession,
   client: KinesisClientShape,
-  options: PipelineOptions
+  config: PipelineOptions,
+  options: RunOptions
 ): Effect.Effect<void, ServiceError> =>
   Effect.scoped(Effect.gen(function*() {
-    const { kinesis, pipeline } = options
+    const { kinesis, pipeline } = config
     const maxRecordBytes = options.maxRecordBytes ?? (yield* Publisher.resolveMaxRecordBytes(kinesis, client))
     const queue = ChangeQueue.make<ChangeEvent>({
       maxMessages: pipeline.queueMaxMessages,

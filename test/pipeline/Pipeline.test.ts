@@ -4,9 +4,8 @@ import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
 import type { Lsn } from "../../src/domain/Lsn.ts"
 import { PgConnectionError } from "../../src/Errors.ts"
 import * as KinesisMemory from "../../src/kinesis/KinesisMemory.ts"
-import * as Pipeline from "../../src/pipeline/Pipeline.ts"
 import type { ReplicationSession } from "../../src/replication/ReplicationSession.ts"
-import { boundary, change, decode, kinesisConfig, pipelineConfig } from "./fixtures.ts"
+import { boundary, change, decode, kinesisConfig, pipelineConfig, runPipeline } from "./fixtures.ts"
 
 /** A session that returns the scripted reads, then waits for ever; it records acknowledgements. */
 const fakeSession = (reads: ReadonlyArray<ReadonlyArray<ChangeEvent>>) => {
@@ -48,7 +47,7 @@ describe("Pipeline.run", () => {
       const memory = KinesisMemory.make()
       const stop = yield* Deferred.make<void>()
       const lastAck = reads[2]![1]!.ackLsn
-      const run = yield* Pipeline.run(fake.session, memory.client, {
+      const run = yield* runPipeline(fake.session, memory.client, {
         kinesis: kinesisConfig(),
         pipeline: pipelineConfig(),
         stop: Deferred.await(stop)
@@ -68,7 +67,7 @@ describe("Pipeline.run", () => {
       const fake = fakeSession(reads)
       const memory = KinesisMemory.make({ behaviour: () => Effect.sleep("200 millis").pipe(Effect.as(KinesisMemory.accept)) })
       const stop = yield* Deferred.make<void>()
-      const run = yield* Pipeline.run(fake.session, memory.client, {
+      const run = yield* runPipeline(fake.session, memory.client, {
         kinesis: kinesisConfig(),
         pipeline: pipelineConfig(),
         stop: Deferred.await(stop)
@@ -89,7 +88,7 @@ describe("Pipeline.run", () => {
         behaviour: (req) =>
           Effect.succeed(req.index === 0 ? KinesisMemory.accept : KinesisMemory.fail("KMSAccessDeniedException", false))
       })
-      const error = yield* Effect.flip(Pipeline.run(fake.session, memory.client, {
+      const error = yield* Effect.flip(runPipeline(fake.session, memory.client, {
         kinesis: kinesisConfig(),
         pipeline: pipelineConfig()
       }))
@@ -102,7 +101,7 @@ describe("Pipeline.run", () => {
     Effect.gen(function*() {
       const fake = fakeSession([tx([1])])
       const memory = KinesisMemory.make({ missing: true })
-      const error = yield* Effect.flip(Pipeline.run(fake.session, memory.client, {
+      const error = yield* Effect.flip(runPipeline(fake.session, memory.client, {
         kinesis: kinesisConfig(),
         pipeline: pipelineConfig()
       }))
@@ -114,7 +113,7 @@ describe("Pipeline.run", () => {
     Effect.gen(function*() {
       const fake = fakeSession([tx([1])])
       const memory = KinesisMemory.make({ missing: true })
-      const error = yield* Effect.flip(Pipeline.run(fake.session, memory.client, {
+      const error = yield* Effect.flip(runPipeline(fake.session, memory.client, {
         kinesis: kinesisConfig({ maxRecordBytes: 4096 }),
         pipeline: pipelineConfig()
       }))
@@ -129,7 +128,7 @@ describe("Pipeline.run", () => {
       const gate = yield* Deferred.make<void>()
       const memory = KinesisMemory.make({ behaviour: () => Deferred.await(gate).pipe(Effect.as(KinesisMemory.accept)) })
       const stop = yield* Deferred.make<void>()
-      const run = yield* Pipeline.run(fake.session, memory.client, {
+      const run = yield* runPipeline(fake.session, memory.client, {
         kinesis: kinesisConfig(),
         pipeline: pipelineConfig({ queueMaxMessages: 10 }),
         stop: Deferred.await(stop)
@@ -160,7 +159,7 @@ describe("Pipeline.run", () => {
             : Effect.sleep("20 millis").pipe(Effect.andThen(Effect.fail(new PgConnectionError({ message: "connection lost" }))))
         )
       }
-      const error = yield* Effect.flip(Pipeline.run(failing, memory.client, { kinesis: kinesisConfig(), pipeline: pipelineConfig() }))
+      const error = yield* Effect.flip(runPipeline(failing, memory.client, { kinesis: kinesisConfig(), pipeline: pipelineConfig() }))
       expect(error._tag).toBe("PgConnectionError")
       expect(interrupted).toBe(true)
       expect(memory.inflight()).toBe(0)

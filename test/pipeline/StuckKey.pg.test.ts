@@ -12,13 +12,12 @@ import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
 import * as Lsn from "../../src/domain/Lsn.ts"
 import * as KinesisMemory from "../../src/kinesis/KinesisMemory.ts"
 import * as Metrics from "../../src/observability/Metrics.ts"
-import * as Pipeline from "../../src/pipeline/Pipeline.ts"
 import * as ReplicationReader from "../../src/replication/ReplicationReader.ts"
 import type { ReplicationSession } from "../../src/replication/ReplicationSession.ts"
 import * as Wal2JsonDecoder from "../../src/replication/Wal2JsonDecoder.ts"
 import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
 import { eventually, pgConfig, psql, replicationConfig } from "../replication/fixtures.ts"
-import { kinesisConfig, pipelineConfig } from "./fixtures.ts"
+import { kinesisConfig, pipelineConfig, runPipeline } from "./fixtures.ts"
 
 let pg!: PgCluster
 
@@ -114,7 +113,7 @@ describe("one key failing for a long time under load on other keys (real Postgre
           )
       })
       const stop = yield* Deferred.make<void>()
-      const run = yield* Pipeline.run(session, memory.client, {
+      const run = yield* runPipeline(session, memory.client, {
         kinesis: kinesisConfig({ retryBaseMs: 5, retryMaxMs: 50 }),
         pipeline: pipelineConfig({ queueMaxMessages }),
         stop: Deferred.await(stop)

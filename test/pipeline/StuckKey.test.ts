@@ -10,9 +10,8 @@ import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
 import type { Lsn } from "../../src/domain/Lsn.ts"
 import * as KinesisMemory from "../../src/kinesis/KinesisMemory.ts"
 import * as Metrics from "../../src/observability/Metrics.ts"
-import * as Pipeline from "../../src/pipeline/Pipeline.ts"
 import type { ReplicationSession } from "../../src/replication/ReplicationSession.ts"
-import { boundary, change, decode, kinesisConfig, pipelineConfig } from "./fixtures.ts"
+import { boundary, change, decode, kinesisConfig, pipelineConfig, runPipeline } from "./fixtures.ts"
 
 const STUCK = 0
 
@@ -101,7 +100,7 @@ const runWithSampling = (
   Effect.gen(function*() {
     const stop = yield* Deferred.make<void>()
     let maxPending = 0
-    const run = yield* Pipeline.run(fake.session, memory.client, {
+    const run = yield* runPipeline(fake.session, memory.client, {
       kinesis: kinesisConfig({ retryBaseMs: 1, retryMaxMs: 5 }),
       pipeline: pipelineConfig({ queueMaxMessages }),
       stop: Deferred.await(stop)

@@ -1,6 +1,10 @@
-/** Builders for change events and configurations used by the pipeline tests. */
+/** Builders for change events and configurations used by the pipeline tests, and a way to run the pipeline. */
+import { Effect } from "effect"
 import type { KinesisConfig, PipelineConfig } from "../../src/config/ServiceConfig.ts"
 import type { Action, ChangeEvent } from "../../src/domain/ChangeEvent.ts"
+import { KinesisClient, type KinesisClientShape } from "../../src/kinesis/KinesisClient.ts"
+import * as Pipeline from "../../src/pipeline/Pipeline.ts"
+import type { ReplicationSession } from "../../src/replication/ReplicationSession.ts"
 
 const encoder = new TextEncoder()
 
@@ -76,3 +80,14 @@ export const pipelineConfig = (overrides: Partial<PipelineConfig> = {}): Pipelin
   shutdownTimeoutMs: 30_000,
   ...overrides
 })
+
+/** Runs one session through the {@link Pipeline.Pipeline} service, over `client`. */
+export const runPipeline = (
+  session: ReplicationSession,
+  client: KinesisClientShape,
+  options: { readonly kinesis: KinesisConfig; readonly pipeline: PipelineConfig; readonly stop?: Effect.Effect<void> }
+) =>
+  Effect.flatMap(Effect.service(Pipeline.Pipeline), (pipeline) => pipeline.run(session, { stop: options.stop })).pipe(
+    Effect.provide(Pipeline.layer({ kinesis: options.kinesis, pipeline: options.pipeline })),
+    Effect.provideService(KinesisClient, client)
+  )

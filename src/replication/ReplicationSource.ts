@@ -1,0 +1,72 @@
+/**
+ * Where changes come from, as a service: `open` starts a {@link ReplicationSession} on the slot,
+ * closed when its scope closes. The live layer is the {@link ReplicationReader} on the configured
+ * slot and plugin; `ReplicationMemory` implements the same service in memory for tests.
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import type { PgConfig, ReplicationConfig } from "../config/ServiceConfig.ts"
+import { ServiceConfig } from "../config/ServiceConfig.ts"
+import type { ServiceError } from "../Errors.ts"
+import type { Decoder } from "./Decoder.ts"
+import * as PgOutputDecoder from "./PgOutputDecoder.ts"
+import * as Publication from "./Publication.ts"
+import * as ReplicationReader from "./ReplicationReader.ts"
+import type { ReplicationSession } from "./ReplicationSession.ts"
+import * as Wal2JsonDecoder from "./Wal2JsonDecoder.ts"
+
+export interface OpenOptions {
+  readonly maxMessageBytes: number
+}
+
+export class ReplicationSource extends Context.Service<ReplicationSource, {
+  /**
+   * Connects and starts streaming from the slot's confirmed position; the session ends with the
+   * scope. A change over `maxMessageBytes` (the per-record limit) is handed on as oversized.
+   */
+  readonly open: (options: OpenOptions) => Effect.Effect<ReplicationSession, ServiceError, Scope.Scope>
+}>()("cdc-logical-replication/ReplicationSource") {}
+
+/** The decoder for the configured plugin, built on the replication connection. */
+export const decoderFor = (replication: ReplicationConfig): ReplicationReader.DecoderFactory => (query) => {
+  if (replication.plugin === "wal2json") {
+    return Effect.succeed<Decoder>(Wal2JsonDecoder.make({
+      addTables: replication.wal2jsonAddTables,
+      filterTables: replication.wal2jsonFilterTables
+    }))
+  }
+  return Effect.gen(function*() {
+    const created = yield* Publication.ensure(query, replication.publication)
+    if (created) {
+      yield* Effect.logWarning("publication_created").pipe(
+        Effect.annotateLogs({ publication: replication.publication, statement: Publication.createStatement(replication.publication) })
+      )
+    }
+    const keys = yield* Publication.primaryKeys(query)
+    return PgOutputDecoder.make({ publication: replication.publication, primaryKey: Publication.primaryKeyOf(keys) })
+  })
+}
+
+/** The replication reader on PostgreSQL. */
+export const make = (options: { readonly pg: PgConfig; readonly replication: ReplicationConfig }): ReplicationSource["Service"] =>
+  ReplicationSource.of({
+    open: ({ maxMessageBytes }) =>
+      ReplicationReader.open({
+        pg: options.pg,
+        replication: options.replication,
+        decoder: decoderFor(options.replication),
+        maxMessageBytes
+      })
+  })
+
+/** The live layer for explicit options. */
+export const layer = (options: { readonly pg: PgConfig; readonly replication: ReplicationConfig }): Layer.Layer<ReplicationSource> =>
+  Layer.succeed(ReplicationSource, make(options))
+
+/** The live layer on the slot and plugin of the {@link ServiceConfig}. */
+export const layerConfig: Layer.Layer<ReplicationSource, never, ServiceConfig> = Layer.effect(
+  ReplicationSource,
+  Effect.map(Effect.service(ServiceConfig), (config) => make({ pg: config.pg, replication: config.replication }))
+)

@@ -1,0 +1,66 @@
+/** A whole service configuration for in-process tests, and the in-memory layers the service runs on. */
+import { Layer, Logger } from "effect"
+import type { ServiceConfigShape } from "../../src/config/ServiceConfig.ts"
+import { ServiceConfig } from "../../src/config/ServiceConfig.ts"
+import * as KinesisMemory from "../../src/kinesis/KinesisMemory.ts"
+import { Leadership } from "../../src/leader/Leadership.ts"
+import { Health } from "../../src/observability/Health.ts"
+import * as Pipeline from "../../src/pipeline/Pipeline.ts"
+import * as ReplicationMemory from "../../src/replication/ReplicationMemory.ts"
+import { kinesisConfig, pipelineConfig } from "../pipeline/fixtures.ts"
+
+export interface ConfigOverrides {
+  readonly reconnectBaseMs?: number
+  readonly reconnectMaxMs?: number
+  readonly shutdownTimeoutMs?: number
+}
+
+export const serviceConfig = (overrides: ConfigOverrides = {}): ServiceConfigShape => ({
+  pg: {
+    host: "127.0.0.1",
+    port: 5432,
+    user: "test",
+    password: undefined,
+    database: "test",
+    sslMode: "disable",
+    sslRootCert: undefined,
+    connectTimeoutMs: 1_000,
+    applicationName: "test"
+  },
+  replication: {
+    slot: "memory_slot",
+    createSlot: true,
+    plugin: "wal2json",
+    publication: "cdc_publication",
+    wal2jsonAddTables: [],
+    wal2jsonFilterTables: [],
+    statusIntervalMs: 1_000,
+    reconnectBaseMs: overrides.reconnectBaseMs ?? 1_000,
+    reconnectMaxMs: overrides.reconnectMaxMs ?? 16_000
+  },
+  kinesis: kinesisConfig(),
+  pipeline: pipelineConfig({ shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? 10_000 }),
+  leader: { enabled: true, lockKey: undefined, pollIntervalMs: 1_000, watchdogIntervalMs: 1_000 },
+  observability: { httpPort: 0, logLevel: "Info", logFormat: "json" }
+})
+
+/**
+ * Every layer `Service.run` needs, in memory: the slot (ReplicationMemory), the stream
+ * (KinesisMemory), the real pipeline and health, the given leadership; logs discarded.
+ */
+export const memoryLayers = (options: {
+  readonly config: ServiceConfigShape
+  readonly leadership: Leadership["Service"]
+  readonly health: Health["Service"]
+  readonly kinesis?: KinesisMemory.KinesisMemoryOptions
+}) =>
+  Pipeline.layerConfig.pipe(
+    Layer.provideMerge(Layer.mergeAll(
+      ReplicationMemory.layer(),
+      KinesisMemory.KinesisMemory.layer(options.kinesis),
+      Layer.succeed(Leadership, options.leadership),
+      Layer.succeed(Health, options.health),
+      ServiceConfig.layerValue(options.config)
+    )),
+    Layer.provideMerge(Logger.layer([]))
+  )
