@@ -3,7 +3,7 @@
  * client round trip per row) of a mix of single-row and multi-row transactions with inserts,
  * updates and deletes, rows of roughly 300-600 bytes of wal2json output.
  */
-import type { PgCluster } from "../test/support/PostgresHarness.ts"
+import type { PgCluster } from "../support/PostgresHarness.ts"
 
 export const table = "public.bench_items"
 

@@ -1,21 +1,27 @@
 /**
- * The ceiling: how fast PostgreSQL itself streams a slot on this machine. Times `pg_recvlogical`
- * draining a slot with the wal2json options the service uses, up to a given end LSN, then reads its
- * output to count the changes (I/U/D), their bytes, and the end LSN of the last transaction.
+ * The ceiling: how fast PostgreSQL itself streams a slot on this machine, and at what CPU cost to
+ * the client. Times `pg_recvlogical` draining a slot up to a given end LSN with the plugin options
+ * the service uses (wal2json, or pgoutput with its publication), and takes its user + system CPU
+ * time; a wal2json output is then read to count the changes (I/U/D), their bytes, and the end LSN of
+ * the last transaction.
  */
-import { execFile as execFileCb } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as Readline from "node:readline"
-import { promisify } from "node:util"
-import type { PgCluster } from "../test/support/PostgresHarness.ts"
+import type { PgCluster } from "../support/PostgresHarness.ts"
+import { reapedChildrenCpuSeconds } from "../support/ProcessStats.ts"
 
-const execFile = promisify(execFileCb)
+export type Plugin = "wal2json" | "pgoutput"
 
 /** The options the service starts wal2json with (src/replication/Wal2JsonDecoder.ts). */
 export const wal2jsonOptions = [
   "format-version=2", "include-lsn=1", "include-pk=1", "include-timestamp=1", "include-transaction=1", "include-xids=1"
 ]
+
+/** The options the service starts pgoutput with (src/replication/PgOutputDecoder.ts). */
+export const pgoutputOptions = (publication: string): ReadonlyArray<string> =>
+  ["proto_version=1", `publication_names=${publication}`, "messages=true"]
 
 export interface SlotOutput {
   readonly changes: number
@@ -50,25 +56,45 @@ export const readSlotOutput = async (file: string): Promise<SlotOutput> => {
   return { changes, byAction, bodyBytes, transactions, lastCommitEndLsn }
 }
 
-export interface CeilingResult extends SlotOutput {
+export interface RecvlogicalRun {
   readonly seconds: number
+  /** pg_recvlogical's user + system CPU time. */
+  readonly cpuSeconds: number
+  /** Its output file (one message per line for wal2json); the caller removes it. */
+  readonly file: string
 }
 
-/** Drains `slot` with pg_recvlogical up to `endLsn` (there must be WAL after it) and times it. */
-export const measureCeiling = async (pg: PgCluster, slot: string, endLsn: string, workDir: string): Promise<CeilingResult> => {
-  const file = Path.join(workDir, `${slot}.jsonl`)
+/**
+ * Drains `slot` with pg_recvlogical up to `endLsn` (there must be WAL after it) into a file, and
+ * times it. Its CPU time is read as this process's reaped children's: nothing else may exit meanwhile.
+ */
+export const recvlogical = async (
+  pg: PgCluster,
+  options: { readonly slot: string; readonly plugin: Plugin; readonly publication: string; readonly endLsn: string; readonly workDir: string }
+): Promise<RecvlogicalRun> => {
+  const file = Path.join(options.workDir, `${options.slot}.out`)
+  const pluginOptions = options.plugin === "wal2json" ? wal2jsonOptions : pgoutputOptions(options.publication)
   const args = [
     "-h", pg.host, "-p", String(pg.port), "-U", pg.user, "-d", pg.database,
-    "--slot", slot, "--start", "--endpos", endLsn, "--no-loop", "-F", "0", "-f", file,
-    ...wal2jsonOptions.flatMap((o) => ["-o", o])
+    "--slot", options.slot, "--start", "--endpos", options.endLsn, "--no-loop", "-F", "0", "-f", file,
+    ...pluginOptions.flatMap((o) => ["-o", o])
   ]
+  const cpuBefore = reapedChildrenCpuSeconds()
   const started = performance.now()
-  await execFile(Path.join(pg.binDir, "pg_recvlogical"), args, {
+  let stderr = ""
+  const child = spawn(Path.join(pg.binDir, "pg_recvlogical"), args, {
     env: { ...process.env, PGPASSWORD: pg.password, PGSSLMODE: "disable" },
-    timeout: 600_000
+    stdio: ["ignore", "ignore", "pipe"]
   })
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+  const timer = setTimeout(() => child.kill("SIGKILL"), 600_000)
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once("error", reject)
+    child.once("exit", (exitCode) => resolve(exitCode))
+  })
+  clearTimeout(timer)
   const seconds = (performance.now() - started) / 1000
-  const output = await readSlotOutput(file)
-  Fs.rmSync(file, { force: true })
-  return { ...output, seconds }
+  const cpuSeconds = reapedChildrenCpuSeconds() - cpuBefore
+  if (code !== 0) throw new Error(`pg_recvlogical (slot ${options.slot}) exited with ${code}: ${stderr.trim()}`)
+  return { seconds, cpuSeconds, file }
 }

@@ -1,7 +1,7 @@
 /**
  * Runs the Kinesis-compatible servers the benchmark measures against as child processes (so they
  * never share the measured service's event loop): bench/KinesisEndpoint.ts (with its stats, reset)
- * and kinesalite (bench/Kinesalite.ts). Each prints `{"port":N}` once it is ready.
+ * and kinesalite (support/KinesaliteHarness.ts). Each prints `{"port":N}` once it is ready.
  */
 import { spawn } from "node:child_process"
 import * as Path from "node:path"
@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url"
 import type { EndpointStats } from "./KinesisEndpoint.ts"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
+const kinesaliteScript = Path.join(here, "..", "support", "KinesaliteHarness.ts")
 
 export interface ChildServer {
   readonly url: string
@@ -24,7 +25,7 @@ export interface EndpointProcess extends ChildServer {
 
 /** Spawns `node <script> ...args` and waits for its `{"port":N}` line. */
 const spawnServer = async (script: string, args: ReadonlyArray<string>): Promise<ChildServer> => {
-  const child = spawn(process.execPath, [Path.join(here, script), ...args], { stdio: ["ignore", "pipe", "inherit"] })
+  const child = spawn(process.execPath, [Path.resolve(here, script), ...args], { stdio: ["ignore", "pipe", "inherit"] })
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
   const port = await new Promise<number>((resolve, reject) => {
     const lines = Readline.createInterface({ input: child.stdout })
@@ -74,4 +75,4 @@ export const startEndpointProcess = async (options: EndpointProcessOptions = {})
 }
 
 export const startKinesaliteProcess = (options: { readonly streamName: string; readonly shards: number }): Promise<ChildServer> =>
-  spawnServer("Kinesalite.ts", ["--stream", options.streamName, "--shards", String(options.shards)])
+  spawnServer(kinesaliteScript, ["--stream", options.streamName, "--shards", String(options.shards)])

@@ -15,6 +15,8 @@ import * as Http2 from "node:http2"
 import * as Net from "node:net"
 import type { AddressInfo } from "node:net"
 import type { Readable } from "node:stream"
+import * as Flag from "effect/cli/Flag"
+import { parseArgs } from "../support/Cli.ts"
 import {
   checkPutRecords, commitTimeOf, defaultLimits, distribution, MiB
 } from "./KinesisLimits.ts"
@@ -311,34 +313,23 @@ export const listen = (endpoint: KinesisEndpoint, port = 0): Promise<number> =>
     endpoint.server.listen(port, "127.0.0.1", () => resolve((endpoint.server.address() as AddressInfo).port))
   })
 
-const argValue = (args: ReadonlyArray<string>, name: string): string | undefined => {
-  const at = args.indexOf(name)
-  return at >= 0 ? args[at + 1] : undefined
-}
-
-const numberArg = (args: ReadonlyArray<string>, name: string, fallback: number): number => {
-  const raw = argValue(args, name)
-  const value = raw === undefined ? fallback : Number(raw)
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got ${raw}`)
-  return value
-}
-
-/** Options from command-line arguments (see the module comment). */
-export const optionsFromArgs = (args: ReadonlyArray<string>): { readonly port: number; readonly options: EndpointOptions } => ({
-  port: numberArg(args, "--port", 0),
-  options: {
-    streamName: argValue(args, "--stream") ?? defaultEndpointOptions.streamName,
-    region: argValue(args, "--region") ?? defaultEndpointOptions.region,
-    shardCount: Math.max(1, numberArg(args, "--shards", defaultEndpointOptions.shardCount)),
-    latencyMs: numberArg(args, "--endpoint-latency-ms", 0),
-    limits: { ...defaultLimits, maxRecordBytes: numberArg(args, "--max-record-kib", defaultLimits.maxRecordBytes / 1024) * 1024 }
-  }
-})
-
 if (import.meta.main) {
-  const { port, options } = optionsFromArgs(process.argv.slice(2))
-  const endpoint = makeEndpoint(options)
-  const bound = await listen(endpoint, port)
+  const args = await parseArgs("kinesis-endpoint", "The benchmark's Kinesis-compatible endpoint; prints {\"port\":N} once it listens", {
+    port: Flag.Int("port").pipe(Flag.withDefault(0)),
+    stream: Flag.String("stream").pipe(Flag.withDefault(defaultEndpointOptions.streamName)),
+    region: Flag.String("region").pipe(Flag.withDefault(defaultEndpointOptions.region)),
+    shards: Flag.Int("shards").pipe(Flag.withDefault(defaultEndpointOptions.shardCount)),
+    endpointLatencyMs: Flag.Int("endpoint-latency-ms").pipe(Flag.withDefault(0)),
+    maxRecordKib: Flag.Int("max-record-kib").pipe(Flag.withDefault(defaultLimits.maxRecordBytes / 1024))
+  })
+  const endpoint = makeEndpoint({
+    streamName: args.stream,
+    region: args.region,
+    shardCount: Math.max(1, args.shards),
+    latencyMs: Math.max(0, args.endpointLatencyMs),
+    limits: { ...defaultLimits, maxRecordBytes: args.maxRecordKib * 1024 }
+  })
+  const bound = await listen(endpoint, args.port)
   process.stdout.write(JSON.stringify({ port: bound }) + "\n")
   const stop = (): void => {
     void endpoint.close().then(() => process.exit(0))

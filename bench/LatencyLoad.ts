@@ -6,7 +6,7 @@ import { execFile as execFileCb } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { promisify } from "node:util"
-import type { PgCluster } from "../test/support/PostgresHarness.ts"
+import type { PgCluster } from "../support/PostgresHarness.ts"
 
 const execFile = promisify(execFileCb)
 

@@ -11,12 +11,14 @@
  *   npm run demo -- --rate 200         changes per second (default 100)
  *   PGHOST=... npm run demo            uses that database (PG* variables) and wal2json instead
  */
-import * as Fs from "node:fs"
 import * as Os from "node:os"
-import * as Path from "node:path"
-import { freePort, startService, waitFor } from "../bench/ServiceProcess.ts"
-import type { ServiceProcess } from "../bench/ServiceProcess.ts"
-import { startKinesalite } from "../bench/Kinesalite.ts"
+import * as Flag from "effect/cli/Flag"
+import * as Option from "effect/Option"
+import { parseArgs } from "../support/Cli.ts"
+import { startKinesalite } from "../support/KinesaliteHarness.ts"
+import { valueOf } from "../support/Metrics.ts"
+import { startService } from "../support/ServiceProcess.ts"
+import type { ServiceProcess } from "../support/ServiceProcess.ts"
 import { startEmbeddedPostgres } from "./demo/EmbeddedPostgres.ts"
 import { Ledger } from "./demo/Ledger.ts"
 import { line, panel, summary } from "./demo/Panel.ts"
@@ -31,18 +33,20 @@ interface Options {
   readonly rate: number
 }
 
-const optionsFrom = (args: ReadonlyArray<string>): Options => {
-  const value = (name: string): number | undefined => {
-    const at = args.indexOf(name)
-    if (at < 0) return undefined
-    const n = Number(args[at + 1])
-    if (!Number.isFinite(n) || n <= 0) {
-      process.stderr.write(`${name} needs a positive number\n`)
+const optionsFrom = async (): Promise<Options> => {
+  const args = await parseArgs("demo", "PostgreSQL → the service → kinesalite, with a workload and the stream read back", {
+    seconds: Flag.Int("seconds").pipe(Flag.optional,
+      Flag.withDescription("Write for this long, wait (30 s at most) for every change to arrive, print a summary; exit 0 only if all arrived")),
+    rate: Flag.Int("rate").pipe(Flag.withDefault(100), Flag.withDescription("Changes per second"))
+  })
+  const seconds = Option.getOrUndefined(args.seconds)
+  for (const [name, value] of [["seconds", seconds], ["rate", args.rate]] as const) {
+    if (value !== undefined && value <= 0) {
+      process.stderr.write(`demo: --${name} must be positive, got ${value}\n`)
       process.exit(2)
     }
-    return n
   }
-  return { seconds: value("--seconds"), rate: value("--rate") ?? 100 }
+  return { seconds, rate: args.rate }
 }
 
 const streamName = "cdc-demo"
@@ -119,17 +123,15 @@ const connect = (env: Readonly<Record<string, string>>): Promise<Sql> =>
   })
 
 const serviceFigures = async (service: ServiceProcess): Promise<ServiceFigures> => {
-  const metrics = await service.metrics()
+  const samples = await service.metricsNow()
   return {
-    published: metrics?.get("cdc_changes_published_total"),
-    lagBytes: metrics?.get("cdc_replication_lag_bytes"),
-    lagSeconds: metrics?.get("cdc_replication_lag_seconds")
+    published: samples && valueOf(samples, "cdc_changes_published_total"),
+    lagBytes: samples && valueOf(samples, "cdc_replication_lag_bytes"),
+    lagSeconds: samples && valueOf(samples, "cdc_replication_lag_seconds")
   }
 }
 
 const main = async (options: Options): Promise<number> => {
-  const workDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "cdc-demo-"))
-  cleanups.push({ what: "remove the work directory", run: async () => Fs.rmSync(workDir, { recursive: true, force: true }) })
   const db = await database()
   const sql = await connect(db.env)
   cleanups.push({ what: "close the workload's connections", run: sql.close })
@@ -146,36 +148,32 @@ const main = async (options: Options): Promise<number> => {
   })
 
   say("starting kinesalite (a Kinesis implementation) ...")
-  const kinesis = await startKinesalite({ streamName, shards: 2 })
-  cleanups.push({ what: "stop kinesalite", run: kinesis.close })
+  const kinesis = await startKinesalite()
+  cleanups.push({ what: "stop kinesalite", run: kinesis.stop })
+  await kinesis.createStream(streamName, 2)
 
   say(`starting the service: node src/main.ts (slot ${slot}, ${db.plugin}) ...`)
   const service = startService({
-    httpPort: await freePort(),
-    logFile: Path.join(workDir, "service.log"),
-    env: {
-      ...db.env,
-      REPLICATION_SLOT: slot,
-      REPLICATION_PLUGIN: db.plugin,
-      PUBLICATION_NAME: "cdc_demo",
-      ...(db.plugin === "wal2json" ? { WAL2JSON_ADD_TABLES: `${schema}.*` } : {}),
-      AWS_REGION: kinesis.region,
-      AWS_ACCESS_KEY_ID: "demo",
-      AWS_SECRET_ACCESS_KEY: "demo",
-      KINESIS_STREAM: streamName,
-      AWS_ENDPOINT_URL_KINESIS: kinesis.url,
-      LOG_FORMAT: "json"
-    }
+    ...db.env,
+    REPLICATION_SLOT: slot,
+    REPLICATION_PLUGIN: db.plugin,
+    PUBLICATION_NAME: "cdc_demo",
+    ...(db.plugin === "wal2json" ? { WAL2JSON_ADD_TABLES: `${schema}.*` } : {}),
+    AWS_REGION: kinesis.region,
+    AWS_ACCESS_KEY_ID: "demo",
+    AWS_SECRET_ACCESS_KEY: "demo",
+    KINESIS_STREAM: streamName,
+    AWS_ENDPOINT_URL_KINESIS: kinesis.endpoint
   })
   cleanups.push({ what: "stop the service", run: () => service.stop() })
   const failWithLog = (message: string): never => {
     throw new Error(`${message}\nthe service's log ends with:\n${service.logTail(30)}`)
   }
   // changes count from the moment the service's slot exists and streams
-  await waitFor(`the service to stream from slot ${slot}`, async () => {
+  await service.waitUntil(`the service to stream from slot ${slot}`, async () => {
     const rows = await sql.query<{ active: boolean }>("SELECT active FROM pg_replication_slots WHERE slot_name = $1", [slot])
-    return rows[0]?.active === true ? true : undefined
-  }, { timeoutMs: 60_000, intervalMs: 200, service })
+    return rows[0]?.active === true
+  }, { timeoutMs: 60_000, intervalMs: 200 })
 
   const ledger = new Ledger(schema)
   const problems: Array<string> = []
@@ -225,7 +223,7 @@ const main = async (options: Options): Promise<number> => {
   return final.written > 0 && final.missing === 0 ? 0 : 1
 }
 
-const options = optionsFrom(process.argv.slice(2))
+const options = await optionsFrom()
 let code = 1
 try {
   code = await main(options)

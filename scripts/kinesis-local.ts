@@ -3,21 +3,20 @@
  * stream created. `npm run kinesis:local -- [--port 4567] [--stream cdc-changes] [--shards 2]`;
  * Ctrl-C stops it. Then point the service at it with AWS_ENDPOINT_URL_KINESIS=http://127.0.0.1:4567.
  */
-import { startKinesalite } from "../test/support/KinesaliteHarness.ts"
+import * as Flag from "effect/cli/Flag"
+import { parseArgs } from "../support/Cli.ts"
+import { startKinesalite } from "../support/KinesaliteHarness.ts"
 
-const option = (name: string, fallback: string): string => {
-  const at = process.argv.indexOf(`--${name}`)
-  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1]! : fallback
-}
-
-const port = Number(option("port", "4567"))
-const stream = option("stream", "cdc-changes")
-const shards = Number(option("shards", "2"))
-const kinesis = await startKinesalite({ port })
-await kinesis.createStream(stream, shards)
+const args = await parseArgs("kinesis-local", "kinesalite with a stream, for trying the service by hand", {
+  port: Flag.Int("port").pipe(Flag.withDefault(4567)),
+  stream: Flag.String("stream").pipe(Flag.withDefault("cdc-changes")),
+  shards: Flag.Int("shards").pipe(Flag.withDefault(2))
+})
+const kinesis = await startKinesalite({ port: args.port, shardLimit: Math.max(10, args.shards) })
+await kinesis.createStream(args.stream, args.shards)
 process.stdout.write(
-  `kinesalite on ${kinesis.endpoint} with stream ${stream} (${shards} shards); Ctrl-C stops it\n` +
-    `  export AWS_ENDPOINT_URL_KINESIS=${kinesis.endpoint} KINESIS_STREAM=${stream} AWS_REGION=${kinesis.region} ` +
+  `kinesalite on ${kinesis.endpoint} with stream ${args.stream} (${args.shards} shards); Ctrl-C stops it\n` +
+    `  export AWS_ENDPOINT_URL_KINESIS=${kinesis.endpoint} KINESIS_STREAM=${args.stream} AWS_REGION=${kinesis.region} ` +
     `AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local\n`
 )
 const stop = (): void => {

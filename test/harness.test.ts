@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type PgCluster, startPostgres } from "./support/PostgresHarness.ts"
+import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
 
 describe("PostgresHarness", () => {
   let pg: PgCluster

@@ -11,7 +11,7 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { freePort } from "../../bench/ServiceProcess.ts"
+import { freePort } from "../../support/Ports.ts"
 
 export interface EmbeddedPostgres {
   readonly host: string

@@ -8,7 +8,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "vitest"
 import type { BenchResults } from "../../bench/Report.ts"
-import { repoRoot } from "../../bench/ServiceProcess.ts"
+import { repoRoot } from "../../support/Paths.ts"
 
 const run = (args: ReadonlyArray<string>): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve) => {
@@ -30,37 +30,63 @@ describe("npm run bench -- --quick", () => {
   it("completes and reports every figure", async () => {
     const resultsDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "cdc-bench-results-"))
     try {
-      const { code, stdout, stderr } = await run(["--quick", "--results-dir", resultsDir])
+      const resultsFile = Path.join(resultsDir, "quick.json")
+      const { code, stdout, stderr } = await run(["--quick", "--results", resultsFile])
       expect(code, `bench failed:\n${stderr.slice(-4000)}`).toBe(0)
-      const results = JSON.parse(Fs.readFileSync(Path.join(resultsDir, "latest-quick.json"), "utf8")) as BenchResults
+      const results = JSON.parse(Fs.readFileSync(resultsFile, "utf8")) as BenchResults
       expect(results.quick).toBe(true)
       positive(results.machine.cores)
       expect(results.machine.node).toBe(process.versions.node)
       expect(results.machine.postgres).toMatch(/^PostgreSQL \d+/)
       expect(results.backlog.changes).toBe(20_000)
       positive(results.backlog.bodyBytes)
-      positive(results.ceiling.changesPerSecond)
-      positive(results.ceiling.megabytesPerSecond)
-      expect(results.drains.map((d) => [d.endpoint, d.endpointLatencyMs])).toEqual([
-        ["bench endpoint", 0], ["bench endpoint", 20], ["kinesalite", 0]
+      // both plugins, each with its own ceiling and CPU per change
+      expect(results.ceilings.map((c) => c.plugin)).toEqual(["wal2json", "pgoutput"])
+      for (const c of results.ceilings) {
+        positive(c.changesPerSecond)
+        positive(c.megabytesPerSecond)
+        positive(c.cpuSeconds)
+        positive(c.cpuMicrosPerChange)
+      }
+      expect(results.drains.map((d) => [d.plugin, d.endpoint, d.endpointLatencyMs])).toEqual([
+        ["wal2json", "bench endpoint", 0], ["wal2json", "bench endpoint", 20], ["pgoutput", "bench endpoint", 20], ["wal2json", "kinesalite", 0]
       ])
       for (const d of results.drains) {
         positive(d.changesPerSecond)
         positive(d.megabytesPerSecond)
         positive(d.ratioToCeiling)
         positive(d.peakRssBytes)
+        positive(d.serviceCpuSeconds)
+        expect(d.serviceCpuMicrosPerChange).toBeCloseTo((d.serviceCpuSeconds / d.changes) * 1e6, 6)
+        expect(d.ratioToCeiling).toBeCloseTo(d.changesPerSecond / results.ceilings.find((c) => c.plugin === d.plugin)!.changesPerSecond, 6)
         if (d.endpoint === "bench endpoint") expect(d.recordsAcknowledged).toBeGreaterThanOrEqual(results.backlog.changes)
       }
-      positive(results.latency.transactions)
-      expect(results.latency.latencyMs.count).toBeGreaterThanOrEqual(results.latency.transactions)
-      for (const p of [results.latency.latencyMs.p50, results.latency.latencyMs.p95, results.latency.latencyMs.p99, results.latency.latencyMs.max]) positive(p)
+      expect(results.latency.length).toBe(1)
+      for (const l of results.latency) {
+        positive(l.transactions)
+        expect(l.latencyMs.count).toBeGreaterThanOrEqual(l.transactions)
+        for (const p of [l.latencyMs.p50, l.latencyMs.p95, l.latencyMs.p99, l.latencyMs.max]) positive(p)
+      }
       expect(results.memory.length).toBeGreaterThanOrEqual(1)
       for (const m of results.memory) {
-        expect(m.backlogBodyBytes).toBeGreaterThanOrEqual(4 * m.queueMaxBytes)
+        expect(m.streamedBytes).toBeGreaterThanOrEqual(4 * m.queueMaxBytes)
         positive(m.peakRssBytes)
       }
-      // the markdown table names each figure
-      for (const heading of ["ceiling: pg_recvlogical", "bench endpoint, 0 ms", "bench endpoint, 20 ms", "kinesalite", "p99", "Peak RSS", "Target (queue + 150 MB)"]) {
+      // every target is listed, met or missed, or said to be not measured by a quick run
+      const targets = results.targets.map((t) => t.target).join("\n")
+      for (const plugin of ["wal2json", "pgoutput"]) {
+        expect(targets).toContain(`${plugin} drain at 20 ms ≥ 0.8× its pg_recvlogical ceiling`)
+        expect(targets).toContain(`${plugin} service CPU per change at 20 ms`)
+      }
+      expect(targets).toContain("p99 commit → ack ≤ 20 ms at 5,000 changes/s")
+      expect(results.targets.filter((t) => t.target.startsWith("peak RSS")).length).toBe(results.memory.length)
+      expect(results.targets.filter((t) => t.target.includes("CPU per change")).every((t) => t.met === undefined)).toBe(true)
+      // the markdown report names each figure
+      for (const heading of [
+        "ceiling: pg_recvlogical, wal2json", "ceiling: pg_recvlogical, pgoutput", "service, wal2json → bench endpoint, 0 ms",
+        "service, wal2json → bench endpoint, 20 ms", "service, pgoutput → bench endpoint, 20 ms", "kinesalite", "CPU per change",
+        "p99", "Peak RSS", "Target (queue + 150 MB)", "| Target | Measured | Result |"
+      ]) {
         expect(stdout).toContain(heading)
       }
     } finally {

@@ -2,7 +2,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process"
 import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as LockKey from "../../src/leader/LockKey.ts"
-import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
+import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 
 const root = Path.resolve(import.meta.dirname, "..", "..")
 const node = Path.join(root, "node_modules", ".bin", "node")

@@ -5,7 +5,7 @@ import type { Decoder, WalMessage } from "../../src/replication/Decoder.ts"
 import * as PgOutputDecoder from "../../src/replication/PgOutputDecoder.ts"
 import * as Publication from "../../src/replication/Publication.ts"
 import * as Wal2JsonDecoder from "../../src/replication/Wal2JsonDecoder.ts"
-import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
+import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 import { readChanges } from "./slotChanges.ts"
 
 const encoder = new TextEncoder()

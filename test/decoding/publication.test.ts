@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { PgServerError } from "../../src/Errors.ts"
 import * as Publication from "../../src/replication/Publication.ts"
-import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
+import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 
 describe("Publication", () => {
   let pg: PgCluster

@@ -3,7 +3,7 @@
  * START_REPLICATION; the `lsn` column equals the XLogData start the stream would carry.
  */
 import * as Lsn from "../../src/domain/Lsn.ts"
-import type { PgCluster } from "../support/PostgresHarness.ts"
+import type { PgCluster } from "../../support/PostgresHarness.ts"
 
 export interface SlotRow {
   readonly lsn: Lsn.Lsn

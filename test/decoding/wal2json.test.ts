@@ -5,7 +5,7 @@ import * as Lsn from "../../src/domain/Lsn.ts"
 import type { DecodeError } from "../../src/Errors.ts"
 import type { WalMessage } from "../../src/replication/Decoder.ts"
 import * as Wal2JsonDecoder from "../../src/replication/Wal2JsonDecoder.ts"
-import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
+import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 import { readChanges } from "./slotChanges.ts"
 
 const decoder = () => Wal2JsonDecoder.make({ addTables: [], filterTables: [] })

@@ -6,8 +6,8 @@
 import { execFile } from "node:child_process"
 import * as Path from "node:path"
 import { describe, expect, it } from "vitest"
-import { repoRoot } from "../../bench/ServiceProcess.ts"
-import { startPostgres } from "../support/PostgresHarness.ts"
+import { repoRoot } from "../../support/Paths.ts"
+import { startPostgres } from "../../support/PostgresHarness.ts"
 
 const demo = (
   args: ReadonlyArray<string>,

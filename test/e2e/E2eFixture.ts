@@ -7,9 +7,9 @@
 import type { ChildProcess } from "node:child_process"
 import * as Net from "node:net"
 import * as Lsn from "../../src/domain/Lsn.ts"
-import type { Kinesalite } from "../support/KinesaliteHarness.ts"
-import type { PgCluster } from "../support/PostgresHarness.ts"
-import { type ServiceProcess, serviceEnvFor, startService } from "../support/ServiceProcess.ts"
+import type { Kinesalite } from "../../support/KinesaliteHarness.ts"
+import type { PgCluster } from "../../support/PostgresHarness.ts"
+import { type ServiceProcess, serviceEnvFor, startService } from "../../support/ServiceProcess.ts"
 
 /** The service processes and helper children a test file starts; `killAll` in afterAll. */
 export const processTracker = () => {

@@ -8,10 +8,11 @@
 import { spawn } from "node:child_process"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as LockKey from "../../src/leader/LockKey.ts"
-import { type Kinesalite, startKinesalite } from "../support/KinesaliteHarness.ts"
-import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
+import { type Kinesalite, startKinesalite } from "../../support/KinesaliteHarness.ts"
+import { parseMetrics } from "../../support/Metrics.ts"
+import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 import { exportedMetrics, readmeMetrics } from "../observability/readmeMetrics.ts"
-import { eventually, parseMetrics, type ServiceProcess } from "../support/ServiceProcess.ts"
+import { eventually, type ServiceProcess } from "../../support/ServiceProcess.ts"
 import {
   processTracker,
   awaitWholeWorkload,

@@ -5,9 +5,9 @@
  * drain that cannot finish exits at once with 130.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type Kinesalite, startKinesalite } from "../support/KinesaliteHarness.ts"
-import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
-import { eventually } from "../support/ServiceProcess.ts"
+import { type Kinesalite, startKinesalite } from "../../support/KinesaliteHarness.ts"
+import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
+import { eventually } from "../../support/ServiceProcess.ts"
 import {
   processTracker,
   awaitWholeWorkload,

@@ -8,9 +8,9 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type Kinesalite, startKinesalite } from "../support/KinesaliteHarness.ts"
-import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
-import { eventually, type ServiceProcess } from "../support/ServiceProcess.ts"
+import { type Kinesalite, startKinesalite } from "../../support/KinesaliteHarness.ts"
+import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
+import { eventually, type ServiceProcess } from "../../support/ServiceProcess.ts"
 import {
   processTracker,
   awaitWholeWorkload,

@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Lsn from "../../src/domain/Lsn.ts"
-import { type Kinesalite, startKinesalite } from "../support/KinesaliteHarness.ts"
-import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
-import { eventually, type ServiceProcess, startService } from "../support/ServiceProcess.ts"
+import { type Kinesalite, startKinesalite } from "../../support/KinesaliteHarness.ts"
+import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
+import { eventually, type ServiceProcess, startService } from "../../support/ServiceProcess.ts"
 import {
   byKey,
   confirmedFlush,

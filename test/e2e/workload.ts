@@ -7,9 +7,9 @@ import * as Lsn from "../../src/domain/Lsn.ts"
 import * as Wal2JsonDecoder from "../../src/replication/Wal2JsonDecoder.ts"
 import * as Consumer from "../contract/Consumer.ts"
 import { readChanges } from "../decoding/slotChanges.ts"
-import type { Kinesalite, StoredRecord } from "../support/KinesaliteHarness.ts"
-import type { PgCluster } from "../support/PostgresHarness.ts"
-import { serviceEnvFor } from "../support/ServiceProcess.ts"
+import type { Kinesalite, StoredRecord } from "../../support/KinesaliteHarness.ts"
+import type { PgCluster } from "../../support/PostgresHarness.ts"
+import { serviceEnvFor } from "../../support/ServiceProcess.ts"
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 

@@ -19,7 +19,7 @@ import { execFile } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Lsn from "../../src/domain/Lsn.ts"
-import { eventually, type ServiceProcess, startService } from "../support/ServiceProcess.ts"
+import { eventually, type ServiceProcess, startService } from "../../support/ServiceProcess.ts"
 
 const REQUIRED = ["PGHOST", "PGUSER", "PGPASSWORD", "PGDATABASE", "AWS_REGION", "KINESIS_STREAM"] as const
 

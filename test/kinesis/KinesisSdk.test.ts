@@ -6,7 +6,7 @@ import * as KinesisSdk from "../../src/kinesis/KinesisSdk.ts"
 import * as ChangeQueue from "../../src/pipeline/ChangeQueue.ts"
 import * as Frontier from "../../src/pipeline/Frontier.ts"
 import * as Publisher from "../../src/pipeline/Publisher.ts"
-import { type Kinesalite, startKinesalite } from "../support/KinesaliteHarness.ts"
+import { type Kinesalite, startKinesalite } from "../../support/KinesaliteHarness.ts"
 import { change, decode, kinesisConfig, pipelineConfig } from "../pipeline/fixtures.ts"
 
 let kinesis: Kinesalite

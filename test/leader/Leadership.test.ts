@@ -6,7 +6,7 @@ import { ServiceConfig } from "../../src/config/ServiceConfig.ts"
 import * as LockKey from "../../src/leader/LockKey.ts"
 import { Leadership, makeScripted } from "../../src/leader/Leadership.ts"
 import { Health } from "../../src/observability/Health.ts"
-import { type PgCluster, pgConfigOf, startPostgres } from "../support/PostgresHarness.ts"
+import { type PgCluster, pgConfigOf, startPostgres } from "../../support/PostgresHarness.ts"
 
 let cluster: PgCluster
 beforeAll(async () => {

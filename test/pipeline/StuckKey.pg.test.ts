@@ -15,7 +15,7 @@ import * as Metrics from "../../src/observability/Metrics.ts"
 import * as ReplicationReader from "../../src/replication/ReplicationReader.ts"
 import type { ReplicationSession } from "../../src/replication/ReplicationSession.ts"
 import * as Wal2JsonDecoder from "../../src/replication/Wal2JsonDecoder.ts"
-import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
+import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 import { eventually, pgConfig, psql, replicationConfig } from "../replication/fixtures.ts"
 import { kinesisConfig, pipelineConfig, runPipeline } from "./fixtures.ts"
 

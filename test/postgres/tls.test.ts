@@ -13,14 +13,14 @@ import type { PgConfig, SslMode } from "../../src/config/ServiceConfig.ts"
 import * as PgSession from "../../src/postgres/PgSession.ts"
 import * as Quote from "../../src/postgres/Quote.ts"
 import * as PgReplicationConnection from "../../src/replication/PgReplicationConnection.ts"
-import { type PgCluster, pgConfigOf, startPostgres } from "../support/PostgresHarness.ts"
+import { type PgCluster, pgConfigOf, startPostgres } from "../../support/PostgresHarness.ts"
 import {
   type CertificateAuthority,
   makeCertificateAuthority,
   makeServerCertificate,
   postgresTlsSettings,
   type ServerCertificate
-} from "../support/Tls.ts"
+} from "../../support/Tls.ts"
 
 const SSL_IN_USE = "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
 

@@ -7,8 +7,8 @@ import { Effect, Fiber, Redacted } from "effect"
 import * as Net from "node:net"
 import * as Lsn from "../../src/domain/Lsn.ts"
 import * as PgReplicationConnection from "../../src/replication/PgReplicationConnection.ts"
-import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
-import { makeServerCertificate, postgresTlsSettings, type ServerCertificate } from "../support/Tls.ts"
+import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
+import { makeServerCertificate, postgresTlsSettings, type ServerCertificate } from "../../support/Tls.ts"
 import { eventually, pgConfig, psql } from "./fixtures.ts"
 
 const connectAndRun = (config: Parameters<typeof PgReplicationConnection.connect>[0], sql: string) =>

@@ -4,9 +4,9 @@
  */
 import { Effect } from "effect"
 import type { ReplicationConfig } from "../../src/config/ServiceConfig.ts"
-import type { PgCluster } from "../support/PostgresHarness.ts"
+import type { PgCluster } from "../../support/PostgresHarness.ts"
 
-export { pgConfigOf as pgConfig } from "../support/PostgresHarness.ts"
+export { pgConfigOf as pgConfig } from "../../support/PostgresHarness.ts"
 
 export const replicationConfig = (overrides: Partial<ReplicationConfig> = {}): ReplicationConfig => ({
   slot: "cdc_test",

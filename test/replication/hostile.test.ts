@@ -15,7 +15,7 @@ import * as Publication from "../../src/replication/Publication.ts"
 import * as ReplicationReader from "../../src/replication/ReplicationReader.ts"
 import type { ReplicationSession } from "../../src/replication/ReplicationSession.ts"
 import * as Wal2JsonDecoder from "../../src/replication/Wal2JsonDecoder.ts"
-import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
+import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 import { eventually, pgConfig, psql, replicationConfig } from "./fixtures.ts"
 
 const MiB = 1024 * 1024

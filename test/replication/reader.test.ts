@@ -13,7 +13,7 @@ import * as ReplicationReader from "../../src/replication/ReplicationReader.ts"
 import type { ReplicationSession } from "../../src/replication/ReplicationSession.ts"
 import * as Slot from "../../src/replication/Slot.ts"
 import * as Wal2JsonDecoder from "../../src/replication/Wal2JsonDecoder.ts"
-import { type PgCluster, startPostgres } from "../support/PostgresHarness.ts"
+import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 import { eventually, pgConfig, psql, replicationConfig } from "./fixtures.ts"
 
 const FILTERED = "public.skipped"

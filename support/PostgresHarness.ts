@@ -5,12 +5,12 @@
  */
 import { execFile as execFileCb, execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { promisify } from "node:util"
 import { Redacted } from "effect"
-import type { PgConfig } from "../../src/config/ServiceConfig.ts"
+import type { PgConfig } from "../src/config/ServiceConfig.ts"
+import { freePort } from "./Ports.ts"
 
 const execFile = promisify(execFileCb)
 
@@ -24,17 +24,6 @@ export const findBinDir = (): string => {
   if (versions.length === 0) throw new Error("no PostgreSQL server binaries under /usr/lib/postgresql (apt-get install postgresql)")
   return Path.join(root, versions[0]!, "bin")
 }
-
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 const isRoot = (): boolean => typeof process.getuid === "function" && process.getuid() === 0
 

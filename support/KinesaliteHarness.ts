@@ -1,7 +1,10 @@
 /**
- * A throwaway Kinesis (kinesalite, in memory) on a free port, for integration tests and the
- * benchmark: create streams, read back everything a stream holds. Dummy credentials are put in the
- * environment (the SDK's default chain finds them) unless some are already set.
+ * A throwaway Kinesis (kinesalite, in memory) on a free port, for tests, the demo, the benchmark and
+ * `npm run kinesis:local`: create streams, read back everything a stream holds. Dummy credentials
+ * are put in the environment (the SDK's default chain finds them) unless some are already set.
+ * As its own process (the benchmark runs it so, away from the measured service):
+ *   node support/KinesaliteHarness.ts --stream s --shards n [--port p]
+ * prints `{"port":N}` once the stream is ACTIVE.
  */
 import {
   CreateStreamCommand,
@@ -13,7 +16,9 @@ import {
 } from "@aws-sdk/client-kinesis"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import kinesalite from "kinesalite"
-import { freePort } from "./PostgresHarness.ts"
+import * as Flag from "effect/cli/Flag"
+import { parseArgs } from "./Cli.ts"
+import { freePort } from "./Ports.ts"
 
 export interface StoredRecord {
   readonly shardId: string
@@ -37,13 +42,15 @@ export interface Kinesalite {
 }
 
 export const startKinesalite = async (
-  options: { readonly region?: string; readonly port?: number } = {}
+  options: { readonly region?: string; readonly port?: number; readonly shardLimit?: number } = {}
 ): Promise<Kinesalite> => {
   process.env.AWS_ACCESS_KEY_ID ??= "test"
   process.env.AWS_SECRET_ACCESS_KEY ??= "test"
   const region = options.region ?? "us-east-1"
   const port = options.port ?? await freePort()
-  const server = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0 })
+  const server = kinesalite({
+    createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, ...(options.shardLimit === undefined ? {} : { shardLimit: options.shardLimit })
+  })
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject)
     server.listen(port, "127.0.0.1", () => resolve())
@@ -97,8 +104,25 @@ export const startKinesalite = async (
 
   const stop = async () => {
     client.destroy()
-    await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())))
+    await new Promise<void>((resolve, reject) => {
+      server.close((error) => (error ? reject(error) : resolve()))
+      server.closeAllConnections()
+    })
   }
 
   return { endpoint, port, region, client, createStream, readAll, stop }
+}
+
+if (import.meta.main) {
+  const args = await parseArgs("kinesalite", "kinesalite with one stream; prints {\"port\":N} once it is ACTIVE", {
+    stream: Flag.String("stream").pipe(Flag.withDefault("bench")),
+    shards: Flag.Int("shards").pipe(Flag.withDefault(4)),
+    port: Flag.Int("port").pipe(Flag.withDefault(0))
+  })
+  const running = await startKinesalite({ ...(args.port === 0 ? {} : { port: args.port }), shardLimit: Math.max(10, args.shards) })
+  await running.createStream(args.stream, args.shards)
+  process.stdout.write(JSON.stringify({ port: running.port }) + "\n")
+  const stop = (): void => void running.stop().finally(() => process.exit(0))
+  process.on("SIGTERM", stop)
+  process.on("SIGINT", stop)
 }

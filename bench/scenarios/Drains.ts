@@ -1,0 +1,78 @@
+/**
+ * Drains: the service (default settings) draining the backlog from its own slot, from spawn until its
+ * frontier passes the backlog's end, into the bench endpoint at 0 and 20 ms per request (wal2json)
+ * and at 20 ms (pgoutput), and into kinesalite (wal2json). Each is compared with its plugin's
+ * ceiling; CPU per change and peak RSS come with it. With a backlog of at least 4× the default
+ * queue, the bench-endpoint drains are memory runs of the default queue too.
+ */
+import { DEFAULT_QUEUE_MAX_BYTES } from "../../src/config/ServiceConfig.ts"
+import type { Bench, Scenario } from "../Bench.ts"
+import type { Plugin } from "../Ceiling.ts"
+import type { DrainFigures, MemoryFigures } from "../Report.ts"
+import { throughput } from "../Report.ts"
+
+interface Drain {
+  readonly slot: string
+  readonly plugin: Plugin
+  readonly endpoint: "bench endpoint" | "kinesalite"
+  readonly latencyMs: number
+}
+
+const drains: ReadonlyArray<Drain> = [
+  { slot: "bench_drain_wal2json_0ms", plugin: "wal2json", endpoint: "bench endpoint", latencyMs: 0 },
+  { slot: "bench_drain_wal2json_20ms", plugin: "wal2json", endpoint: "bench endpoint", latencyMs: 20 },
+  { slot: "bench_drain_pgoutput_20ms", plugin: "pgoutput", endpoint: "bench endpoint", latencyMs: 20 },
+  { slot: "bench_drain_wal2json_kinesalite", plugin: "wal2json", endpoint: "kinesalite", latencyMs: 0 }
+]
+
+const nameOf = (d: Drain): string => (d.endpoint === "kinesalite" ? "kinesalite" : `bench endpoint, ${d.latencyMs} ms`)
+
+const runDrain = async (bench: Bench, d: Drain): Promise<DrainFigures> => {
+  const { backlog } = bench
+  bench.log(`drain: service, ${d.plugin} → ${nameOf(d)} (slot ${d.slot})`)
+  const endpoint = d.endpoint === "bench endpoint" ? await bench.startEndpoint({ latencyMs: d.latencyMs }) : undefined
+  const server = endpoint ?? await bench.startKinesalite({ streamName: "bench", shards: 4 })
+  const run = await bench.measureService({ slot: d.slot, plugin: d.plugin, endpointUrl: server.url })
+  const stats = endpoint === undefined ? undefined : await endpoint.stats()
+  await server.stop()
+  if (stats !== undefined && stats.records < backlog.changes) {
+    throw new Error(`the service's frontier passed the backlog's end but the endpoint acknowledged only ${stats.records} of ${backlog.changes} changes`)
+  }
+  const t = throughput(backlog.changes, backlog.bodyBytes, run.seconds)
+  const cpuMicros = (run.cpuSeconds / backlog.changes) * 1e6
+  bench.log(`  ${Math.round(t.changesPerSecond)} changes/s in ${run.seconds.toFixed(2)} s, ${cpuMicros.toFixed(1)} µs CPU per change`)
+  return {
+    name: nameOf(d),
+    plugin: d.plugin,
+    endpoint: d.endpoint,
+    endpointLatencyMs: d.latencyMs,
+    changes: backlog.changes,
+    recordsAcknowledged: stats?.records,
+    secondsToFirstAck: stats?.firstAckMs === undefined ? undefined : (stats.firstAckMs - run.startedAtEpochMs) / 1000,
+    ...t,
+    ratioToCeiling: t.changesPerSecond / bench.ceiling(d.plugin).changesPerSecond,
+    peakRssBytes: run.peakRssBytes,
+    serviceCpuSeconds: run.cpuSeconds,
+    serviceCpuMicrosPerChange: cpuMicros
+  }
+}
+
+export const scenario: Scenario = {
+  name: "drains",
+  backlogSlots: () => drains.map(({ slot, plugin }) => ({ slot, plugin })),
+  run: async (bench) => {
+    const figures: Array<DrainFigures> = []
+    for (const d of drains) figures.push(await runDrain(bench, d))
+    const memory: Array<MemoryFigures> = []
+    if (bench.backlog.bodyBytes >= 4 * DEFAULT_QUEUE_MAX_BYTES) {
+      for (const d of figures) {
+        if (d.endpoint !== "bench endpoint" || d.peakRssBytes === undefined) continue
+        memory.push({
+          run: `default queue, ${d.plugin} drain → ${d.name}`, queueMaxBytes: DEFAULT_QUEUE_MAX_BYTES,
+          streamedBytes: bench.backlog.bodyBytes, seconds: d.seconds, peakRssBytes: d.peakRssBytes
+        })
+      }
+    }
+    return { drains: figures, memory }
+  }
+}
