@@ -18,9 +18,10 @@ import type { Readable } from "node:stream"
 import * as Flag from "effect/cli/Flag"
 import { parseArgs } from "../support/Cli.ts"
 import {
-  checkPutRecords, commitTimeOf, defaultLimits, distribution, MiB
+  checkPutRecords, commitTimeOf, defaultLimits, MiB
 } from "./KinesisLimits.ts"
-import type { Distribution, IncomingRecord, PutRecordsLimits } from "./KinesisLimits.ts"
+import type { IncomingRecord, PutRecordsLimits } from "./KinesisLimits.ts"
+import { type Distribution, distribution } from "../support/Distribution.ts"
 
 export interface EndpointOptions {
   readonly streamName: string

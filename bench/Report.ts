@@ -5,7 +5,7 @@
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import type { Plugin } from "./Ceiling.ts"
-import type { Distribution } from "./KinesisLimits.ts"
+import type { Distribution } from "../support/Distribution.ts"
 import type { TargetCheck } from "./Targets.ts"
 
 export interface Machine {

@@ -6,8 +6,7 @@
  * Identity: inserts and updates carry a unique `change_id` column (`c:<change_id>`); a row is
  * deleted once, so a delete is `d:<table>:<id>`.
  */
-import { distribution } from "../../bench/KinesisLimits.ts"
-import type { Distribution } from "../../bench/KinesisLimits.ts"
+import { type Distribution, distribution } from "../../support/Distribution.ts"
 
 export type Action = "I" | "U" | "D"
 

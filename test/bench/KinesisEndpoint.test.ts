@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startEndpointProcess } from "../../bench/EndpointProcess.ts"
 import { defaultEndpointOptions, listen, makeEndpoint } from "../../bench/KinesisEndpoint.ts"
 import type { KinesisEndpoint } from "../../bench/KinesisEndpoint.ts"
-import { checkPutRecords, commitTimeOf, distribution, parsePgTimestamp } from "../../bench/KinesisLimits.ts"
+import { checkPutRecords, commitTimeOf, parsePgTimestamp } from "../../bench/KinesisLimits.ts"
+import { distribution } from "../../support/Distribution.ts"
 
 /** The SDK client as the service builds it (HTTP/1.1 handler) or with the SDK's default (HTTP/2) handler. */
 const sdk = (url: string, protocol: "http1" | "http2" = "http1"): KinesisClient =>
