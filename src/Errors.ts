@@ -126,6 +126,18 @@ export class OversizedRecord extends Data.TaggedError("OversizedRecord")<{
   }
 }
 
+/** The database's server_encoding is one the configured plugin cannot stream as UTF-8 faithfully. */
+export class UnsupportedEncoding extends Data.TaggedError("UnsupportedEncoding")<{
+  readonly encoding: string
+  readonly plugin: string
+  readonly hint: string
+}> {
+  readonly retriable = false
+  override get message(): string {
+    return `the database's server_encoding is ${this.encoding}, which the service cannot stream with ${this.plugin}: ${this.hint}`
+  }
+}
+
 /** This instance lost the leader lock (or its connection): streaming stops, campaigning resumes. */
 export class LeadershipLost extends Data.TaggedError("LeadershipLost")<{ readonly reason: string }> {
   readonly retriable = true
@@ -146,6 +158,7 @@ export type ServiceError =
   | DecodeError
   | KinesisError
   | OversizedRecord
+  | UnsupportedEncoding
   | LeadershipLost
 
 /** The one retry decision: does waiting and trying again have a chance? */

@@ -128,7 +128,12 @@ export const make = (
         if (event.oversizedBytes === undefined && bytes <= options.maxRecordBytes) records.push(record)
         else if (kinesis.oversizedRecordPolicy === "fail") {
           return Effect.fail(
-            new OversizedRecord({ lsn: event.lsn, table: qualifiedTable(event), bytes, limit: options.maxRecordBytes })
+            new OversizedRecord({
+              lsn: event.lsn,
+              table: event.action === "M" ? "(logical message)" : qualifiedTable(event),
+              bytes,
+              limit: options.maxRecordBytes
+            })
           )
         } else (dropped ??= []).push(record)
       }

@@ -108,6 +108,14 @@ class Reader {
     this.offset = end + 1
     return value
   }
+  /** `length` bytes as they are (a view). */
+  bytes(length: number): Uint8Array {
+    if (length < 0) throw new Truncated()
+    this.need(length)
+    const value = this.buffer.subarray(this.offset, this.offset + length)
+    this.offset += length
+    return value
+  }
   text(length: number): string {
     if (length < 0) throw new Truncated()
     this.need(length)
@@ -124,6 +132,60 @@ class Malformed extends Error {}
 
 const encoder = new TextEncoder()
 const emptyBody = new Uint8Array(0)
+
+const hexDigits = "0123456789abcdef"
+
+/**
+ * `head`, then `bytes` as a JSON string, then `}`: escaped byte by byte the way PostgreSQL's
+ * escape_json (wal2json's) does, so bytes that are not valid UTF-8 pass unchanged and valid UTF-8
+ * comes out exactly as JSON.stringify would write it.
+ */
+const jsonStringBody = (head: string, bytes: Uint8Array): Uint8Array => {
+  let escapes = 0
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i]!
+    if (byte < 0x20) escapes += byte === 0x08 || byte === 0x09 || byte === 0x0a || byte === 0x0c || byte === 0x0d ? 1 : 5
+    else if (byte === 0x22 || byte === 0x5c) escapes += 1
+  }
+  const headBytes = encoder.encode(head)
+  const out = new Uint8Array(headBytes.length + bytes.length + escapes + 3)
+  out.set(headBytes)
+  let o = headBytes.length
+  out[o++] = 0x22
+  if (escapes === 0) {
+    out.set(bytes, o)
+    o += bytes.length
+  } else {
+    for (let i = 0; i < bytes.length; i++) {
+      const byte = bytes[i]!
+      if (byte >= 0x20 && byte !== 0x22 && byte !== 0x5c) {
+        out[o++] = byte
+        continue
+      }
+      out[o++] = 0x5c
+      switch (byte) {
+        case 0x08: out[o++] = 0x62; break // b
+        case 0x09: out[o++] = 0x74; break // t
+        case 0x0a: out[o++] = 0x6e; break // n
+        case 0x0c: out[o++] = 0x66; break // f
+        case 0x0d: out[o++] = 0x72; break // r
+        case 0x22:
+        case 0x5c:
+          out[o++] = byte
+          break
+        default:
+          out[o++] = 0x75 // u00XX
+          out[o++] = 0x30
+          out[o++] = 0x30
+          out[o++] = hexDigits.charCodeAt(byte >> 4)
+          out[o++] = hexDigits.charCodeAt(byte & 0xf)
+      }
+    }
+  }
+  out[o++] = 0x22
+  out[o] = 0x7d
+  return out
+}
 
 /** Builds a pgoutput decoder. It is stateful: use one per replication stream. */
 export const make = (options: Options): Decoder => {
@@ -335,17 +397,18 @@ export const make = (options: Options): Decoder => {
         const transactional = (reader.byte() & 1) === 1
         const messageLsn = reader.uint64()
         const prefix = reader.string()
-        const content = reader.text(reader.int32())
+        // the content is bytes (bytea): kept as sent, as wal2json does, even when not valid UTF-8
+        const content = reader.bytes(reader.int32())
         const context = transactional ? transactionJson : `"xid":null,"timestamp":null`
         // a non-transactional message is sent on its own, at its own position
         const recordLsn = transactional ? commitLsn : lsn
         const recordIdx = transactional ? nextIdx++ : 0
-        const body = `${RecordBodies.positionPrefix(Lsn.format(recordLsn), recordIdx)}"action":"M",${context},` +
+        const head = `${RecordBodies.positionPrefix(Lsn.format(recordLsn), recordIdx)}"action":"M",${context},` +
           `"lsn":"${Lsn.format(messageLsn)}","transactional":${transactional},` +
-          `"prefix":${JSON.stringify(prefix)},"content":${JSON.stringify(content)}}`
+          `"prefix":${JSON.stringify(prefix)},"content":`
         events.push({
           lsn, ackLsn: lsn, xid: transactional ? xid : undefined, commitLsn: recordLsn, commitIdx: recordIdx, action: "M",
-          schema: "", table: "", pk: undefined, commitTimeMs: transactional ? commitTimeMs : undefined, body: encoder.encode(body)
+          schema: "", table: "", pk: undefined, commitTimeMs: transactional ? commitTimeMs : undefined, body: jsonStringBody(head, content)
         })
         break
       }

@@ -31,6 +31,7 @@ import type { Decoder, WalMessage } from "./Decoder.ts"
 import * as PgReplicationConnection from "./PgReplicationConnection.ts"
 import * as PgWire from "./PgWire.ts"
 import type { ReplicationSession } from "./ReplicationSession.ts"
+import * as ServerSettings from "./ServerSettings.ts"
 import * as Slot from "./Slot.ts"
 
 export interface OpenOptions {
@@ -90,6 +91,18 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
     const highWaterBytes = options.highWaterBytes ?? DEFAULT_HIGH_WATER_BYTES
 
     const connection = yield* PgReplicationConnection.connect(options.pg)
+    // before the slot: a database the plugin cannot stream is refused without leaving a slot behind
+    const settings = yield* ServerSettings.read((sql) => Effect.map(connection.query(sql), (result) => result.rows))
+    yield* ServerSettings.checkEncoding(settings.serverEncoding, replication.plugin)
+    const statusIntervalMs = ServerSettings.statusIntervalMs(replication.statusIntervalMs, settings.walSenderTimeoutMs)
+    if (statusIntervalMs !== replication.statusIntervalMs) {
+      yield* Effect.logWarning("status_interval_clamped").pipe(Effect.annotateLogs({
+        configuredMs: replication.statusIntervalMs,
+        walSenderTimeoutMs: settings.walSenderTimeoutMs,
+        statusIntervalMs,
+        note: "STATUS_INTERVAL_MS must stay below half of the server's wal_sender_timeout"
+      }))
+    }
     const slot = yield* Slot.ensure(connection, { slot: slotName, plugin: replication.plugin, createSlot: replication.createSlot })
     const decoder = typeof options.decoder === "function"
       ? yield* options.decoder((sql) => Effect.map(connection.query(sql), (result) => result.rows))
@@ -214,7 +227,7 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
     // Status updates on their own schedule, whether or not anyone takes.
     yield* Effect.forkScoped(Effect.gen(function*() {
       while (connectionFailure === undefined) {
-        yield* Effect.sleep(replication.statusIntervalMs)
+        yield* Effect.sleep(statusIntervalMs)
         if (connectionFailure === undefined) sendStatus(false)
       }
     }))

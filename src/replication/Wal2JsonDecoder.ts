@@ -19,8 +19,10 @@ export type Options = Parameters<typeof StartOptions.wal2json>[0]
 /** The START_REPLICATION options clause the decoder expects the stream to be produced with. */
 export const startOptions = (options: Options): string => StartOptions.clause(StartOptions.wal2json(options))
 
-const utf8 = new TextDecoder("utf-8", { fatal: true })
-/** For the head of an oversized message, which may end inside a character. */
+/**
+ * Reads the fields the pipeline needs. Not fatal: bytes that are not valid UTF-8 (a logical
+ * message's bytea content, a SQL_ASCII database) become U+FFFD here only; the body keeps them as sent.
+ */
 const lenient = new TextDecoder("utf-8")
 const emptyBody = new Uint8Array(0)
 
@@ -186,7 +188,7 @@ export const make = (options: Options): Decoder => {
       let json: string
       let parsed: unknown
       try {
-        json = utf8.decode(data)
+        json = lenient.decode(data)
         parsed = JSON.parse(json)
       } catch (error) {
         return Result.fail(new DecodeError({ lsn, reason: `not a wal2json message (${(error as Error).message})` }))

@@ -3,12 +3,14 @@
  * and both decoders: changes and logical messages far over the per-record limit (and over the
  * protocol parser's 16 MiB) are dropped as they arrive and handed on as oversized events naming
  * them; bytes that are not valid UTF-8 are passed on as sent. After each, a normal change arrives
- * and the slot moves past.
+ * and the slot moves past. Then the start-up checks: server encodings (LATIN1, SQL_ASCII) streamed
+ * faithfully or refused per plugin, and STATUS_INTERVAL_MS against wal_sender_timeout.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Exit, Logger, References } from "effect"
 import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
 import * as Lsn from "../../src/domain/Lsn.ts"
+import { UnsupportedEncoding } from "../../src/Errors.ts"
 import type { Decoder } from "../../src/replication/Decoder.ts"
 import * as PgOutputDecoder from "../../src/replication/PgOutputDecoder.ts"
 import * as Publication from "../../src/replication/Publication.ts"
@@ -19,6 +21,8 @@ import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 import { eventually, pgConfig, psql, replicationConfig } from "./fixtures.ts"
 
 const MiB = 1024 * 1024
+/** The table "café", spelled so that no client encoding can change it. */
+const CAFE = `U&"caf\\00e9"`
 const PUBLICATION = "cdc_hostile"
 
 let pg!: PgCluster
@@ -29,6 +33,14 @@ beforeAll(async () => {
     CREATE TABLE items (id int PRIMARY KEY, name text);
     CREATE TABLE blobs (id int PRIMARY KEY, data bytea);
     CREATE PUBLICATION ${PUBLICATION} FOR ALL TABLES;`)
+  for (const [database, encoding, table] of [["latin", "LATIN1", CAFE], ["ascii", "SQL_ASCII", "rows"]] as const) {
+    await pg.psql(`CREATE DATABASE ${database} ENCODING '${encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`)
+    await pg.psql(`CREATE TABLE ${table} (id int PRIMARY KEY, v text); CREATE PUBLICATION ${PUBLICATION} FOR ALL TABLES`, { database })
+  }
+  for (const [database, timeout] of [["short_timeout", "'900ms'"], ["no_timeout", "0"]] as const) {
+    await pg.psql(`CREATE DATABASE ${database}`)
+    await pg.psql(`ALTER DATABASE ${database} SET wal_sender_timeout = ${timeout}`)
+  }
 })
 afterAll(async () => {
   await pg?.stop()
@@ -43,13 +55,40 @@ const decoderFor = (plugin: Plugin): Decoder | ReplicationReader.DecoderFactory 
       Effect.map(Publication.primaryKeys(query), (keys) =>
         PgOutputDecoder.make({ publication: PUBLICATION, primaryKey: Publication.primaryKeyOf(keys) }))
 
-const open = (plugin: Plugin, slot: string, maxMessageBytes: number) =>
+const open = (
+  plugin: Plugin,
+  slot: string,
+  maxMessageBytes: number,
+  options: { readonly database?: string; readonly statusIntervalMs?: number } = {}
+) =>
   ReplicationReader.open({
-    pg: pgConfig(pg, { applicationName: `cdc-${slot}` }),
+    pg: pgConfig(pg, { applicationName: `cdc-${slot}`, ...(options.database === undefined ? {} : { database: options.database }) }),
     decoder: decoderFor(plugin),
     maxMessageBytes,
-    replication: replicationConfig({ slot, plugin, publication: PUBLICATION })
+    replication: replicationConfig({ slot, plugin, publication: PUBLICATION, statusIntervalMs: options.statusIntervalMs ?? 500 })
   })
+
+const slotExists = (slot: string) =>
+  Effect.map(psql(pg, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = '${slot}'`), (n) => n === "1")
+
+/** The bytes of a body after `"content":` (up to the closing brace). */
+const contentBytes = (body: Uint8Array): Buffer => {
+  const buffer = Buffer.from(body)
+  const at = buffer.indexOf(`"content":`)
+  return buffer.subarray(at + `"content":`.length, buffer.length - 1)
+}
+
+/** A logger that keeps every line with its annotations. */
+const captureLogs = () => {
+  const lines: Array<{ readonly message: string; readonly annotations: Readonly<Record<string, unknown>> }> = []
+  const logger = Logger.make(({ fiber, message }) => {
+    lines.push({
+      message: (Array.isArray(message) ? message : [message]).map(String).join(" "),
+      annotations: { ...fiber.getRef(References.CurrentLogAnnotations) }
+    })
+  })
+  return { lines, layer: Logger.layer([logger]) }
+}
 
 /** Takes until `enough` holds for everything read so far. */
 const takeUntil = (session: ReplicationSession, enough: (events: ReadonlyArray<ChangeEvent>) => boolean) =>
@@ -124,4 +163,83 @@ describe.each(["wal2json", "pgoutput"] as const)("hostile input through the read
       const body = JSON.parse(Buffer.from(row.body).toString("utf8")) as { columns: ReadonlyArray<{ name: string; value: unknown }> }
       expect(body.columns.find((c) => c.name === "name")?.value).toBe("z".repeat(2 * MiB))
     })), 60_000)
+
+  it.live("bytes that are not valid UTF-8 in a logical message are published as sent, escaped only where JSON needs it", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const slot = `hostile_utf8_${plugin}`
+      const session = yield* open(plugin, slot, MiB)
+      yield* psql(pg, `SELECT pg_logical_emit_message(true, 'p', '\\xff'::bytea)`)
+      // a quote, an invalid byte, a backslash, a newline, a control byte, then ✓ in UTF-8
+      yield* psql(pg, `SELECT pg_logical_emit_message(false, 'q', '\\x22ff5c0a01e29c93'::bytea)`)
+      yield* psql(pg, `INSERT INTO items VALUES (${id(4)}, 'after')`)
+      const events = yield* takeUntil(session, (es) => es.some(insertedItem(id(4))))
+      const messages = events.filter((e) => e.action === "M")
+      expect(messages).toHaveLength(2)
+      expect(contentBytes(messages[0]!.body)).toEqual(Buffer.from([0x22, 0xff, 0x22]))
+      expect(contentBytes(messages[1]!.body)).toEqual(
+        Buffer.concat([Buffer.from(`"\\"`), Buffer.from([0xff]), Buffer.from(`\\\\\\n\\u0001✓"`)])
+      )
+      yield* acknowledgePast(session, slot, events, messages[1]!.lsn)
+    })), 60_000)
+})
+
+/** Runs `sql` in `database` the way psql does with client_encoding=UTF8. */
+const psqlShows = (database: string, sql: string) => psql(pg, `SET client_encoding = 'UTF8'; ${sql}`, { database })
+
+describe("server encodings", () => {
+  it.live("LATIN1 with pgoutput: names and values arrive as psql shows them with client_encoding=UTF8", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const session = yield* open("pgoutput", "latin_pgoutput", MiB, { database: "latin" })
+      // é, ü and ÿ as LATIN1 bytes, whatever psql's own client encoding is
+      yield* psqlShows("latin", `INSERT INTO ${CAFE} VALUES (1, convert_from('\\xe9fcff'::bytea, 'LATIN1'))`)
+      const events = yield* takeUntil(session, (es) => es.some((e) => e.action === "I"))
+      const insert = events.find((e) => e.action === "I")!
+      expect(insert.table).toBe(yield* psqlShows("latin", `SELECT relname FROM pg_class WHERE relname LIKE 'caf%' AND relkind = 'r'`))
+      expect(insert.table).toBe("café")
+      const body = JSON.parse(Buffer.from(insert.body).toString("utf8")) as { columns: ReadonlyArray<{ name: string; value: unknown }> }
+      expect(body.columns.find((c) => c.name === "v")?.value).toBe(yield* psqlShows("latin", `SELECT v FROM ${CAFE} WHERE id = 1`))
+      expect(body.columns.find((c) => c.name === "v")?.value).toBe("éüÿ")
+    })), 60_000)
+
+  it.live("LATIN1 with wal2json is refused at start, naming the encoding, before any slot is created", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(Effect.scoped(open("wal2json", "latin_wal2json", MiB, { database: "latin" })))
+      expect(exit).toEqual(Exit.fail(new UnsupportedEncoding({ encoding: "LATIN1", plugin: "wal2json", hint: expect.any(String) })))
+      expect(yield* slotExists("latin_wal2json")).toBe(false)
+    }), 30_000)
+
+  it.live("SQL_ASCII with wal2json: records carry the stored bytes as they are; with pgoutput it is refused", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const refused = yield* Effect.exit(Effect.scoped(open("pgoutput", "ascii_pgoutput", MiB, { database: "ascii" })))
+      expect(Exit.isFailure(refused) && String(refused.cause)).toContain("SQL_ASCII")
+      expect(yield* slotExists("ascii_pgoutput")).toBe(false)
+
+      const session = yield* open("wal2json", "ascii_wal2json", MiB, { database: "ascii" })
+      yield* psqlShows("ascii", `INSERT INTO rows VALUES (1, convert_from('\\xe9ff41'::bytea, 'SQL_ASCII'))`)
+      yield* psqlShows("ascii", `INSERT INTO rows VALUES (2, 'after')`)
+      const events = yield* takeUntil(session, (es) => es.filter((e) => e.action === "I").length === 2)
+      const [first, second] = events.filter((e) => e.action === "I")
+      expect(Buffer.from(first!.body).includes(Buffer.from([0x22, 0xe9, 0xff, 0x41, 0x22]))).toBe(true)
+      expect(first!.pk).toBe("[1]")
+      expect(second!.pk).toBe("[2]")
+    })), 60_000)
+})
+
+describe("STATUS_INTERVAL_MS against wal_sender_timeout", () => {
+  it.live("is clamped below half of the server's timeout, with a warning; a disabled timeout (0) clamps nothing", () =>
+    Effect.gen(function*() {
+      const clamped = captureLogs()
+      yield* Effect.scoped(open("wal2json", "clamp_short", MiB, { database: "short_timeout", statusIntervalMs: 1000 })).pipe(
+        Effect.provide(clamped.layer)
+      )
+      const warning = clamped.lines.find((l) => l.message === "status_interval_clamped")
+      expect(warning?.annotations).toMatchObject({ configuredMs: 1000, walSenderTimeoutMs: 900, statusIntervalMs: 300 })
+
+      const kept = captureLogs()
+      yield* Effect.scoped(open("wal2json", "clamp_none", MiB, { database: "no_timeout", statusIntervalMs: 60_000 })).pipe(
+        Effect.provide(kept.layer)
+      )
+      expect(kept.lines.some((l) => l.message === "replication_started")).toBe(true)
+      expect(kept.lines.some((l) => l.message === "status_interval_clamped")).toBe(false)
+    }), 30_000)
 })
