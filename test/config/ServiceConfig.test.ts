@@ -118,7 +118,7 @@ describe("ServiceConfig", () => {
         "PGSSLMODE", "REPLICATION_PLUGIN", "REPLICATION_SLOT", "REPLICATION_SLOT_CREATE", "WAL2JSON_FORMAT_VERSION"
       ])
       assert.include(byName.get("PGPORT"), "integer")
-      assert.include(byName.get("PGSSLMODE"), "disable | prefer | require | verify-ca | verify-full")
+      assert.include(byName.get("PGSSLMODE"), "disable | allow | prefer | require | verify-ca | verify-full")
       assert.include(byName.get("WAL2JSON_FORMAT_VERSION"), "only format-version 2")
       assert.include(byName.get("BATCH_MAX_RECORDS"), "<= 500")
       assert.notInclude(e.message, "hunter2")
