@@ -12,9 +12,6 @@
  *   PGHOST=... npm run demo            uses that database (PG* variables) and wal2json instead
  */
 import * as Os from "node:os"
-import * as Flag from "effect/cli/Flag"
-import * as Option from "effect/Option"
-import { parseArgs } from "../support/Cli.ts"
 import { startKinesalite } from "../support/KinesaliteHarness.ts"
 import { valueOf } from "../support/Metrics.ts"
 import { startService } from "../support/ServiceProcess.ts"
@@ -23,31 +20,11 @@ import { startEmbeddedPostgres } from "./demo/EmbeddedPostgres.ts"
 import { Ledger } from "./demo/Ledger.ts"
 import { line, panel, summary } from "./demo/Panel.ts"
 import type { ServiceFigures } from "./demo/Panel.ts"
+import { type Options, parseOptions } from "./demo/Options.ts"
 import { openSql } from "./demo/Sql.ts"
 import type { Sql } from "./demo/Sql.ts"
 import { startStreamReader } from "./demo/StreamReader.ts"
 import { schema, setupStatements, startWorkload } from "./demo/Workload.ts"
-
-interface Options {
-  readonly seconds: number | undefined
-  readonly rate: number
-}
-
-const optionsFrom = async (): Promise<Options> => {
-  const args = await parseArgs("demo", "PostgreSQL → the service → kinesalite, with a workload and the stream read back", {
-    seconds: Flag.Int("seconds").pipe(Flag.optional,
-      Flag.withDescription("Write for this long, wait (30 s at most) for every change to arrive, print a summary; exit 0 only if all arrived")),
-    rate: Flag.Int("rate").pipe(Flag.withDefault(100), Flag.withDescription("Changes per second"))
-  })
-  const seconds = Option.getOrUndefined(args.seconds)
-  for (const [name, value] of [["seconds", seconds], ["rate", args.rate]] as const) {
-    if (value !== undefined && value <= 0) {
-      process.stderr.write(`demo: --${name} must be positive, got ${value}\n`)
-      process.exit(2)
-    }
-  }
-  return { seconds, rate: args.rate }
-}
 
 const streamName = "cdc-demo"
 const drainTimeoutMs = 30_000
@@ -223,7 +200,9 @@ const main = async (options: Options): Promise<number> => {
   return final.written > 0 && final.missing === 0 ? 0 : 1
 }
 
-const options = await optionsFrom()
+const parsed = await parseOptions(process.argv.slice(2))
+if (parsed._tag === "Exit") process.exit(parsed.code)
+const options = parsed.value
 let code = 1
 try {
   code = await main(options)

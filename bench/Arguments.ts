@@ -1,0 +1,56 @@
+/**
+ * `npm run bench` arguments (effect/cli flags) and the settings they give: a full run by default,
+ * `--quick` for a small one; every count positive; where the results go.
+ */
+import * as Path from "node:path"
+import * as Flag from "effect/cli/Flag"
+import * as Option from "effect/Option"
+import { type Parsed, parse } from "../support/Cli.ts"
+import { repoRoot } from "../support/Paths.ts"
+import type { Settings } from "./Bench.ts"
+
+const MiB = 1024 * 1024
+
+const positive = (name: string) => Flag.filter((n: number) => n > 0, (n) => `--${name} must be positive, got ${n}`)
+
+export const flags = {
+  quick: Flag.Boolean("quick").pipe(Flag.withDefault(false),
+    Flag.withDescription("A small run (20,000 changes, 5 s of load) that checks everything works")),
+  changes: Flag.Int("changes").pipe(positive("changes"), Flag.optional,
+    Flag.withDescription("Changes in the backlog (default 500,000; quick 20,000)")),
+  latencyRate: Flag.Int("latency-rate").pipe(positive("latency-rate"), Flag.optional,
+    Flag.withDescription("Transactions per second of the latency load (default 5,000; quick 1,000)")),
+  latencySeconds: Flag.Int("latency-seconds").pipe(positive("latency-seconds"), Flag.optional,
+    Flag.withDescription("Seconds of the latency load (default 30; quick 5)")),
+  results: Flag.String("results").pipe(Flag.optional,
+    Flag.withDescription("Where to write the JSON results (default bench/results/latest.json for a full run; none for a quick one)"))
+} as const
+
+export interface Arguments {
+  readonly settings: Settings
+  /** undefined: print only (a quick run without --results). */
+  readonly resultsFile: string | undefined
+}
+
+export const parseArguments = async (args: ReadonlyArray<string>): Promise<Parsed<Arguments>> => {
+  const parsed = await parse("bench", "Measures the service against what PostgreSQL itself streams, on this machine", flags, args)
+  if (parsed._tag === "Exit") return parsed
+  const { quick, changes, latencyRate, latencySeconds, results } = parsed.value
+  return {
+    _tag: "Parsed",
+    value: {
+      settings: {
+        quick,
+        // full: bodies of at least 4x the default QUEUE_MAX_BYTES, so the default drains measure memory too
+        changes: Option.getOrElse(changes, () => (quick ? 20_000 : 500_000)),
+        latencyRate: Option.getOrElse(latencyRate, () => (quick ? 1_000 : 5_000)),
+        latencySeconds: Option.getOrElse(latencySeconds, () => (quick ? 5 : 30)),
+        memoryQueueBytes: quick ? 2 * MiB : 16 * MiB
+      },
+      resultsFile: Option.match(results, {
+        onNone: () => (quick ? undefined : Path.join(repoRoot, "bench", "results", "latest.json")),
+        onSome: (file) => Path.resolve(file)
+      })
+    }
+  }
+}
