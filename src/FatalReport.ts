@@ -25,7 +25,10 @@ export const reportConfigError = (error: InvalidConfig): Effect.Effect<void> =>
 const describe = (error: unknown): { readonly tag: string; readonly message: string } => {
   if (typeof error === "object" && error !== null && "_tag" in error) {
     const tag = String((error as { readonly _tag: unknown })._tag)
-    return { tag, message: error instanceof Error ? error.message : tag }
+    const own = error instanceof Error ? error.message : ""
+    // some errors (the HTTP server's ServeError) carry their reason only in their cause
+    const cause = "cause" in error && error.cause instanceof Error ? error.cause.message : ""
+    return { tag, message: own !== "" ? own : cause !== "" ? cause : tag }
   }
   return { tag: "Unknown", message: String(error) }
 }
