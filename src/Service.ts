@@ -93,6 +93,8 @@ const stream = (stopped: Effect.Effect<void>, isStopping: Effect.Effect<boolean>
     const restarting: Effect.Effect<void, ServiceError> = Effect.gen(function*() {
       let backoff = yield* Schedule.toStepWithSleep(restartBackoff)
       while (true) {
+        // a round that starts while stopping (leadership regained during the drain) has nothing to do
+        if (yield* isStopping) return
         const exit = yield* Effect.exit(once)
         if (Exit.isSuccess(exit)) return
         const failure = Cause.findErrorOption(exit.cause)

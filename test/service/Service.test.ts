@@ -238,6 +238,54 @@ describe("Service stop", () => {
     }))
 })
 
+describe("Service stop, bounded", () => {
+  it.effect("leadership lost and regained at once during the drain: the new round does not stream again, the stop ends", () =>
+    Effect.gen(function*() {
+      let scripted: Effect.Success<typeof makeScripted> | undefined
+      const rig = yield* start({
+        kinesis: { behaviour: () => Effect.never },
+        leadership: (health) =>
+          makeScripted.pipe(
+            Effect.provideService(Health.Health, health),
+            Effect.tap((s) => Effect.sync(() => void (scripted = s))),
+            Effect.map((s) => s.leadership)
+          ),
+        prepare: (slot) => slot.append(tx([1]))
+      })
+      yield* advanceUntil(() => rig.stream.inflight() > 0)
+      yield* signal(rig)
+      yield* TestClock.adjust(1_000)
+      yield* scripted!.revoke("lost and won again during the drain")
+      yield* settle
+      expect(rig.fiber.pollUnsafe()).toBeDefined()
+      expect(yield* scripted!.rounds).toBe(2)
+      expect(rig.slot.opens()).toHaveLength(1)
+    }))
+
+  it.effect("whatever hangs after the drain (here: releasing the lock), the stop ends at SHUTDOWN_TIMEOUT_MS plus the grace period", () =>
+    Effect.gen(function*() {
+      const stuckRelease = Leadership.of({
+        isLeader: Effect.succeed(true),
+        runWhileLeader: (work) => work.pipe(Effect.ensuring(Effect.never))
+      })
+      const rig = yield* start({
+        config: { shutdownTimeoutMs: 3_000 },
+        leadership: () => Effect.succeed(stuckRelease),
+        prepare: (slot) => slot.append(tx([1]))
+      })
+      yield* advanceUntil(() => rig.stream.accepted().length === 1)
+      yield* signal(rig)
+      yield* settle
+      // the drain itself is over at once (nothing in flight): only the release hangs
+      expect(rig.slot.statusSent()).toBe(1)
+      yield* TestClock.adjust(3_000 + Service.SHUTDOWN_GRACE_MS - 100)
+      expect(rig.fiber.pollUnsafe()).toBeUndefined()
+      yield* TestClock.adjust(200)
+      yield* settle
+      expect(rig.fiber.pollUnsafe()).toBeDefined()
+    }))
+})
+
 describe("Service leadership", () => {
   it.effect("leadership lost while streaming closes the session; regained, it streams again from the confirmed position", () =>
     Effect.gen(function*() {
