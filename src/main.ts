@@ -26,7 +26,7 @@ const MainLive = Layer.mergeAll(
   SecondSignal.layer
 ).pipe(
   Layer.provide(Layer.mergeAll(Leadership.layerConfig, ReplicationSource.layerConfig, Pipeline.layerConfig)),
-  Layer.provideMerge(KinesisSdk.layer),
+  Layer.provideMerge(KinesisSdk.layerConfig),
   Layer.provideMerge(Health.layer),
   Layer.provide(Logging.layerConfig),
   Layer.provideMerge(ConfigLive)

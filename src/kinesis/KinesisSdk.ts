@@ -89,14 +89,11 @@ export const make = (config: KinesisConfig) =>
     return KinesisClient.of({ putRecords, describeLimits })
   })
 
-/** The live layer for a given configuration. */
-export const layerConfig = (config: KinesisConfig): Layer.Layer<KinesisClient> => Layer.effect(KinesisClient, make(config))
+/** The live layer for an explicit configuration. */
+export const layer = (config: KinesisConfig): Layer.Layer<KinesisClient> => Layer.effect(KinesisClient, make(config))
 
 /** The live layer, configured from {@link ServiceConfig}. */
-export const layer: Layer.Layer<KinesisClient, never, ServiceConfig> = Layer.effect(
+export const layerConfig: Layer.Layer<KinesisClient, never, ServiceConfig> = Layer.effect(
   KinesisClient,
-  Effect.gen(function*() {
-    const config = yield* ServiceConfig
-    return yield* make(config.kinesis)
-  })
+  Effect.flatMap(Effect.service(ServiceConfig), (config) => make(config.kinesis))
 )

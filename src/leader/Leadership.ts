@@ -62,18 +62,12 @@ export class Leadership extends Context.Service<Leadership, {
       })
     })
   )
-
-  /** No election: this instance always leads (LEADER_ELECTION=false, and tests). */
-  static readonly layerAlwaysLeader: Layer.Layer<Leadership, never, Health> = Layer.effect(
-    Leadership,
-    Effect.suspend(() => makeAlwaysLeader)
-  )
 }
 
 const setLeaderGauge = (leading: boolean) => Metric.update(Metrics.leader, leading ? 1 : 0)
 
-/** Runs work directly: the instance leads for as long as the work runs. */
-export const makeAlwaysLeader: Effect.Effect<Leadership["Service"], never, Health> = Effect.gen(function*() {
+/** No election (LEADER_ELECTION=false): the instance leads for as long as the work runs. */
+const makeAlwaysLeader: Effect.Effect<Leadership["Service"], never, Health> = Effect.gen(function*() {
   const health = yield* Health
   let leading = false
   return Leadership.of({
