@@ -2,8 +2,8 @@
  * The benchmark (`npm run bench`, `npm run bench -- --quick`): a throwaway PostgreSQL, one backlog
  * in a slot per measurement, the pg_recvlogical ceiling of each plugin (wal2json, pgoutput) on a
  * twin slot, then the scenarios of bench/scenarios/ in turn: drains of both plugins into the bench
- * endpoint (0 and 20 ms per request) and kinesalite, memory with a small queue, commit → ack latency
- * under a steady load. Prints a markdown report (rates, CPU per change, peak RSS, targets met or
+ * endpoint (0 and 20 ms per request) and kinesalite, memory with a small queue, memory while one
+ * 300 MB row passes, commit → ack latency under a steady load. Prints a markdown report (rates, CPU per change, peak RSS, targets met or
  * missed) and writes the results to one JSON file: bench/results/latest.json for a full run (a quick
  * run writes only with --results). Every figure is measured; when the service does not stream, the
  * run fails with the service's output instead of reporting anything.
@@ -14,12 +14,13 @@ import { type Bench, cleanUp, log, machine, type Scenario, setUp } from "./Bench
 import { markdown, writeResults } from "./Report.ts"
 import type { BenchResults, DrainFigures, LatencyFigures, MemoryFigures } from "./Report.ts"
 import * as Drains from "./scenarios/Drains.ts"
+import * as HugeRow from "./scenarios/HugeRow.ts"
 import * as Latency from "./scenarios/Latency.ts"
 import * as Memory from "./scenarios/Memory.ts"
 import { checkTargets } from "./Targets.ts"
 
 /** Run in this order; each adds rows to the results. */
-const scenarios: ReadonlyArray<Scenario> = [Drains.scenario, Memory.scenario, Latency.scenario]
+const scenarios: ReadonlyArray<Scenario> = [Drains.scenario, Memory.scenario, HugeRow.scenario, Latency.scenario]
 
 const parsed = await parseArguments(process.argv.slice(2))
 if (parsed._tag === "Exit") process.exit(parsed.code)
