@@ -10,7 +10,7 @@ import { TestClock } from "effect/testing"
 import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
 import { PgConnectionError, PgAuthError } from "../../src/Errors.ts"
 import * as KinesisMemory from "../../src/kinesis/KinesisMemory.ts"
-import { Leadership, makeScripted } from "../../src/leader/Leadership.ts"
+import { Leadership, makeScripted, type ScriptedLeadership } from "../../src/leader/Leadership.ts"
 import * as Health from "../../src/observability/Health.ts"
 import { ReplicationMemory } from "../../src/replication/ReplicationMemory.ts"
 import * as Service from "../../src/Service.ts"
@@ -39,6 +39,8 @@ const settle = Effect.gen(function*() {
 })
 
 interface Rig {
+  /** The hand-driven election, unless the test gave its own leadership. */
+  readonly scripted: ScriptedLeadership | undefined
   readonly slot: ReplicationMemory["Service"]
   readonly stream: KinesisMemory.KinesisMemory["Service"]
   readonly health: Health.Health["Service"]
@@ -54,9 +56,10 @@ const start = (options: {
 }) =>
   Effect.gen(function*() {
     const health = yield* Health.make()
-    const leadership = options.leadership === undefined
-      ? (yield* makeScripted.pipe(Effect.provideService(Health.Health, health))).leadership
-      : yield* options.leadership(health)
+    const scripted = options.leadership === undefined
+      ? yield* makeScripted.pipe(Effect.provideService(Health.Health, health))
+      : undefined
+    const leadership = scripted?.leadership ?? (yield* options.leadership!(health))
     const context = yield* Layer.build(memoryLayers({
       config: serviceConfig(options.config),
       leadership,
@@ -68,7 +71,7 @@ const start = (options: {
     options.prepare?.(slot)
     const fiber = yield* Effect.forkChild(Service.run.pipe(Effect.provide(context)))
     yield* settle
-    return { slot, stream, health, fiber } satisfies Rig
+    return { scripted, slot, stream, health, fiber } satisfies Rig
   })
 
 /** The gaps between consecutive opens, in ms. */
@@ -76,6 +79,14 @@ const gaps = (opens: ReadonlyArray<number>) => opens.slice(1).map((at, i) => at 
 
 /** Interrupts the service as a signal would, without waiting; returns the fiber's exit once it ends. */
 const signal = (rig: Rig) => Effect.forkChild(Fiber.interrupt(rig.fiber))
+
+/** Signals, lets the fibers run without moving the clock, and checks that the service has ended. */
+const stopsAtOnce = (rig: Rig) =>
+  Effect.gen(function*() {
+    yield* signal(rig)
+    yield* settle
+    expect(rig.fiber.pollUnsafe()).toBeDefined()
+  })
 
 const published = (rig: Rig) => rig.stream.accepted().map((record) => decode(record.data).pk)
 
@@ -192,9 +203,7 @@ describe("Service stop", () => {
     Effect.gen(function*() {
       const standby = Leadership.of({ isLeader: Effect.succeed(false), runWhileLeader: () => Effect.never })
       const rig = yield* start({ leadership: () => Effect.succeed(standby) })
-      yield* signal(rig)
-      yield* settle
-      expect(rig.fiber.pollUnsafe()).toBeDefined()
+      yield* stopsAtOnce(rig)
       expect(rig.slot.opens()).toHaveLength(0)
     }))
 
@@ -205,60 +214,44 @@ describe("Service stop", () => {
         prepare: (slot) => slot.failOpen(dropped())
       })
       expect(rig.slot.opens()).toHaveLength(1)
-      yield* signal(rig)
-      yield* settle
-      expect(rig.fiber.pollUnsafe()).toBeDefined()
+      yield* stopsAtOnce(rig)
       expect(rig.slot.opens()).toHaveLength(1)
-    }))
-
-  it.effect("leadership lost during the drain: the stop ends at once, without campaigning again", () =>
-    Effect.gen(function*() {
-      let scripted: Effect.Success<typeof makeScripted> | undefined
-      const rig = yield* start({
-        kinesis: { behaviour: () => Effect.never },
-        leadership: (health) =>
-          makeScripted.pipe(
-            Effect.provideService(Health.Health, health),
-            Effect.tap((s) => Effect.sync(() => void (scripted = s))),
-            Effect.map((s) => s.leadership)
-          ),
-        prepare: (slot) => slot.append(tx([1]))
-      })
-      yield* advanceUntil(() => rig.stream.inflight() > 0)
-      yield* signal(rig)
-      yield* TestClock.adjust(1_000)
-      expect(rig.fiber.pollUnsafe()).toBeUndefined()
-      yield* scripted!.revoke("lost during the drain", { regain: false })
-      yield* TestClock.adjust(200)
-      yield* settle
-      expect(rig.fiber.pollUnsafe()).toBeDefined()
-      expect(yield* scripted!.rounds).toBe(1)
-      // nothing was acknowledged past what Kinesis accepted (nothing)
-      expect(rig.slot.confirmed()).toBe(0n)
     }))
 })
 
+/** A leader signalled while Kinesis never answers: a second into its drain, still stopping. */
+const drainingForever = Effect.gen(function*() {
+  const rig = yield* start({
+    kinesis: { behaviour: () => Effect.never },
+    prepare: (slot) => slot.append(tx([1]))
+  })
+  yield* advanceUntil(() => rig.stream.inflight() > 0)
+  yield* signal(rig)
+  yield* TestClock.adjust(1_000)
+  expect(rig.fiber.pollUnsafe()).toBeUndefined()
+  return rig
+})
+
 describe("Service stop, bounded", () => {
-  it.effect("leadership lost and regained at once during the drain: the new round does not stream again, the stop ends", () =>
+  it.effect("leadership lost during the drain: the stop ends at once, without campaigning again", () =>
     Effect.gen(function*() {
-      let scripted: Effect.Success<typeof makeScripted> | undefined
-      const rig = yield* start({
-        kinesis: { behaviour: () => Effect.never },
-        leadership: (health) =>
-          makeScripted.pipe(
-            Effect.provideService(Health.Health, health),
-            Effect.tap((s) => Effect.sync(() => void (scripted = s))),
-            Effect.map((s) => s.leadership)
-          ),
-        prepare: (slot) => slot.append(tx([1]))
-      })
-      yield* advanceUntil(() => rig.stream.inflight() > 0)
-      yield* signal(rig)
-      yield* TestClock.adjust(1_000)
-      yield* scripted!.revoke("lost and won again during the drain")
+      const rig = yield* drainingForever
+      yield* rig.scripted!.revoke("lost during the drain", { regain: false })
+      yield* TestClock.adjust(200)
       yield* settle
       expect(rig.fiber.pollUnsafe()).toBeDefined()
-      expect(yield* scripted!.rounds).toBe(2)
+      expect(yield* rig.scripted!.rounds).toBe(1)
+      // nothing was acknowledged past what Kinesis accepted (nothing)
+      expect(rig.slot.confirmed()).toBe(0n)
+    }))
+
+  it.effect("leadership lost and regained at once during the drain: the new round does not stream again, the stop ends", () =>
+    Effect.gen(function*() {
+      const rig = yield* drainingForever
+      yield* rig.scripted!.revoke("lost and won again during the drain")
+      yield* settle
+      expect(rig.fiber.pollUnsafe()).toBeDefined()
+      expect(yield* rig.scripted!.rounds).toBe(2)
       expect(rig.slot.opens()).toHaveLength(1)
     }))
 
@@ -289,19 +282,12 @@ describe("Service stop, bounded", () => {
 describe("Service leadership", () => {
   it.effect("leadership lost while streaming closes the session; regained, it streams again from the confirmed position", () =>
     Effect.gen(function*() {
-      let scripted: Effect.Success<typeof makeScripted> | undefined
       const first = tx([1, 2])
       const rig = yield* start({
-        leadership: (health) =>
-          makeScripted.pipe(
-            Effect.provideService(Health.Health, health),
-            Effect.tap((s) => Effect.sync(() => void (scripted = s))),
-            Effect.map((s) => s.leadership)
-          ),
         prepare: (slot) => slot.append(first)
       })
       yield* advanceUntil(() => rig.slot.confirmed() === first[first.length - 1]!.ackLsn)
-      yield* scripted!.revoke("lock lost (test)", { regain: false })
+      yield* rig.scripted!.revoke("lock lost (test)", { regain: false })
       yield* settle
       expect(rig.slot.isOpen()).toBe(false)
       expect((yield* rig.health.snapshot).state).toBe("standby")
@@ -309,11 +295,11 @@ describe("Service leadership", () => {
       rig.slot.append(second)
       yield* TestClock.adjust(5_000)
       expect(published(rig)).toEqual([1, 2])
-      yield* scripted!.grant
+      yield* rig.scripted!.grant
       yield* advanceUntil(() => rig.slot.confirmed() === second[second.length - 1]!.ackLsn)
       expect(published(rig)).toEqual([1, 2, 3])
       expect(rig.slot.opens()).toHaveLength(2)
-      expect(yield* scripted!.rounds).toBe(2)
+      expect(yield* rig.scripted!.rounds).toBe(2)
       yield* Fiber.interrupt(rig.fiber)
     }))
 })
