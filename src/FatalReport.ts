@@ -22,25 +22,32 @@ export const reportConfigError = (error: InvalidConfig): Effect.Effect<void> =>
     process.stderr.write(`cdc-logical-replication: invalid configuration, the service cannot start:\n${lines.join("\n")}\n`)
   })
 
-const describe = (error: unknown): { readonly tag: string; readonly message: string } => {
+/** The error's group (`_tag`), its reason within the group, and its message. */
+const describe = (error: unknown): { readonly tag: string; readonly kind: string | undefined; readonly message: string } => {
   if (typeof error === "object" && error !== null && "_tag" in error) {
     const tag = String((error as { readonly _tag: unknown })._tag)
     const own = error instanceof Error ? error.message : ""
     // some errors (the HTTP server's ServeError) carry their reason only in their cause
     const cause = "cause" in error && error.cause instanceof Error ? error.cause.message : ""
-    return { tag, message: own !== "" ? own : cause !== "" ? cause : tag }
+    const reason = (error as { readonly reason?: unknown }).reason
+    return { tag, kind: typeof reason === "string" ? reason : undefined, message: own !== "" ? own : cause !== "" ? cause : tag }
   }
-  return { tag: "Unknown", message: String(error) }
+  return { tag: "Unknown", kind: undefined, message: String(error) }
 }
 
-/** Logs a fatal failure as one `fatal_error` line (typed errors carry their own what-to-do). */
+/**
+ * Logs a fatal failure as one `fatal_error` line: `error` the group (PgError, SlotError, …), `kind`
+ * its reason (Authentication, Missing, …), `reason` the message that says what to do.
+ */
 export const reportFatal = (cause: Cause.Cause<unknown>): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (Cause.hasInterruptsOnly(cause)) return Effect.void
     const failure = Cause.findErrorOption(cause)
     if (failure._tag === "Some") {
-      const { tag, message } = describe(failure.value)
-      return Effect.logFatal("fatal_error").pipe(Effect.annotateLogs({ error: tag, reason: message }))
+      const { tag, kind, message } = describe(failure.value)
+      return Effect.logFatal("fatal_error").pipe(
+        Effect.annotateLogs({ error: tag, ...(kind === undefined ? {} : { kind }), reason: message })
+      )
     }
     return Effect.logFatal("fatal_defect").pipe(Effect.annotateLogs({ reason: Cause.pretty(cause) }))
   })

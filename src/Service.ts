@@ -31,7 +31,6 @@ import type { ServiceError } from "./Errors.ts"
 import { reportFatal } from "./FatalReport.ts"
 import { KinesisClient } from "./kinesis/KinesisClient.ts"
 import { Leadership } from "./leader/Leadership.ts"
-import type { PgSessionError } from "./postgres/PgSession.ts"
 import { Health } from "./observability/Health.ts"
 import * as Metrics from "./observability/Metrics.ts"
 import { Pipeline } from "./pipeline/Pipeline.ts"
@@ -105,7 +104,7 @@ const stream = (stopped: Effect.Effect<void>, isStopping: Effect.Effect<boolean>
           // nothing: the slot keeps the last confirmed position, so the stop is still a clean one
           if (!error.retriable) return yield* Effect.fail(error)
           return yield* Effect.logWarning("stopped_while_failing").pipe(
-            Effect.annotateLogs({ error: error._tag, reason: error.message })
+            Effect.annotateLogs({ error: error._tag, ...("reason" in error ? { kind: error.reason } : {}), reason: error.message })
           )
         }
         if (!error.retriable) return yield* Effect.fail(error)
@@ -117,7 +116,7 @@ const stream = (stopped: Effect.Effect<void>, isStopping: Effect.Effect<boolean>
         yield* health.setState("connecting")
         yield* health.recordError({ tag: error._tag, message: error.message })
         yield* Metric.update(Metrics.reconnects, 1)
-        yield* Effect.logWarning("pipeline_restart").pipe(Effect.annotateLogs({ error: error._tag, reason: error.message }))
+        yield* Effect.logWarning("pipeline_restart").pipe(Effect.annotateLogs({ error: error._tag, ...("reason" in error ? { kind: error.reason } : {}), reason: error.message }))
         // the backoff never ends by itself
         yield* backoff(error).pipe(Effect.catchCause(() => Effect.void))
       }
@@ -129,7 +128,7 @@ const stream = (stopped: Effect.Effect<void>, isStopping: Effect.Effect<boolean>
   })
 
 /** Runs under leadership until `stop` completes and the stop is done, or a fatal error. */
-const serve = (stop: Deferred.Deferred<void>): Effect.Effect<void, ServiceError | PgSessionError, Requirements> =>
+const serve = (stop: Deferred.Deferred<void>): Effect.Effect<void, ServiceError, Requirements> =>
   Effect.gen(function*() {
     const leadership = yield* Leadership
     const health = yield* Health
@@ -151,7 +150,7 @@ const serve = (stop: Deferred.Deferred<void>): Effect.Effect<void, ServiceError 
 /** Asks `serving` to stop and waits for it, at most SHUTDOWN_TIMEOUT_MS plus the grace period. */
 const stopGracefully = (
   stop: Deferred.Deferred<void>,
-  serving: Fiber.Fiber<void, ServiceError | PgSessionError>,
+  serving: Fiber.Fiber<void, ServiceError>,
   timeoutMs: number
 ): Effect.Effect<void> =>
   Effect.gen(function*() {
@@ -178,7 +177,7 @@ const stopGracefully = (
  * Runs the service. It never ends by itself: it fails with a fatal error, or, when interrupted,
  * stops gracefully first.
  */
-export const run: Effect.Effect<void, ServiceError | PgSessionError, Requirements> = Effect.gen(function*() {
+export const run: Effect.Effect<void, ServiceError, Requirements> = Effect.gen(function*() {
   const config = yield* ServiceConfig
   const stop = yield* Deferred.make<void>()
   // not a child: interrupting `run` must not interrupt the service, only ask it to stop
@@ -189,4 +188,4 @@ export const run: Effect.Effect<void, ServiceError | PgSessionError, Requirement
 })
 
 /** The running service, for `Layer.launch`: built for as long as the service runs. */
-export const layer: Layer.Layer<never, ServiceError | PgSessionError, Requirements> = Layer.effectDiscard(run)
+export const layer: Layer.Layer<never, ServiceError, Requirements> = Layer.effectDiscard(run)

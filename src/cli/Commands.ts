@@ -15,6 +15,8 @@ import type { PgConfig } from "../config/ServiceConfig.ts"
 import { loadPgOnly } from "../config/ServiceConfig.ts"
 import * as Env from "../config/EnvVar.ts"
 import * as LockKey from "../leader/LockKey.ts"
+import type { PgError } from "../Errors.ts"
+import * as ErrorPolicy from "../ErrorPolicy.ts"
 import * as PgSession from "../postgres/PgSession.ts"
 import { CliFailure } from "./CliFailure.ts"
 import * as Render from "./Render.ts"
@@ -29,10 +31,11 @@ const loadConfig = Effect.gen(function*() {
 })
 
 /** Turns what can go wrong talking to PostgreSQL into one clear line. */
-const toFailure = (pg: PgConfig) => (error: CliFailure | SqlError | PgSession.PgSessionError): CliFailure => {
+const toFailure = (pg: PgConfig) => (error: CliFailure | SqlError | PgError): CliFailure => {
   if (error._tag === "CliFailure") return error
-  const typed = error._tag === "SqlError" ? PgSession.classifySqlError(error) : error
-  return typed._tag === "PgServerError"
+  const typed = error._tag === "SqlError" ? ErrorPolicy.fromSqlError(error) : error
+  // the server answered (a statement failed, or it cannot serve now): the connection itself worked
+  return typed.reason === "Statement" || typed.reason === "Unavailable"
     ? new CliFailure({ message: `query failed: ${typed.message}` })
     : new CliFailure({ message: `cannot connect to PostgreSQL at ${pg.host}:${pg.port} as ${pg.user}: ${typed.message}` })
 }

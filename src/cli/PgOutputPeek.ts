@@ -41,7 +41,7 @@ export const decode = (
   let openBegin: { readonly index: number; readonly data: Buffer; readonly xid: number } | undefined
   for (const message of messages) {
     const lsn = Lsn.parse(message.lsn)
-    if (lsn === undefined) return Result.fail(new DecodeError({ lsn: Lsn.zero, reason: `not an LSN: ${JSON.stringify(message.lsn)}` }))
+    if (lsn === undefined) return Result.fail(DecodeError.malformed(Lsn.zero, `not an LSN: ${JSON.stringify(message.lsn)}`))
     const data = Buffer.from(message.data, "hex")
     const decoded = decoder.decode([{ lsn, data }])
     if (Result.isFailure(decoded)) return Result.fail(decoded.failure)

@@ -9,7 +9,7 @@ import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type { ReplicationConfig } from "../config/ServiceConfig.ts"
 import * as LockKey from "../leader/LockKey.ts"
-import * as PgSession from "../postgres/PgSession.ts"
+import * as ErrorPolicy from "../ErrorPolicy.ts"
 import * as Publication from "../replication/Publication.ts"
 import * as StartOptions from "../replication/StartOptions.ts"
 import { CliFailure } from "./CliFailure.ts"
@@ -173,7 +173,7 @@ const primaryKeys = (sql: SqlClient.SqlClient) =>
   Publication.primaryKeys((text) =>
     sql.unsafe(text).values.pipe(
       Effect.map((rows) => rows.map((row) => row.map((value) => (value === null ? null : String(value))))),
-      Effect.mapError(PgSession.classifySqlError)
+      Effect.mapError(ErrorPolicy.fromSqlError)
     )
   ).pipe(Effect.mapError((error) => new CliFailure({ message: `cannot read the primary keys of published tables: ${error.message}` })))
 

@@ -19,10 +19,11 @@ export interface ConfigProblem {
   readonly reason: string
 }
 
-/** Configuration that cannot be used; fatal, reported once with every problem. */
+/** Configuration that cannot be used; fatal (exit code 2), reported once with every problem. */
 export class InvalidConfig extends Data.TaggedError("InvalidConfig")<{
   readonly problems: ReadonlyArray<ConfigProblem>
 }> {
+  readonly reason = "Invalid"
   readonly retriable = false
   override get message(): string {
     return "invalid configuration: " + this.problems.map((p) => `${p.variable}: ${p.reason}`).join("; ")

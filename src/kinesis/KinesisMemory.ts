@@ -7,7 +7,8 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { KinesisError } from "../Errors.ts"
+import type { KinesisError } from "../Errors.ts"
+import * as ErrorPolicy from "../ErrorPolicy.ts"
 import { KinesisClient, type KinesisClientShape, type PutRecordResult, type PutRecordsEntry } from "./KinesisClient.ts"
 
 /** What the fake does with one request. */
@@ -18,9 +19,10 @@ export type RequestOutcome =
   | { readonly _tag: "Partial"; readonly failures: ReadonlyArray<string | undefined> }
 
 export const accept: RequestOutcome = { _tag: "Accept" }
-export const fail = (code: string, retriable: boolean): RequestOutcome => ({
+/** Fails the request as the real service fails it with this error code (classified by ErrorPolicy). */
+export const fail = (code: string): RequestOutcome => ({
   _tag: "Fail",
-  error: new KinesisError({ code, retriable, message: `Kinesis ${code}: scripted failure` })
+  error: ErrorPolicy.fromAws({ name: code, message: "scripted failure" })
 })
 export const partial = (failures: ReadonlyArray<string | undefined>): RequestOutcome => ({ _tag: "Partial", failures })
 
@@ -64,7 +66,7 @@ export interface KinesisMemoryShape {
 const MiB = 1024 * 1024
 
 const validation = (message: string) =>
-  new KinesisError({ code: "ValidationException", retriable: false, message: `Kinesis ValidationException (${message})` })
+  ErrorPolicy.fromAws({ name: "ValidationException", message })
 
 export const make = (options: KinesisMemoryOptions = {}): KinesisMemoryShape => {
   const maxRecordBytes = options.maxRecordBytes ?? MiB
@@ -77,11 +79,7 @@ export const make = (options: KinesisMemoryOptions = {}): KinesisMemoryShape => 
   let sequence = 0
 
   const missing = () =>
-    new KinesisError({
-      code: "ResourceNotFoundException",
-      retriable: false,
-      message: "Kinesis ResourceNotFoundException: the stream does not exist"
-    })
+    ErrorPolicy.fromAws({ name: "ResourceNotFoundException", message: "the stream does not exist" })
 
   const validate = (records: ReadonlyArray<PutRecordsEntry>): KinesisError | undefined => {
     if (records.length === 0 || records.length > 500) return validation(`${records.length} records in one request`)

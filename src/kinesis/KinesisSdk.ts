@@ -4,7 +4,7 @@
  * speak HTTP/2), with sockets for KINESIS_MAX_INFLIGHT concurrent requests and a request timeout.
  * The SDK makes one attempt per call (the publisher retries); credentials come from the SDK's
  * default chain; the endpoint from AWS_ENDPOINT_URL_KINESIS when set. Failures are classified by
- * {@link classify}.
+ * `ErrorPolicy.fromAws`.
  */
 import {
   DescribeStreamSummaryCommand,
@@ -18,7 +18,7 @@ import * as Http from "node:http"
 import * as Https from "node:https"
 import type { KinesisConfig } from "../config/ServiceConfig.ts"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
-import { classify } from "./ErrorClassification.ts"
+import * as ErrorPolicy from "../ErrorPolicy.ts"
 import { KinesisClient, type KinesisClientShape, type PutRecordResult } from "./KinesisClient.ts"
 import { PutRecordsProtocol } from "./PutRecordsProtocol.ts"
 
@@ -65,7 +65,7 @@ export const make = (config: KinesisConfig) =>
             }),
             { abortSignal: signal }
           ),
-        catch: classify
+        catch: ErrorPolicy.fromAws
       }).pipe(
         Effect.map((output) =>
           (output.Records ?? []).map((entry): PutRecordResult =>
@@ -78,7 +78,7 @@ export const make = (config: KinesisConfig) =>
 
     const describeLimits: KinesisClientShape["describeLimits"] = Effect.tryPromise({
       try: (signal) => client.send(new DescribeStreamSummaryCommand(stream), { abortSignal: signal }),
-      catch: classify
+      catch: ErrorPolicy.fromAws
     }).pipe(
       Effect.map((output) => {
         const kib = output.StreamDescriptionSummary?.MaxRecordSizeInKiB

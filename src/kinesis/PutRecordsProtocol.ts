@@ -10,7 +10,8 @@
  * every other operation, and every error response (so errors keep their SDK types and codes).
  */
 import { AwsJson1_1Protocol } from "@aws-sdk/core/protocols"
-import { KinesisError } from "../Errors.ts"
+import type { KinesisError } from "../Errors.ts"
+import * as ErrorPolicy from "../ErrorPolicy.ts"
 
 type SerializeRequest = AwsJson1_1Protocol["serializeRequest"]
 type DeserializeResponse = AwsJson1_1Protocol["deserializeResponse"]
@@ -84,12 +85,8 @@ export const encodeBody = (members: Readonly<Record<string, unknown>>, records: 
   return offset === size ? body : body.subarray(0, offset)
 }
 
-const malformed = (reason: string) =>
-  new KinesisError({
-    code: "InvalidResponse",
-    retriable: true,
-    message: `Kinesis InvalidResponse (PutRecords response ${reason}): retrying`
-  })
+const malformed = (reason: string): KinesisError =>
+  ErrorPolicy.fromAws({ name: "InvalidResponse", message: `PutRecords response ${reason}` })
 
 /**
  * A successful PutRecords response: `{"FailedRecordCount":n,"Records":[{…},…],…}`. Every entry must

@@ -20,7 +20,8 @@ import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import type { PgConfig } from "../config/ServiceConfig.ts"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
-import { LeadershipLost } from "../Errors.ts"
+import { LeadershipLost, type PgError } from "../Errors.ts"
+import * as ErrorPolicy from "../ErrorPolicy.ts"
 import { Health } from "../observability/Health.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import * as LockKey from "./LockKey.ts"
@@ -40,7 +41,7 @@ export class Leadership extends Context.Service<Leadership, {
    * returns (the lock is then released); fails with what `work` fails with, or with a fatal
    * session error (authentication, TLS, a missing database).
    */
-  readonly runWhileLeader: <A, E, R>(work: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PgSession.PgSessionError, R>
+  readonly runWhileLeader: <A, E, R>(work: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PgError, R>
   /** Whether this instance holds the lock right now. */
   readonly isLeader: Effect.Effect<boolean>
 }>()("cdc-logical-replication/Leadership") {
@@ -124,7 +125,7 @@ export const makeScripted: Effect.Effect<ScriptedLeadership, never, Health> = Ef
           return setLeaderGauge(false)
         })))
         if (outcome.done) return outcome.value
-        yield* Effect.logWarning("leadership_lost").pipe(Effect.annotateLogs({ reason: outcome.lost.reason }))
+        yield* Effect.logWarning("leadership_lost").pipe(Effect.annotateLogs({ reason: outcome.lost.message }))
         yield* health.setState("standby")
         if (!outcome.regain) {
           const gate = yield* Deferred.make<void>()
@@ -139,7 +140,7 @@ export const makeScripted: Effect.Effect<ScriptedLeadership, never, Health> = Ef
       Effect.suspend(() =>
         current === undefined
           ? Effect.void
-          : Deferred.succeed(current, { lost: new LeadershipLost({ reason }), regain: options?.regain ?? true })
+          : Deferred.succeed(current, { lost: new LeadershipLost({ message: reason }), regain: options?.regain ?? true })
       ).pipe(Effect.asVoid),
     grant: Effect.suspend(() => granted === undefined ? Effect.void : Deferred.succeed(granted, undefined)).pipe(Effect.asVoid),
     rounds: Effect.sync(() => rounds)
@@ -150,9 +151,9 @@ export const makeScripted: Effect.Effect<ScriptedLeadership, never, Health> = Ef
 type Round<A> =
   | { readonly _tag: "Done"; readonly value: A }
   | { readonly _tag: "Lost"; readonly error: LeadershipLost }
-  | { readonly _tag: "SessionFailed"; readonly error: PgSession.PgSessionError }
+  | { readonly _tag: "SessionFailed"; readonly error: PgError }
 
-const lost = (reason: string): Round<never> => ({ _tag: "Lost", error: new LeadershipLost({ reason }) })
+const lost = (reason: string): Round<never> => ({ _tag: "Lost", error: new LeadershipLost({ message: reason }) })
 
 const LOCK_SQL = "SELECT pg_try_advisory_lock($1::bigint) AS locked"
 const HELD_SQL = "SELECT count(*)::int AS held FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() " +
@@ -173,14 +174,14 @@ export const make = (options: LeadershipOptions): Effect.Effect<Leadership["Serv
         return setLeaderGauge(on)
       })
 
-    const tryLock = (conn: PgConnection.PgConnection): Effect.Effect<boolean, PgSession.PgSessionError> =>
+    const tryLock = (conn: PgConnection.PgConnection): Effect.Effect<boolean, PgError> =>
       conn.query(LOCK_SQL, [keyText], false).pipe(
         Effect.map((result) => result.rows[0]?.locked === true),
-        Effect.mapError(PgSession.classifySqlError)
+        Effect.mapError(ErrorPolicy.fromSqlError)
       )
 
     /** Polls on one session until the lock is ours. */
-    const campaign = (conn: PgConnection.PgConnection): Effect.Effect<void, PgSession.PgSessionError> =>
+    const campaign = (conn: PgConnection.PgConnection): Effect.Effect<void, PgError> =>
       Effect.gen(function*() {
         while (!(yield* tryLock(conn))) yield* Effect.sleep(options.pollIntervalMs)
       })
@@ -194,7 +195,7 @@ export const make = (options: LeadershipOptions): Effect.Effect<Leadership["Serv
             Effect.map((result): Round<never> | undefined =>
               Number(result.rows[0]?.held ?? 0) > 0 ? undefined : lost("the advisory lock is no longer held by this session")),
             Effect.catch((error) =>
-              Effect.succeed(lost(`the lock session failed: ${PgSession.classifySqlError(error).message}`))),
+              Effect.succeed(lost(`the lock session failed: ${ErrorPolicy.fromSqlError(error).message}`))),
             Effect.timeoutOrElse({
               duration: options.watchdogIntervalMs,
               orElse: () => Effect.succeed(lost(`the lock session did not answer within ${options.watchdogIntervalMs} ms`))
@@ -214,7 +215,7 @@ export const make = (options: LeadershipOptions): Effect.Effect<Leadership["Serv
       })
 
     /** Connects and polls until the lock is ours; the session lives in the caller's scope. */
-    const acquire: Effect.Effect<PgConnection.PgConnection, PgSession.PgSessionError, Scope.Scope> = Effect.gen(function*() {
+    const acquire: Effect.Effect<PgConnection.PgConnection, PgError, Scope.Scope> = Effect.gen(function*() {
       const conn = yield* PgSession.connect(options.pg, {
         applicationName: `${options.pg.applicationName}/leader`,
         keepAliveMs: options.watchdogIntervalMs
@@ -241,7 +242,7 @@ export const make = (options: LeadershipOptions): Effect.Effect<Leadership["Serv
         )
       })).pipe(Effect.ensuring(setLeading(false)))
 
-    const runWhileLeader = <A, E, R>(work: Effect.Effect<A, E, R>): Effect.Effect<A, E | PgSession.PgSessionError, R> =>
+    const runWhileLeader = <A, E, R>(work: Effect.Effect<A, E, R>): Effect.Effect<A, E | PgError, R> =>
       Effect.gen(function*() {
         while (true) {
           yield* health.setState("connecting")
@@ -250,8 +251,8 @@ export const make = (options: LeadershipOptions): Effect.Effect<Leadership["Serv
             case "Done":
               return round.value
             case "Lost":
-              yield* Effect.logWarning("leadership_lost").pipe(Effect.annotateLogs({ ...lockFields, reason: round.error.reason }))
-              yield* health.recordError({ tag: round.error._tag, message: round.error.reason })
+              yield* Effect.logWarning("leadership_lost").pipe(Effect.annotateLogs({ ...lockFields, reason: round.error.message }))
+              yield* health.recordError({ tag: round.error._tag, message: round.error.message })
               yield* health.setState("standby")
               break
             case "SessionFailed":

@@ -3,8 +3,8 @@
  * limit, batches them ({@link BatchScheduler}) and sends up to KINESIS_MAX_INFLIGHT PutRecords at
  * once, retrying failed requests and failed records with the {@link RetryPolicy} until Kinesis
  * accepts them. Each accepted or dropped change is completed in the {@link Frontier} and released
- * from the queue. A fatal error (a fatal {@link KinesisError}, or {@link OversizedRecord} with
- * OVERSIZED_RECORD_POLICY=fail) fails `run`; in-flight requests are interrupted.
+ * from the queue. A fatal error (a fatal {@link KinesisError}, or an `Oversized` {@link DecodeError}
+ * with OVERSIZED_RECORD_POLICY=fail) fails `run`; in-flight requests are interrupted.
  *
  * Batches go out when full, when the oldest ready record has lingered BATCH_MAX_WAIT_MS, or at
  * once when nothing is in flight (a lone change never waits), or at once while draining.
@@ -18,8 +18,8 @@ import * as Metric from "effect/Metric"
 import type { KinesisConfig, PipelineConfig } from "../config/ServiceConfig.ts"
 import { type ChangeEvent, qualifiedTable } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"
-import { KinesisError, OversizedRecord } from "../Errors.ts"
-import { recordFailureIsRetriable } from "../kinesis/ErrorClassification.ts"
+import { DecodeError, type KinesisError } from "../Errors.ts"
+import * as ErrorPolicy from "../ErrorPolicy.ts"
 import type { KinesisClientShape, PutRecordsEntry } from "../kinesis/KinesisClient.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import * as BatchScheduler from "./BatchScheduler.ts"
@@ -29,7 +29,7 @@ import * as PartitionKey from "./PartitionKey.ts"
 import * as RetryPolicy from "./RetryPolicy.ts"
 import * as Signal from "./Signal.ts"
 
-export type PublisherError = KinesisError | OversizedRecord
+export type PublisherError = KinesisError | DecodeError
 
 export interface PublisherOptions {
   readonly kinesis: KinesisConfig
@@ -116,7 +116,7 @@ export const make = (
     }
 
     /** Prepares what was taken from the queue; drops or rejects oversized changes. */
-    const ingest = (events: ReadonlyArray<ChangeEvent>, now: number): Effect.Effect<void, OversizedRecord> => {
+    const ingest = (events: ReadonlyArray<ChangeEvent>, now: number): Effect.Effect<void, DecodeError> => {
       if (events.length === 0) return Effect.void
       const records: Array<BatchScheduler.Outgoing> = []
       let dropped: Array<BatchScheduler.Outgoing> | undefined
@@ -128,7 +128,7 @@ export const make = (
         if (event.oversizedBytes === undefined && bytes <= options.maxRecordBytes) records.push(record)
         else if (kinesis.oversizedRecordPolicy === "fail") {
           return Effect.fail(
-            new OversizedRecord({
+            DecodeError.oversized({
               lsn: event.lsn,
               table: event.action === "M" ? "(logical message)" : qualifiedTable(event),
               bytes,
@@ -169,30 +169,27 @@ export const make = (
           Effect.tapError((error) =>
             error.retriable
               ? Effect.logWarning("put_records_retry").pipe(
-                Effect.annotateLogs({ error: error._tag, code: error.code, reason: error.message }),
+                Effect.annotateLogs({ error: error._tag, kind: error.reason, code: error.code, reason: error.message }),
                 Effect.andThen(Metric.update(Metric.withAttributes(Metrics.putRecordsRetries, { code: error.code }), 1))
               )
               : Effect.void
           ),
           Effect.flatMap(([duration, results]) => {
             if (results.length !== remaining.length) {
-              return Effect.fail(new KinesisError({
-                code: "InvalidResponse",
-                retriable: true,
-                message: `Kinesis InvalidResponse (${results.length} results for ${remaining.length} records): retrying`
+              return Effect.fail(ErrorPolicy.fromAws({
+                name: "InvalidResponse",
+                message: `${results.length} results for ${remaining.length} records`
               }))
             }
             const accepted: Array<BatchScheduler.Outgoing> = []
             const failed: Array<BatchScheduler.Outgoing> = []
             const failureCodes = new Map<string, number>()
-            let fatalCode: string | undefined
             results.forEach((result, i) => {
               const record = remaining[i]!
               if (result._tag === "Ok") accepted.push(record)
               else {
                 failed.push(record)
                 failureCodes.set(result.errorCode, (failureCodes.get(result.errorCode) ?? 0) + 1)
-                if (!recordFailureIsRetriable(result.errorCode)) fatalCode = result.errorCode
               }
             })
             scheduler.done(accepted)
@@ -209,13 +206,10 @@ export const make = (
                 Metric.update(Metric.withAttributes(Metrics.putRecordsRetries, { code }), count), { discard: true })
             ], { discard: true })
             if (failed.length === 0) return metrics
-            const [firstCode] = failureCodes.keys()
-            const code = fatalCode ?? firstCode ?? "Unknown"
-            return metrics.pipe(Effect.andThen(Effect.fail(new KinesisError({
-              code,
-              retriable: fatalCode === undefined,
-              message: `Kinesis ${code}: ${failed.length} of ${entries.length} records failed; retrying them`
-            }))))
+            // one error for the request: the first fatal record failure (KMS key unusable, …) if any
+            const errors = [...failureCodes.keys()].map((code) => ErrorPolicy.fromRecordFailure(code, failed.length, entries.length))
+            const error = errors.find((e) => !e.retriable) ?? errors[0]!
+            return metrics.pipe(Effect.andThen(Effect.fail(error)))
           })
         )
       })

@@ -9,8 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { randomBytes } from "node:crypto"
 import type { PgConfig } from "../config/ServiceConfig.ts"
-import { PgAuthError, type PgConnectionError, type PgServerError } from "../Errors.ts"
-import { serverError } from "./Transport.ts"
+import { PgError } from "../Errors.ts"
+import * as ErrorPolicy from "../ErrorPolicy.ts"
 
 /** Backend messages as a connection's mailbox keeps them: DataRow values decoded as text. */
 export type Inbound =
@@ -25,9 +25,6 @@ export interface ServerInfo {
   readonly serverMajorVersion: number
 }
 
-/** SQLSTATEs of a refused login: invalid_authorization_specification, invalid_password. */
-const authFailureCodes = new Set(["28000", "28P01"])
-
 /**
  * Sends the StartupMessage with `parameters` (user and database come from `pg`) and answers the
  * server's authentication requests, reading messages with `next` and writing with `write`.
@@ -37,18 +34,18 @@ export const authenticate = (
   pg: PgConfig,
   parameters: Readonly<Record<string, string>>,
   io: {
-    readonly next: Effect.Effect<Inbound, PgConnectionError>
+    readonly next: Effect.Effect<Inbound, PgError>
     readonly write: (bytes: Uint8Array) => boolean
   }
-): Effect.Effect<ServerInfo, PgAuthError | PgServerError | PgConnectionError> =>
+): Effect.Effect<ServerInfo, PgError> =>
   Effect.gen(function*() {
     const { next, write } = io
     write(PgProtocol.encodeStartupMessage({ user: pg.user, database: pg.database, ...parameters }))
-    const password = (): Effect.Effect<string, PgAuthError> =>
+    const password = (): Effect.Effect<string, PgError> =>
       pg.password === undefined
-        ? Effect.fail(new PgAuthError({ message: `the server asks a password for user ${pg.user}, but PGPASSWORD is not set` }))
+        ? Effect.fail(new PgError({ reason: "Authentication", message: `the server asks a password for user ${pg.user}, but PGPASSWORD is not set` }))
         : Effect.succeed(Redacted.value(pg.password))
-    const authError = (error: PgAuth.AuthError) => new PgAuthError({ message: `authentication as ${pg.user} failed: ${error.message}` })
+    const authError = (error: PgAuth.AuthError) => new PgError({ reason: "Authentication", message: `authentication as ${pg.user} failed: ${error.message}` })
 
     let backendPid = 0
     let serverVersion = ""
@@ -72,8 +69,7 @@ export const authenticate = (
         }
         case "AuthenticationSASL": {
           if (!message.mechanisms.includes(PgAuth.SCRAM_SHA_256)) {
-            return yield* new PgAuthError({
-              message: `the server offers SASL mechanisms ${message.mechanisms.join(", ")}; only ${PgAuth.SCRAM_SHA_256} is supported`
+            return yield* new PgError({ reason: "Authentication", message: `the server offers SASL mechanisms ${message.mechanisms.join(", ")}; only ${PgAuth.SCRAM_SHA_256} is supported`
             })
           }
           const first = yield* Effect.mapError(
@@ -85,23 +81,22 @@ export const authenticate = (
           break
         }
         case "AuthenticationSASLContinue": {
-          if (scramFirst === undefined) return yield* new PgAuthError({ message: "unexpected SASL challenge" })
+          if (scramFirst === undefined) return yield* new PgError({ reason: "Authentication", message: "unexpected SASL challenge" })
           const final = yield* Effect.mapError(Effect.fromResult(PgAuth.scramContinue(scramFirst, message.data)), authError)
           scramFinal = final.state
           write(PgProtocol.encodeSASLResponse({ data: final.response }))
           break
         }
         case "AuthenticationSASLFinal":
-          if (scramFinal === undefined) return yield* new PgAuthError({ message: "unexpected SASL final message" })
+          if (scramFinal === undefined) return yield* new PgError({ reason: "Authentication", message: "unexpected SASL final message" })
           // verifies the server's signature: the server knew the password too
           yield* Effect.mapError(Effect.fromResult(PgAuth.scramFinish(scramFinal, message.data)), authError)
           break
         case "AuthenticationUnsupported":
-          return yield* new PgAuthError({ message: `the server asks for an unsupported authentication method (${message.method})` })
-        case "ErrorResponse": {
-          const error = serverError(message.fields)
-          return yield* authFailureCodes.has(error.code) ? new PgAuthError({ message: error.message }) : error
-        }
+          return yield* new PgError({ reason: "Authentication", message: `the server asks for an unsupported authentication method (${message.method})` })
+        case "ErrorResponse":
+          // a refused login (28000, 28P01) is Authentication; a missing database a Statement error
+          return yield* ErrorPolicy.fromErrorResponse(message.fields)
         case "BackendKeyData":
           backendPid = message.pid
           break

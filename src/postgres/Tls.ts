@@ -16,7 +16,7 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import type { ConnectionOptions } from "node:tls"
 import type { PgConfig } from "../config/ServiceConfig.ts"
-import { PgTlsError } from "../Errors.ts"
+import { PgError } from "../Errors.ts"
 
 /** The TLS a connection must use. */
 export type TlsPolicy =
@@ -29,15 +29,15 @@ export type TlsPolicy =
     readonly options: ConnectionOptions
   }
 
-const readRootCert = (path: string): Effect.Effect<Buffer, PgTlsError> =>
+const readRootCert = (path: string): Effect.Effect<Buffer, PgError> =>
   Effect.try({
     try: () => Fs.readFileSync(path),
     catch: (cause) =>
-      new PgTlsError({ message: `cannot read PGSSLROOTCERT ${path}: ${cause instanceof Error ? cause.message : String(cause)}` })
+      new PgError({ reason: "Tls", message: `cannot read PGSSLROOTCERT ${path}: ${cause instanceof Error ? cause.message : String(cause)}` })
   })
 
 /** Verifies the chain (against PGSSLROOTCERT when set); the host name only when `checkHost`. */
-const verifying = (pg: PgConfig, checkHost: boolean): Effect.Effect<ConnectionOptions, PgTlsError> =>
+const verifying = (pg: PgConfig, checkHost: boolean): Effect.Effect<ConnectionOptions, PgError> =>
   Effect.map(
     pg.sslRootCert === undefined ? Effect.succeed(undefined) : readRootCert(pg.sslRootCert),
     (ca): ConnectionOptions => ({
@@ -49,7 +49,7 @@ const verifying = (pg: PgConfig, checkHost: boolean): Effect.Effect<ConnectionOp
   )
 
 /** The policy for a PostgreSQL configuration; fails when PGSSLROOTCERT cannot be read. */
-export const policy = (pg: PgConfig): Effect.Effect<TlsPolicy, PgTlsError> => {
+export const policy = (pg: PgConfig): Effect.Effect<TlsPolicy, PgError> => {
   const tls = (optional: boolean) => (options: ConnectionOptions): TlsPolicy => ({
     _tag: "Tls",
     optional,

@@ -10,7 +10,8 @@ import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import * as NodeTls from "node:tls"
 import type { PgConfig } from "../config/ServiceConfig.ts"
-import { PgConnectionError, PgServerError, PgTlsError } from "../Errors.ts"
+import { PgError } from "../Errors.ts"
+import * as ErrorPolicy from "../ErrorPolicy.ts"
 import * as Tls from "./Tls.ts"
 
 /** A connected socket, encrypted or not, ready for the startup message. */
@@ -19,22 +20,12 @@ export interface Transport {
   readonly encrypted: boolean
 }
 
-export type TransportError = PgConnectionError | PgTlsError | PgServerError
-
-/** An ErrorResponse's fields as a typed server error. */
-export const serverError = (fields: PgProtocol.ErrorFields): PgServerError =>
-  new PgServerError({
-    code: fields.code ?? "XX000",
-    message: fields.message ?? "unknown server error",
-    detail: fields.detail,
-    hint: fields.hint
-  })
 
 /** Waits for a new socket to connect. */
-const awaitConnect = (socket: Net.Socket, pg: PgConfig): Effect.Effect<void, PgConnectionError> =>
-  Effect.callback<void, PgConnectionError>((resume) => {
+const awaitConnect = (socket: Net.Socket, pg: PgConfig): Effect.Effect<void, PgError> =>
+  Effect.callback<void, PgError>((resume) => {
     const onError = (cause: Error) =>
-      resume(Effect.fail(new PgConnectionError({ message: `cannot connect to ${pg.host}:${pg.port}: ${cause.message}`, cause })))
+      resume(Effect.fail(new PgError({ reason: "Connection", message: `cannot connect to ${pg.host}:${pg.port}: ${cause.message}`, cause })))
     socket.once("error", onError)
     socket.once("connect", () => {
       socket.off("error", onError)
@@ -45,7 +36,7 @@ const awaitConnect = (socket: Net.Socket, pg: PgConfig): Effect.Effect<void, PgC
   })
 
 /** Sends an SSLRequest and reads the one-byte answer ('S', 'N', or an ErrorResponse from an old server). */
-const sslAnswer = (socket: Net.Socket): Effect.Effect<"S" | "N", TransportError> =>
+const sslAnswer = (socket: Net.Socket): Effect.Effect<"S" | "N", PgError> =>
   Effect.callback((resume) => {
     const cleanup = () => {
       socket.off("data", onData)
@@ -64,24 +55,24 @@ const sslAnswer = (socket: Net.Socket): Effect.Effect<"S" | "N", TransportError>
           }
         })()
         const error = messages.find((m): m is PgProtocol.ErrorResponse => m._tag === "ErrorResponse")
-        return resume(Effect.fail(error ? serverError(error.fields) : new PgConnectionError({ message: "unreadable answer to SSLRequest" })))
+        return resume(Effect.fail(error ? ErrorPolicy.fromErrorResponse(error.fields) : new PgError({ reason: "Connection", message: "unreadable answer to SSLRequest" })))
       }
       // Bytes after the answer would arrive unencrypted before the handshake: refuse them (CVE-2021-23222).
-      if (chunk.length !== 1) return resume(Effect.fail(new PgTlsError({ message: "unexpected data after the server's SSL answer" })))
+      if (chunk.length !== 1) return resume(Effect.fail(new PgError({ reason: "Tls", message: "unexpected data after the server's SSL answer" })))
       const answer = PgProtocol.decodeSslResponse(chunk[0]!)
       resume(
         Result.isSuccess(answer)
           ? Effect.succeed(answer.success)
-          : Effect.fail(new PgConnectionError({ message: `unexpected answer to SSLRequest: byte ${chunk[0]}` }))
+          : Effect.fail(new PgError({ reason: "Connection", message: `unexpected answer to SSLRequest: byte ${chunk[0]}` }))
       )
     }
     const onError = (cause: Error) => {
       cleanup()
-      resume(Effect.fail(new PgConnectionError({ message: `connection failed during SSL negotiation: ${cause.message}`, cause })))
+      resume(Effect.fail(new PgError({ reason: "Connection", message: `connection failed during SSL negotiation: ${cause.message}`, cause })))
     }
     const onClose = () => {
       cleanup()
-      resume(Effect.fail(new PgConnectionError({ message: "the server closed the connection during SSL negotiation" })))
+      resume(Effect.fail(new PgError({ reason: "Connection", message: "the server closed the connection during SSL negotiation" })))
     }
     socket.on("data", onData)
     socket.once("error", onError)
@@ -91,12 +82,12 @@ const sslAnswer = (socket: Net.Socket): Effect.Effect<"S" | "N", TransportError>
   })
 
 /** Runs the TLS handshake over the negotiated socket. */
-const upgrade = (pg: PgConfig, socket: Net.Socket, options: NodeTls.ConnectionOptions): Effect.Effect<NodeTls.TLSSocket, PgTlsError> =>
-  Effect.callback<NodeTls.TLSSocket, PgTlsError>((resume) => {
+const upgrade = (pg: PgConfig, socket: Net.Socket, options: NodeTls.ConnectionOptions): Effect.Effect<NodeTls.TLSSocket, PgError> =>
+  Effect.callback<NodeTls.TLSSocket, PgError>((resume) => {
     const secure = NodeTls.connect({ ...options, socket })
     const onError = (cause: Error) => {
       secure.destroy()
-      resume(Effect.fail(new PgTlsError({ message: `TLS (PGSSLMODE=${pg.sslMode}) with ${pg.host} failed: ${cause.message}` })))
+      resume(Effect.fail(new PgError({ reason: "Tls", message: `TLS (PGSSLMODE=${pg.sslMode}) with ${pg.host} failed: ${cause.message}` })))
     }
     secure.once("error", onError)
     secure.once("secureConnect", () => {
@@ -122,7 +113,7 @@ const withSocket = <A, E, R>(pg: PgConfig, use: (socket: Net.Socket) => Effect.E
  * Connects and sets up TLS as PGSSLMODE demands. The socket lives until the scope closes; the
  * caller bounds the time (PG_CONNECT_TIMEOUT_MS covers the whole connection set-up).
  */
-export const open = (pg: PgConfig): Effect.Effect<Transport, TransportError, Scope.Scope> =>
+export const open = (pg: PgConfig): Effect.Effect<Transport, PgError, Scope.Scope> =>
   Effect.gen(function*() {
     const tls = yield* Tls.policy(pg)
     return yield* withSocket(pg, (raw) =>
@@ -133,12 +124,12 @@ export const open = (pg: PgConfig): Effect.Effect<Transport, TransportError, Sco
         if (tls._tag === "Plain") return { socket: raw, encrypted: false }
         if ((yield* sslAnswer(raw)) === "S") return { socket: yield* upgrade(pg, raw, tls.options), encrypted: true }
         if (tls.optional) return { socket: raw, encrypted: false }
-        return yield* new PgTlsError({ message: `PGSSLMODE=${pg.sslMode} but the server at ${pg.host} does not accept TLS` })
+        return yield* new PgError({ reason: "Tls", message: `PGSSLMODE=${pg.sslMode} but the server at ${pg.host} does not accept TLS` })
       }))
   })
 
 /** Asks the server (on a connection of its own, closed afterwards) whether it speaks TLS. */
-export const serverOffersTls = (pg: PgConfig): Effect.Effect<boolean, TransportError> =>
+export const serverOffersTls = (pg: PgConfig): Effect.Effect<boolean, PgError> =>
   Effect.scoped(withSocket(pg, (raw) =>
     Effect.gen(function*() {
       yield* awaitConnect(raw, pg)
@@ -146,6 +137,6 @@ export const serverOffersTls = (pg: PgConfig): Effect.Effect<boolean, TransportE
     }))).pipe(
       Effect.timeoutOrElse({
         duration: pg.connectTimeoutMs,
-        orElse: () => Effect.fail(new PgConnectionError({ message: `no answer from ${pg.host}:${pg.port} within ${pg.connectTimeoutMs} ms` }))
+        orElse: () => Effect.fail(new PgError({ reason: "Connection", message: `no answer from ${pg.host}:${pg.port} within ${pg.connectTimeoutMs} ms` }))
       })
     )

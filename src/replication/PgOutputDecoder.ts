@@ -467,12 +467,12 @@ export const make = (options: Options): Decoder => {
         decodeMessage(message, events)
       } catch (error) {
         const tag = message.data.length > 0 ? String.fromCharCode(message.data[0]!) : "empty"
-        const reason = error instanceof Truncated
+        const what = error instanceof Truncated
           ? `truncated pgoutput message ${JSON.stringify(tag)}`
           : error instanceof Malformed
           ? error.message
           : `pgoutput message ${JSON.stringify(tag)}: ${String(error)}`
-        return Result.fail(new DecodeError({ lsn: message.lsn, reason }))
+        return Result.fail(DecodeError.malformed(message.lsn, what))
       }
     }
     return Result.succeed(events)

@@ -11,7 +11,8 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Net from "node:net"
 import type { PgConfig } from "../config/ServiceConfig.ts"
-import { type PgAuthError, PgConnectionError, type PgServerError, type PgTlsError } from "../Errors.ts"
+import { PgError } from "../Errors.ts"
+import * as ErrorPolicy from "../ErrorPolicy.ts"
 import * as Startup from "../postgres/Startup.ts"
 import * as Transport from "../postgres/Transport.ts"
 import * as BackendFrames from "./BackendFrames.ts"
@@ -43,10 +44,9 @@ export interface CopyBothListener {
   /** Every message of one socket read has been delivered: the moment to hand a batch on. */
   readonly onReadEnd: () => void
   /** The stream failed or the server ended it; nothing more is delivered. */
-  readonly onFailure: (error: PgConnectionError | PgServerError) => void
+  readonly onFailure: (error: PgError) => void
 }
 
-export type ConnectError = PgConnectionError | PgTlsError | PgAuthError | PgServerError
 
 export interface PgReplicationConnection {
   /** The walsender's process id (from BackendKeyData). */
@@ -56,12 +56,12 @@ export interface PgReplicationConnection {
   /** Whether the connection is encrypted. */
   readonly encrypted: boolean
   /** Runs one simple-protocol statement and returns its rows. Not during a CopyBoth stream. */
-  readonly query: (sql: string) => Effect.Effect<QueryResult, PgServerError | PgConnectionError>
+  readonly query: (sql: string) => Effect.Effect<QueryResult, PgError>
   /**
    * Sends `sql` (START_REPLICATION) and succeeds once the server answers CopyBothResponse; from then
    * on every backend message goes to `listener`, synchronously.
    */
-  readonly startCopyBoth: (sql: string, listener: CopyBothListener) => Effect.Effect<void, PgServerError | PgConnectionError>
+  readonly startCopyBoth: (sql: string, listener: CopyBothListener) => Effect.Effect<void, PgError>
   /** Writes raw protocol bytes; false when the socket is gone. Safe to call from any callback. */
   readonly write: (bytes: Uint8Array) => boolean
   /** Stops / restarts reading the socket (TCP back-pressure). */
@@ -71,8 +71,6 @@ export interface PgReplicationConnection {
 
 /** How long closing waits for the server to hang up after Terminate before destroying the socket. */
 const CLOSE_GRACE_MS = 1000
-
-export const serverError = Transport.serverError
 
 const utf8 = new TextDecoder()
 
@@ -87,12 +85,12 @@ const describeCause = (cause: unknown): string => (cause instanceof Error ? caus
  * Connects, negotiates TLS, authenticates in `replication=database` mode and waits for the first
  * ReadyForQuery. The connection lives until the scope closes.
  */
-export const connect = (config: PgConfig): Effect.Effect<PgReplicationConnection, ConnectError, Scope.Scope> =>
+export const connect = (config: PgConfig): Effect.Effect<PgReplicationConnection, PgError, Scope.Scope> =>
   Effect.flatMap(Transport.open(config), ({ socket, encrypted }) => session(config, socket, encrypted)).pipe(
     Effect.timeoutOrElse({
       duration: config.connectTimeoutMs,
       orElse: () =>
-        Effect.fail(new PgConnectionError({ message: `connecting to ${config.host}:${config.port} timed out after ${config.connectTimeoutMs} ms` }))
+        Effect.fail(new PgError({ reason: "Connection", message: `connecting to ${config.host}:${config.port} timed out after ${config.connectTimeoutMs} ms` }))
     })
   )
 
@@ -101,11 +99,11 @@ const session = (
   config: PgConfig,
   socket: Net.Socket,
   encrypted: boolean
-): Effect.Effect<PgReplicationConnection, ConnectError, Scope.Scope> =>
+): Effect.Effect<PgReplicationConnection, PgError, Scope.Scope> =>
   Effect.gen(function*() {
     let mode: Mode = "startup"
     let closing = false
-    let failure: PgConnectionError | undefined
+    let failure: PgError | undefined
     let listener: CopyBothListener | undefined
     const inbox: Array<Startup.Inbound> = []
     let wake: (() => void) | undefined
@@ -116,7 +114,7 @@ const session = (
       waiting?.()
     }
 
-    const fail = (error: PgConnectionError) => {
+    const fail = (error: PgError) => {
       if (failure !== undefined || closing) return
       failure = error
       if (mode === "copyBoth" && listener !== undefined) listener.onFailure(error)
@@ -129,9 +127,9 @@ const session = (
           case "CopyData":
             return listener!.onCopyData(message.data)
           case "ErrorResponse":
-            return listener!.onFailure(serverError(message.fields))
+            return listener!.onFailure(ErrorPolicy.fromErrorResponse(message.fields))
           case "CopyDone":
-            return listener!.onFailure(new PgConnectionError({ message: "the server ended the replication stream" }))
+            return listener!.onFailure(new PgError({ reason: "Connection", message: "the server ended the replication stream" }))
           default:
             return // NoticeResponse, ParameterStatus: nothing to do mid-stream
         }
@@ -161,13 +159,13 @@ const session = (
         frames.push(chunk, sink)
         if (mode === "copyBoth") listener!.onReadEnd()
       } catch (cause) {
-        fail(new PgConnectionError({ message: `protocol error: ${describeCause(cause)}`, cause }))
+        fail(new PgError({ reason: "Connection", message: `protocol error: ${describeCause(cause)}`, cause }))
         socket.destroy()
       }
     }
     socket.on("data", onData)
-    socket.on("error", (cause) => fail(new PgConnectionError({ message: `connection to ${config.host}:${config.port} failed: ${cause.message}`, cause })))
-    socket.on("close", () => fail(new PgConnectionError({ message: `the server at ${config.host}:${config.port} closed the connection` })))
+    socket.on("error", (cause) => fail(new PgError({ reason: "Connection", message: `connection to ${config.host}:${config.port} failed: ${cause.message}`, cause })))
+    socket.on("close", () => fail(new PgError({ reason: "Connection", message: `the server at ${config.host}:${config.port} closed the connection` })))
     socket.resume()
 
     yield* Effect.addFinalizer(() => close(socket, () => {
@@ -184,7 +182,7 @@ const session = (
       return true
     }
 
-    const next: Effect.Effect<Startup.Inbound, PgConnectionError> = Effect.callback((resume) => {
+    const next: Effect.Effect<Startup.Inbound, PgError> = Effect.callback((resume) => {
       const deliver = () => {
         const message = inbox.shift()
         if (message !== undefined) resume(Effect.succeed(message))
@@ -206,7 +204,7 @@ const session = (
 
     /** Reads until ReadyForQuery; fails with the first ErrorResponse of the cycle. */
     const finishCycle = Effect.fnUntraced(function*(result: { columns: Array<string>; rows: Array<ReadonlyArray<string | null>> }) {
-      let error: PgServerError | undefined
+      let error: PgError | undefined
       while (true) {
         const message = yield* next
         switch (message._tag) {
@@ -217,7 +215,7 @@ const session = (
             result.rows.push(message.values)
             break
           case "ErrorResponse":
-            error ??= serverError(message.fields)
+            error ??= ErrorPolicy.fromErrorResponse(message.fields)
             break
           case "ReadyForQuery":
             mode = "idle"
@@ -229,7 +227,7 @@ const session = (
       }
     })
 
-    const query = (sql: string): Effect.Effect<QueryResult, PgServerError | PgConnectionError> =>
+    const query = (sql: string): Effect.Effect<QueryResult, PgError> =>
       Effect.suspend(() => {
         if (failure !== undefined) return Effect.fail(failure)
         if (mode !== "idle") return Effect.die(new Error(`query while the connection is ${mode}`))
@@ -238,7 +236,7 @@ const session = (
         return finishCycle({ columns: [], rows: [] })
       })
 
-    const startCopyBoth = (sql: string, copyListener: CopyBothListener): Effect.Effect<void, PgServerError | PgConnectionError> =>
+    const startCopyBoth = (sql: string, copyListener: CopyBothListener): Effect.Effect<void, PgError> =>
       Effect.suspend(() => {
         if (failure !== undefined) return Effect.fail(failure)
         if (mode !== "idle") return Effect.die(new Error(`START_REPLICATION while the connection is ${mode}`))
@@ -253,7 +251,7 @@ const session = (
             if (message._tag === "ErrorResponse") {
               mode = "query" // the cycle ends with ReadyForQuery
               return yield* finishCycle({ columns: [], rows: [] }).pipe(
-                Effect.andThen(Effect.fail(serverError(message.fields)))
+                Effect.andThen(Effect.fail(ErrorPolicy.fromErrorResponse(message.fields)))
               )
             }
           }

@@ -4,7 +4,7 @@
  * Runs its SQL through a query function, so it works on the replication connection too.
  */
 import * as Effect from "effect/Effect"
-import { PluginUnavailable, type ServiceError } from "../Errors.ts"
+import { type ServiceError, SlotError } from "../Errors.ts"
 import * as Quote from "../postgres/Quote.ts"
 
 /** Runs one SQL statement (simple query) and returns its rows as text. */
@@ -16,7 +16,7 @@ export const createStatement = (publication: string): string => `CREATE PUBLICAT
 
 /**
  * Makes sure `publication` exists. When it is missing, creates it FOR ALL TABLES if the role is a
- * superuser (PostgreSQL requires that for FOR ALL TABLES); otherwise fails with PluginUnavailable
+ * superuser (PostgreSQL requires that for FOR ALL TABLES); otherwise fails with SlotError (PluginUnavailable)
  * giving the statement to run. Returns whether it created the publication.
  */
 export const ensure = (query: Query, publication: string): Effect.Effect<boolean, ServiceError> =>
@@ -26,10 +26,10 @@ export const ensure = (query: Query, publication: string): Effect.Effect<boolean
     const role = yield* query(`SELECT current_user, rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user`)
     const [user, superuser] = role[0] ?? [null, null]
     if (superuser !== "t") {
-      return yield* new PluginUnavailable({
-        message: `publication ${Quote.identifier(publication)} does not exist and role ${Quote.identifier(user ?? "?")} may not create it ` +
+      return yield* SlotError.pluginUnavailable(
+        `publication ${Quote.identifier(publication)} does not exist and role ${Quote.identifier(user ?? "?")} may not create it ` +
           `(FOR ALL TABLES needs a superuser): as a superuser, run: ${createStatement(publication)};`
-      })
+      )
     }
     yield* query(createStatement(publication))
     return true

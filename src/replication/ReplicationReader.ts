@@ -25,7 +25,8 @@ import type * as Scope from "effect/Scope"
 import type { PgConfig, ReplicationConfig } from "../config/ServiceConfig.ts"
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"
-import { type DecodeError, PgConnectionError, type PgServerError, type ServiceError } from "../Errors.ts"
+import { type DecodeError, PgError, type ServiceError } from "../Errors.ts"
+import * as ErrorPolicy from "../ErrorPolicy.ts"
 import * as Quote from "../postgres/Quote.ts"
 import type { Decoder, WalMessage } from "./Decoder.ts"
 import * as PgReplicationConnection from "./PgReplicationConnection.ts"
@@ -127,7 +128,7 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
     let inTransaction = false
     /** The acknowledgement that covers every event handed out so far. */
     let handedOutAckLsn = Lsn.zero
-    let connectionFailure: PgConnectionError | PgServerError | undefined
+    let connectionFailure: PgError | undefined
     let decodeFailure: DecodeError | undefined
     let wakeTaker: (() => void) | undefined
 
@@ -160,7 +161,7 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
       return sent
     }
 
-    const failStream = (error: PgConnectionError | PgServerError) => {
+    const failStream = (error: PgError) => {
       if (connectionFailure !== undefined) return
       connectionFailure = error
       wake()
@@ -194,7 +195,7 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
         if (walEnd > serverWalEnd) serverWalEnd = walEnd
         if (payload[17] === 1) sendStatus(false)
       } else {
-        failStream(new PgConnectionError({ message: `unexpected replication frame (type ${type}, ${payload.length} bytes)` }))
+        failStream(new PgError({ reason: "Connection", message: `unexpected replication frame (type ${type}, ${payload.length} bytes)` }))
       }
     }
 
@@ -207,7 +208,7 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
         if (wakeTaker !== undefined && pending.length > 0) wake()
       },
       onFailure: failStream
-    }).pipe(Effect.mapError((error) => (error._tag === "PgServerError" ? Slot.activeFromServerError(slotName, error) : error)))
+    }).pipe(Effect.mapError((error) => ErrorPolicy.slotErrorOf({ slot: slotName, plugin: decoder.plugin }, error)))
 
     const startLsn = Lsn.max(requestedStart, slot.confirmedFlush)
     yield* Effect.logInfo("replication_started").pipe(Effect.annotateLogs({
@@ -297,7 +298,7 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
         if (connectionFailure !== undefined) return Effect.fail(connectionFailure)
         return sendStatus(false)
           ? Effect.void
-          : Effect.fail(new PgConnectionError({ message: "cannot send a status update: the connection is closed" }))
+          : Effect.fail(new PgError({ reason: "Connection", message: "cannot send a status update: the connection is closed" }))
       })
     }
     return session

@@ -11,7 +11,7 @@
  * them as stored; pgoutput's rendering would have to guess, so it is refused.
  */
 import * as Effect from "effect/Effect"
-import { type PgConnectionError, type PgServerError, UnsupportedEncoding } from "../Errors.ts"
+import { type PgError, SlotError } from "../Errors.ts"
 
 export type Plugin = "wal2json" | "pgoutput"
 
@@ -26,18 +26,18 @@ export const query = "SELECT current_setting('server_encoding'), " +
   "(SELECT setting FROM pg_settings WHERE name = 'wal_sender_timeout')"
 
 export const read = (
-  run: (sql: string) => Effect.Effect<ReadonlyArray<ReadonlyArray<string | null>>, PgServerError | PgConnectionError>
-): Effect.Effect<Settings, PgServerError | PgConnectionError> =>
+  run: (sql: string) => Effect.Effect<ReadonlyArray<ReadonlyArray<string | null>>, PgError>
+): Effect.Effect<Settings, PgError> =>
   Effect.map(run(query), (rows) => ({
     serverEncoding: rows[0]?.[0] ?? "",
     walSenderTimeoutMs: Number(rows[0]?.[1] ?? 0)
   }))
 
-/** Fails with UnsupportedEncoding when `plugin` cannot stream `encoding` faithfully. */
-export const checkEncoding = (encoding: string, plugin: Plugin): Effect.Effect<void, UnsupportedEncoding> => {
+/** Fails with SlotError UnsupportedEncoding when `plugin` cannot stream `encoding` faithfully. */
+export const checkEncoding = (encoding: string, plugin: Plugin): Effect.Effect<void, SlotError> => {
   if (encoding === "UTF8") return Effect.void
   if (plugin === "wal2json" && encoding !== "SQL_ASCII") {
-    return Effect.fail(new UnsupportedEncoding({
+    return Effect.fail(SlotError.unsupportedEncoding({
       encoding,
       plugin,
       hint: `wal2json writes the database's ${encoding} bytes unconverted, and records are UTF-8 JSON. ` +
@@ -45,7 +45,7 @@ export const checkEncoding = (encoding: string, plugin: Plugin): Effect.Effect<v
     }))
   }
   if (plugin === "pgoutput" && encoding === "SQL_ASCII") {
-    return Effect.fail(new UnsupportedEncoding({
+    return Effect.fail(SlotError.unsupportedEncoding({
       encoding,
       plugin,
       hint: "a SQL_ASCII database stores bytes without an encoding, which pgoutput's values cannot be rendered from faithfully. " +

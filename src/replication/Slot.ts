@@ -5,17 +5,10 @@
  */
 import * as Effect from "effect/Effect"
 import * as Lsn from "../domain/Lsn.ts"
-import {
-  type PgConnectionError,
-  PgServerError,
-  PluginUnavailable,
-  SlotActive,
-  SlotInvalidated,
-  SlotMissing,
-  SlotPluginMismatch
-} from "../Errors.ts"
-import type { PgReplicationConnection } from "./PgReplicationConnection.ts"
+import { type PgError, SlotError } from "../Errors.ts"
+import * as ErrorPolicy from "../ErrorPolicy.ts"
 import * as Quote from "../postgres/Quote.ts"
+import type { PgReplicationConnection } from "./PgReplicationConnection.ts"
 
 export interface SlotOptions {
   readonly slot: string
@@ -48,20 +41,6 @@ export interface SlotRow {
   readonly invalidationReason: string | null
 }
 
-export type SlotError =
-  | SlotMissing
-  | SlotPluginMismatch
-  | SlotActive
-  | SlotInvalidated
-  | PluginUnavailable
-  | PgServerError
-  | PgConnectionError
-
-/** SQLSTATE object_in_use: "replication slot ... is active for PID n". */
-export const OBJECT_IN_USE = "55006"
-const DUPLICATE_OBJECT = "42710"
-const UNDEFINED_FILE = "58P01"
-
 /**
  * Reads the slot's row. Columns that only newer servers have (wal_status, invalidation_reason) are
  * read through to_jsonb so the statement works on every version.
@@ -69,7 +48,7 @@ const UNDEFINED_FILE = "58P01"
 export const inspect = (
   connection: PgReplicationConnection,
   slot: string
-): Effect.Effect<SlotRow | undefined, PgServerError | PgConnectionError> =>
+): Effect.Effect<SlotRow | undefined, PgError> =>
   Effect.map(
     connection.query(
       "SELECT s.plugin, s.slot_type, s.database, s.active::text, s.active_pid::text, s.confirmed_flush_lsn::text, " +
@@ -107,21 +86,13 @@ const create = (connection: PgReplicationConnection, options: SlotOptions) =>
       note: "changes committed before the consistent point are not streamed"
     }))
     return consistentPoint
-  }).pipe(
-    Effect.mapError((error) =>
-      error._tag === "PgServerError" && error.code === UNDEFINED_FILE
-        ? new PluginUnavailable({
-          message: `cannot create replication slot ${options.slot}: output plugin ${options.plugin} is not installed on the server (${error.message})`
-        })
-        : error
-    )
-  )
+  }).pipe(Effect.mapError((error) => ErrorPolicy.slotErrorOf(options, error)))
 
 /** Checks a slot that exists; fails with the matching slot error. */
-const check = (row: SlotRow, options: SlotOptions): Effect.Effect<Lsn.Lsn, SlotPluginMismatch | SlotInvalidated | SlotActive> => {
+const check = (row: SlotRow, options: SlotOptions): Effect.Effect<Lsn.Lsn, SlotError> => {
   if (row.slotType !== "logical" || row.plugin !== options.plugin) {
     return Effect.fail(
-      new SlotPluginMismatch({
+      SlotError.pluginMismatch({
         slot: options.slot,
         expected: options.plugin,
         actual: row.slotType === "logical" ? row.plugin ?? "unknown" : `${row.slotType} (not a logical slot)`
@@ -129,42 +100,35 @@ const check = (row: SlotRow, options: SlotOptions): Effect.Effect<Lsn.Lsn, SlotP
     )
   }
   if (row.invalidationReason !== null || row.walStatus === "lost") {
-    return Effect.fail(new SlotInvalidated({ slot: options.slot, reason: row.invalidationReason ?? "wal_status = lost" }))
+    return Effect.fail(SlotError.invalidated(options.slot, row.invalidationReason ?? "wal_status = lost"))
   }
-  if (row.active) return Effect.fail(new SlotActive({ slot: options.slot, pid: row.activePid }))
+  if (row.active) return Effect.fail(SlotError.active(options.slot, row.activePid))
   return Effect.succeed(row.confirmedFlush ?? Lsn.zero)
 }
 
 /**
  * Makes sure the slot exists and can be streamed from: creates it when missing (if allowed), and
- * fails with SlotMissing, SlotPluginMismatch, SlotInvalidated or SlotActive otherwise.
+ * fails with the matching {@link SlotError} (Missing, PluginMismatch, Invalidated, Active) otherwise.
  */
-export const ensure = (connection: PgReplicationConnection, options: SlotOptions): Effect.Effect<SlotInfo, SlotError> =>
+export const ensure = (connection: PgReplicationConnection, options: SlotOptions): Effect.Effect<SlotInfo, SlotError | PgError> =>
   Effect.gen(function*() {
     const row = yield* inspect(connection, options.slot)
     if (row !== undefined) {
       const confirmedFlush = yield* check(row, options)
       return { slot: options.slot, plugin: options.plugin, confirmedFlush, created: false }
     }
-    if (!options.createSlot) return yield* new SlotMissing({ slot: options.slot })
+    if (!options.createSlot) return yield* SlotError.missing(options.slot)
     const created = yield* create(connection, options).pipe(
       Effect.map((lsn) => ({ lsn, created: true })),
       Effect.catch((error) =>
         Effect.gen(function*() {
           // another instance created it a moment ago: check that one instead
-          if (error._tag !== "PgServerError" || error.code !== DUPLICATE_OBJECT) return yield* error
+          if (error._tag !== "PgError" || error.code !== ErrorPolicy.SqlState.duplicateObject) return yield* error
           const again = yield* inspect(connection, options.slot)
-          if (again === undefined) return yield* new SlotMissing({ slot: options.slot })
+          if (again === undefined) return yield* SlotError.missing(options.slot)
           return { lsn: yield* check(again, options), created: false }
         })
       )
     )
     return { slot: options.slot, plugin: options.plugin, confirmedFlush: created.lsn, created: created.created }
   })
-
-/** Maps START_REPLICATION's "slot is active for PID n" to SlotActive; other errors pass through. */
-export const activeFromServerError = (slot: string, error: PgServerError): SlotActive | PgServerError => {
-  if (error.code !== OBJECT_IN_USE) return error
-  const pid = /PID (\d+)/i.exec(error.message)?.[1]
-  return new SlotActive({ slot, pid: pid === undefined ? undefined : Number(pid) })
-}

@@ -150,7 +150,7 @@ export const make = (options: Options): Decoder => {
     const text = lenient.decode(head)
     const action = oversizedAction.exec(text)?.[1]
     if (!isAction(action) || action === "B" || action === "C") {
-      return Result.fail(new DecodeError({ lsn, reason: `a wal2json message of ${bytes} bytes without a readable action` }))
+      return Result.fail(DecodeError.malformed(lsn, `a wal2json message of ${bytes} bytes without a readable action`))
     }
     const names = oversizedTable.exec(text)
     const xid = oversizedXid.exec(text)?.[1]
@@ -191,15 +191,15 @@ export const make = (options: Options): Decoder => {
         json = lenient.decode(data)
         parsed = JSON.parse(json)
       } catch (error) {
-        return Result.fail(new DecodeError({ lsn, reason: `not a wal2json message (${(error as Error).message})` }))
+        return Result.fail(DecodeError.malformed(lsn, `not a wal2json message (${(error as Error).message})`))
       }
       if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-        return Result.fail(new DecodeError({ lsn, reason: "not a wal2json message (not a JSON object)" }))
+        return Result.fail(DecodeError.malformed(lsn, "not a wal2json message (not a JSON object)"))
       }
       const message = parsed as Wal2JsonMessage
       const action = message.action
       if (!isAction(action)) {
-        return Result.fail(new DecodeError({ lsn, reason: `unknown wal2json action ${JSON.stringify(action) ?? "(none)"}` }))
+        return Result.fail(DecodeError.malformed(lsn, `unknown wal2json action ${JSON.stringify(action) ?? "(none)"}`))
       }
       const xid = typeof message.xid === "number" ? message.xid : undefined
       if (action === "B" || action === "C") {
@@ -208,7 +208,7 @@ export const make = (options: Options): Decoder => {
         if (action === "B") {
           const begun = typeof message.lsn === "string" ? Lsn.parse(message.lsn) : undefined
           if (begun === undefined) {
-            return Result.fail(new DecodeError({ lsn, reason: `wal2json "B" message without its commit "lsn"` }))
+            return Result.fail(DecodeError.malformed(lsn, `wal2json "B" message without its commit "lsn"`))
           }
           commitLsn = begun
           commitLsnText = message.lsn as string
@@ -226,13 +226,13 @@ export const make = (options: Options): Decoder => {
       let table = ""
       if (action !== "M") {
         if (typeof message.schema !== "string" || typeof message.table !== "string") {
-          return Result.fail(new DecodeError({ lsn, reason: `wal2json "${action}" message without schema and table` }))
+          return Result.fail(DecodeError.malformed(lsn, `wal2json "${action}" message without schema and table`))
         }
         schema = message.schema
         table = message.table
       }
       if (data[0] !== 0x7b /* { */) {
-        return Result.fail(new DecodeError({ lsn, reason: "not a wal2json message (does not start with {)" }))
+        return Result.fail(DecodeError.malformed(lsn, "not a wal2json message (does not start with {)"))
       }
       // a non-transactional message is sent on its own, at its own position
       const inTransaction = commitLsn !== undefined && !(action === "M" && message.transactional === false)

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { PgServerError } from "../../src/Errors.ts"
+import { PgError } from "../../src/Errors.ts"
 import * as Publication from "../../src/replication/Publication.ts"
 import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 
@@ -12,7 +12,7 @@ describe("Publication", () => {
   const queryAs = (user?: { readonly user: string; readonly password: string }): Publication.Query => (sql) =>
     Effect.tryPromise({
       try: () => pg.psql(sql, user ?? {}),
-      catch: (error) => new PgServerError({ code: "XX000", message: String(error) })
+      catch: (error) => new PgError({ reason: "Statement", code: "XX000", message: String(error) })
     }).pipe(Effect.map((out) => (out === "" ? [] : out.split("\n").map((line) => line.split("|")))))
 
   beforeAll(async () => {
@@ -33,7 +33,7 @@ describe("Publication", () => {
 
   it("fails with the statement to run when the role may not create it", async () => {
     const failure = await Effect.runPromise(Effect.flip(Publication.ensure(queryAs({ user: "app", password: appPassword }), `app's "pub"`)))
-    expect(failure).toMatchObject({ _tag: "PluginUnavailable", retriable: false })
+    expect(failure).toMatchObject({ _tag: "SlotError", reason: "PluginUnavailable", retriable: false })
     const message = failure.message
     expect(message).toContain(`CREATE PUBLICATION "app's ""pub""" FOR ALL TABLES;`)
     expect(message).toContain(`role "app"`)

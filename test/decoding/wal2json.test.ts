@@ -198,8 +198,8 @@ describe("Wal2JsonDecoder on bad input", () => {
 
   it("rejects invalid UTF-8, non-objects, unknown actions and rows without a table", () => {
     expect(decodeErr([{ lsn: 1n, data: new Uint8Array([0x7b, 0xff, 0x7d]) }]).lsn).toBe(1n)
-    expect(decodeErr([{ lsn: 2n, data: encoder.encode(`[1,2]`) }]).reason).toMatch(/not a JSON object/)
-    expect(decodeErr([ok, { lsn: 3n, data: encoder.encode(`{"action":"X","xid":1}`) }]).reason).toMatch(/unknown wal2json action "X"/)
+    expect(decodeErr([{ lsn: 2n, data: encoder.encode(`[1,2]`) }]).message).toMatch(/not a JSON object/)
+    expect(decodeErr([ok, { lsn: 3n, data: encoder.encode(`{"action":"X","xid":1}`) }]).message).toMatch(/unknown wal2json action "X"/)
     expect(decodeErr([{ lsn: 4n, data: encoder.encode(`{"action":"I","schema":"public","columns":[]}`) }]).lsn).toBe(4n)
   })
 

@@ -57,7 +57,7 @@ const readyz = async (service: ServiceProcess) => {
   return { status, state: (JSON.parse(body) as { state: string }).state }
 }
 
-/** pg_recvlogical streaming the slot, so that the service finds it busy (SlotActive). */
+/** pg_recvlogical streaming the slot, so that the service finds it busy (SlotError Active). */
 const holdSlot = (slot: string): ChildProcess => {
   const holder = spawn(Path.join(pg.binDir, "pg_recvlogical"), [
     "-h", pg.host, "-p", String(pg.port), "-U", pg.user, "-d", pg.database, "--slot", slot, "--start", "-f", "/dev/null"
@@ -83,7 +83,7 @@ describe("service lifecycle (real processes)", () => {
       LEADER_WATCHDOG_INTERVAL_MS: "500",
       KINESIS_MAX_RECORD_BYTES: "1024"
     }))
-    await service.waitForLog("pipeline_restart", { where: (l) => l.error === "SlotActive" })
+    await service.waitForLog("pipeline_restart", { where: (l) => l.error === "SlotError" && l.kind === "Active" })
     const connecting = await readyz(service)
     expect(connecting).toEqual({ status: 503, state: "connecting" })
     expect(await service.metric("cdc_leader")).toBe(1)
@@ -152,7 +152,7 @@ describe("service lifecycle (real processes)", () => {
         PG_RECONNECT_BASE_MS: "2000",
         PG_RECONNECT_MAX_MS: "30000"
       }))
-      await service.waitForLog("pipeline_restart", { where: (l) => l.error === "SlotActive" })
+      await service.waitForLog("pipeline_restart", { where: (l) => l.error === "SlotError" && l.kind === "Active" })
       const signalledAt = Date.now()
       service.kill("SIGTERM")
       const code = await service.exited

@@ -242,7 +242,7 @@ describe("streaming end to end (service process, PostgreSQL + wal2json, kinesali
     await dropSlot(pg, slot)
   }, 60_000)
 
-  it("stops on an oversized change with OVERSIZED_RECORD_POLICY=fail: exit 1, fatal_error OversizedRecord, slot before it", async () => {
+  it("stops on an oversized change with OVERSIZED_RECORD_POLICY=fail: exit 1, fatal_error DecodeError Oversized, slot before it", async () => {
     const slot = "e2e_fail"
     const stream = "e2e-fail"
     await pg.psql(`CREATE TABLE memos (id int PRIMARY KEY, body text)`)
@@ -262,7 +262,7 @@ describe("streaming end to end (service process, PostgreSQL + wal2json, kinesali
     expect(code).toBe(1)
     const fatal = logsNamed(service, "fatal_error")
     expect(fatal).toHaveLength(1)
-    expect(fatal[0]).toMatchObject({ error: "OversizedRecord" })
+    expect(fatal[0]).toMatchObject({ error: "DecodeError", kind: "Oversized" })
     expect(String(fatal[0]!.reason)).toContain("public.memos")
 
     // the slot still holds the big row: confirmed_flush_lsn is before it, and it would be read again

@@ -7,7 +7,7 @@ import type { PutRecordsCommandInput } from "@aws-sdk/client-kinesis"
 import { describe, expect, it } from "@effect/vitest"
 import { Readable } from "node:stream"
 import { KinesisError } from "../../src/Errors.ts"
-import { classify } from "../../src/kinesis/ErrorClassification.ts"
+import * as ErrorPolicy from "../../src/ErrorPolicy.ts"
 import { decodeOutput, encodeBody, PutRecordsProtocol } from "../../src/kinesis/PutRecordsProtocol.ts"
 
 interface Exchange {
@@ -128,15 +128,15 @@ describe("PutRecordsProtocol", () => {
     const ourError = await send("ours", input, throttled).then(() => undefined, (error: unknown) => error)
     expect(ourError).toBeInstanceOf(Error)
     expect((ourError as Error).name).toBe((sdkError as Error).name)
-    expect(classify(ourError)).toMatchObject({ code: "ProvisionedThroughputExceededException", retriable: true })
+    expect(ErrorPolicy.fromAws(ourError)).toMatchObject({ code: "ProvisionedThroughputExceededException", reason: "Throttled", retriable: true })
   })
 
   it("a malformed successful response is a retriable InvalidResponse", async () => {
     for (const body of ["not json", "[]", "{\"FailedRecordCount\":0}", "{\"Records\":[null]}", "{\"Records\":[1]}"]) {
       const error = await send("ours", input, { statusCode: 200, body }).then(() => undefined, (e: unknown) => e)
-      const classified = classify(error)
+      const classified = ErrorPolicy.fromAws(error)
       expect(classified).toBeInstanceOf(KinesisError)
-      expect(classified).toMatchObject({ code: "InvalidResponse", retriable: true })
+      expect(classified).toMatchObject({ code: "InvalidResponse", reason: "ServerError", retriable: true })
     }
   })
 

@@ -161,7 +161,7 @@ describe("Leadership (advisory lock)", () => {
     Effect.gen(function*() {
       const a = yield* instance(7_000_003n, { password: Redacted.make("wrong-password") })
       const error = yield* Effect.flip(a.leadership.runWhileLeader(Effect.never))
-      expect(error).toMatchObject({ _tag: "PgAuthError" })
+      expect(error).toMatchObject({ _tag: "PgError", reason: "Authentication" })
       expect(String(error.message)).not.toContain("wrong-password")
     }))
 
@@ -170,7 +170,7 @@ describe("Leadership (advisory lock)", () => {
       // nothing listens on port 1: connection refused, retried every poll interval
       const a = yield* instance(7_000_004n, { port: 1 })
       const fiber = yield* Effect.forkChild(a.leadership.runWhileLeader(Effect.succeed(1)))
-      yield* waitFor("the failure to be recorded", () => yield_(a.health).lastError?.tag === "PgConnectionError")
+      yield* waitFor("the failure to be recorded", () => yield_(a.health).lastError?.tag === "PgError")
       yield* Effect.sleep(POLL_MS * 2)
       expect(fiber.pollUnsafe()).toBeUndefined()
       expect(yield_(a.health).state).toBe("connecting")
@@ -187,7 +187,7 @@ describe("Leadership (advisory lock)", () => {
     Effect.gen(function*() {
       const a = yield* instance(7_000_006n, { sslMode: "require" })
       const error = yield* Effect.flip(a.leadership.runWhileLeader(Effect.succeed("never")))
-      expect(error).toMatchObject({ _tag: "PgTlsError" })
+      expect(error).toMatchObject({ _tag: "PgError", reason: "Tls" })
     }))
 
   it.live("LEADER_ELECTION=false runs the work directly", () =>

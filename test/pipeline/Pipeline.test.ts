@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
 import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
 import type { Lsn } from "../../src/domain/Lsn.ts"
-import { PgConnectionError } from "../../src/Errors.ts"
+import { PgError } from "../../src/Errors.ts"
 import * as KinesisMemory from "../../src/kinesis/KinesisMemory.ts"
 import type { ReplicationSession } from "../../src/replication/ReplicationSession.ts"
 import { boundary, change, decode, kinesisConfig, pipelineConfig, runPipeline } from "./fixtures.ts"
@@ -86,7 +86,7 @@ describe("Pipeline.run", () => {
       const fake = fakeSession(reads)
       const memory = KinesisMemory.make({
         behaviour: (req) =>
-          Effect.succeed(req.index === 0 ? KinesisMemory.accept : KinesisMemory.fail("KMSAccessDeniedException", false))
+          Effect.succeed(req.index === 0 ? KinesisMemory.accept : KinesisMemory.fail("KMSAccessDeniedException"))
       })
       const error = yield* Effect.flip(runPipeline(fake.session, memory.client, {
         kinesis: kinesisConfig(),
@@ -156,11 +156,11 @@ describe("Pipeline.run", () => {
         take: Effect.suspend(() =>
           fake.taken() === 0
             ? fake.session.take
-            : Effect.sleep("20 millis").pipe(Effect.andThen(Effect.fail(new PgConnectionError({ message: "connection lost" }))))
+            : Effect.sleep("20 millis").pipe(Effect.andThen(Effect.fail(new PgError({ reason: "Connection", message: "connection lost" }))))
         )
       }
       const error = yield* Effect.flip(runPipeline(failing, memory.client, { kinesis: kinesisConfig(), pipeline: pipelineConfig() }))
-      expect(error._tag).toBe("PgConnectionError")
+      expect(error).toMatchObject({ _tag: "PgError", reason: "Connection" })
       expect(interrupted).toBe(true)
       expect(memory.inflight()).toBe(0)
     }))

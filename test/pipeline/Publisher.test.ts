@@ -127,7 +127,7 @@ describe("Publisher batching", () => {
       assert.strictEqual(r.queue.heldCount(), 0)
     }))
 
-  it.effect("fails with OversizedRecord under OVERSIZED_RECORD_POLICY=fail, and the frontier stays before it", () =>
+  it.effect("fails with DecodeError Oversized under OVERSIZED_RECORD_POLICY=fail, and the frontier stays before it", () =>
     Effect.gen(function*() {
       const r = rig({ maxRecordBytes: 2_048, kinesis: { oversizedRecordPolicy: "fail" } })
       const first = transaction([1])
@@ -136,7 +136,8 @@ describe("Publisher batching", () => {
       yield* read(r, [...first, second[0]!, big, ...second.slice(1)])
       r.queue.end()
       const error = yield* Effect.flip(r.publisher.run)
-      assert.strictEqual(error._tag, "OversizedRecord")
+      assert.strictEqual(error._tag, "DecodeError")
+      assert.strictEqual(error.reason, "Oversized")
       assert.isFalse(error.retriable)
       assert.isTrue(r.frontier.current() < second[2]!.ackLsn)
     }))
@@ -194,7 +195,7 @@ describe("Publisher retries and failures", () => {
     Effect.gen(function*() {
       const r = rig({ kinesis: { retryBaseMs: 10, retryMaxMs: 100 } })
       r.kinesis.setBehaviour((req) =>
-        Effect.succeed(req.index < 50 ? KinesisMemory.fail("ProvisionedThroughputExceededException", true) : KinesisMemory.accept)
+        Effect.succeed(req.index < 50 ? KinesisMemory.fail("ProvisionedThroughputExceededException") : KinesisMemory.accept)
       )
       const events = transaction([1, 2])
       yield* read(r, events)
@@ -229,7 +230,7 @@ describe("Publisher retries and failures", () => {
   it.effect("stops at once on a fatal request error and does not move the frontier", () =>
     Effect.gen(function*() {
       const r = rig()
-      r.kinesis.setBehaviour(() => Effect.succeed(KinesisMemory.fail("AccessDeniedException", false)))
+      r.kinesis.setBehaviour(() => Effect.succeed(KinesisMemory.fail("AccessDeniedException")))
       yield* read(r, transaction([1, 2]))
       const error = yield* Effect.flip(r.publisher.run)
       assert.strictEqual(error._tag, "KinesisError")
@@ -320,7 +321,7 @@ const runScenario = (s: Scenario, ordering: "per_key" | "relaxed") =>
       if (keys.size !== req.records.length) duplicateKeyRequests++
       const latency = Math.floor(random() * 3)
       const outcome = random() < s.requestFailureRate
-        ? KinesisMemory.fail("ServiceUnavailable", true)
+        ? KinesisMemory.fail("ServiceUnavailable")
         : KinesisMemory.partial(req.records.map(() =>
           random() < s.recordFailureRate ? (random() < 0.5 ? "ProvisionedThroughputExceededException" : "InternalFailure") : undefined
         ))

@@ -4,8 +4,8 @@ import { TestClock } from "effect/testing"
 import { KinesisError } from "../../src/Errors.ts"
 import * as RetryPolicy from "../../src/pipeline/RetryPolicy.ts"
 
-const throttled = new KinesisError({ code: "ThrottlingException", retriable: true, message: "throttled" })
-const denied = new KinesisError({ code: "AccessDeniedException", retriable: false, message: "denied" })
+const throttled = new KinesisError({ reason: "Throttled", code: "ThrottlingException", message: "throttled" })
+const denied = new KinesisError({ reason: "AccessDenied", code: "AccessDeniedException", message: "denied" })
 
 describe("RetryPolicy.schedule", () => {
   it.effect("delays grow ×2 from the base, jittered within ±20%, never above the cap, without a limit", () =>

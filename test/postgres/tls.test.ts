@@ -10,6 +10,8 @@ import { Effect, Redacted } from "effect"
 import { execFile } from "node:child_process"
 import * as Path from "node:path"
 import type { PgConfig, SslMode } from "../../src/config/ServiceConfig.ts"
+import type { PgError } from "../../src/Errors.ts"
+import * as ErrorPolicy from "../../src/ErrorPolicy.ts"
 import * as PgSession from "../../src/postgres/PgSession.ts"
 import * as Quote from "../../src/postgres/Quote.ts"
 import * as PgReplicationConnection from "../../src/replication/PgReplicationConnection.ts"
@@ -27,7 +29,7 @@ const SSL_IN_USE = "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid
 /** How a connection attempt ended: connected (and whether pg_stat_ssl says encrypted), or the error. */
 type Outcome = { readonly ok: true; readonly ssl: string } | { readonly ok: false; readonly tag: string; readonly message: string }
 
-const failed = (error: { readonly _tag: string; readonly message: string }): Outcome => ({ ok: false, tag: error._tag, message: error.message })
+const failed = (error: PgError): Outcome => ({ ok: false, tag: `${error._tag}/${error.reason}`, message: error.message })
 
 const viaReplication = (pg: PgConfig): Effect.Effect<Outcome> =>
   Effect.scoped(Effect.gen(function*() {
@@ -39,7 +41,7 @@ const viaReplication = (pg: PgConfig): Effect.Effect<Outcome> =>
 const viaLeaderSession = (pg: PgConfig): Effect.Effect<Outcome> =>
   Effect.scoped(Effect.gen(function*() {
     const connection: PgConnection.PgConnection = yield* PgSession.connect(pg, { applicationName: "tls-test/leader" })
-    const result = yield* Effect.mapError(connection.query(SSL_IN_USE, [], false), PgSession.classifySqlError)
+    const result = yield* Effect.mapError(connection.query(SSL_IN_USE, [], false), ErrorPolicy.fromSqlError)
     return { ok: true, ssl: String(result.rows[0]?.ssl ?? "?") } satisfies Outcome
   })).pipe(Effect.catch((error) => Effect.succeed(failed(error))))
 
@@ -136,7 +138,7 @@ describe("PGSSLMODE on every PostgreSQL connection (self-signed CA)", () => {
           if (!outcome.ok) {
             expect(outcome.message, label).toMatch(c.expect)
             // a certificate problem is a TLS error (fatal), never a retriable connection error
-            if (kind !== "cli") expect(outcome.tag, label).toBe("PgTlsError")
+            if (kind !== "cli") expect(outcome.tag, label).toBe("PgError/Tls")
           }
         }
       }

@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Logger, References, Result } from "effect"
 import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
 import * as Lsn from "../../src/domain/Lsn.ts"
-import { DecodeError, PgServerError } from "../../src/Errors.ts"
+import { DecodeError, PgError } from "../../src/Errors.ts"
+import * as ErrorPolicy from "../../src/ErrorPolicy.ts"
 import type { Decoder } from "../../src/replication/Decoder.ts"
 import * as ReplicationReader from "../../src/replication/ReplicationReader.ts"
 import type { ReplicationSession } from "../../src/replication/ReplicationSession.ts"
-import * as Slot from "../../src/replication/Slot.ts"
 import * as Wal2JsonDecoder from "../../src/replication/Wal2JsonDecoder.ts"
 import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 import { eventually, pgConfig, psql, replicationConfig } from "./fixtures.ts"
@@ -268,7 +268,7 @@ describe("ReplicationReader", () => {
         ...real,
         decode: (messages) => {
           const bad = messages.find((m) => text(m.data).includes("poison"))
-          return bad === undefined ? real.decode(messages) : Result.fail(new DecodeError({ lsn: bad.lsn, reason: "poisoned" }))
+          return bad === undefined ? real.decode(messages) : Result.fail(DecodeError.malformed(bad.lsn, "poisoned"))
         }
       }
       const session = yield* open("reader_decode", { decoder: poisoned })
@@ -286,25 +286,25 @@ describe("ReplicationReader", () => {
       expect(yield* Effect.flip(session.take)).toBe(error)
     })))
 
-  it.live("a slot with another plugin is a fatal SlotPluginMismatch naming both plugins", () =>
+  it.live("a slot with another plugin is a fatal SlotError PluginMismatch naming both plugins", () =>
     Effect.gen(function*() {
       yield* psql(pg, "SELECT pg_create_logical_replication_slot('reader_test_decoding', 'test_decoding')")
       const error = yield* Effect.flip(Effect.scoped(open("reader_test_decoding")))
-      expect(error._tag).toBe("SlotPluginMismatch")
+      expect(error).toMatchObject({ _tag: "SlotError", reason: "PluginMismatch" })
       expect(error.retriable).toBe(false)
       expect(error.message).toContain("test_decoding")
       expect(error.message).toContain("wal2json")
     }))
 
-  it.live("a missing slot with REPLICATION_SLOT_CREATE=false is a fatal SlotMissing, and nothing is created", () =>
+  it.live("a missing slot with REPLICATION_SLOT_CREATE=false is a fatal SlotError Missing, and nothing is created", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Effect.scoped(open("reader_missing", { replication: { createSlot: false } })))
-      expect(error._tag).toBe("SlotMissing")
+      expect(error).toMatchObject({ _tag: "SlotError", reason: "Missing" })
       expect(error.retriable).toBe(false)
       expect(yield* slotRow("reader_missing")).toBeUndefined()
     }))
 
-  it.live("a slot active on another connection is a retriable SlotActive naming its pid; interrupting frees it", () =>
+  it.live("a slot active on another connection is a retriable SlotError Active naming its pid; interrupting frees it", () =>
     Effect.gen(function*() {
       const slot = "reader_active"
       const holder = yield* Effect.forkChild(Effect.scoped(Effect.andThen(open(slot), Effect.never)))
@@ -313,17 +313,20 @@ describe("ReplicationReader", () => {
         (p) => (p === "" ? undefined : Number(p))
       ))
       const error = yield* Effect.flip(Effect.scoped(open(slot)))
-      expect(error._tag).toBe("SlotActive")
+      expect(error).toMatchObject({ _tag: "SlotError", reason: "Active" })
       expect(error.retriable).toBe(true)
       expect(error).toMatchObject({ pid })
       yield* Fiber.interrupt(holder)
       yield* eventually("the slot to be released", Effect.map(slotRow(slot), (r) => (r?.active === false ? r : undefined)), { timeoutMs: 5000 })
-      // the server's own "active for PID" error maps to SlotActive too
-      const mapped = Slot.activeFromServerError(slot, new PgServerError({ code: "55006", message: `replication slot "${slot}" is active for PID 4242` }))
-      expect(mapped).toMatchObject({ _tag: "SlotActive", pid: 4242 })
+      // the server's own "active for PID" error maps to SlotError Active too
+      const mapped = ErrorPolicy.slotErrorOf(
+        { slot, plugin: "wal2json" },
+        new PgError({ reason: "Unavailable", code: "55006", message: `replication slot "${slot}" is active for PID 4242` })
+      )
+      expect(mapped).toMatchObject({ _tag: "SlotError", reason: "Active", pid: 4242 })
     }))
 
-  it.live("an invalidated slot (WAL removed past max_slot_wal_keep_size) is a fatal SlotInvalidated", () =>
+  it.live("an invalidated slot (WAL removed past max_slot_wal_keep_size) is a fatal SlotError Invalidated", () =>
     Effect.gen(function*() {
       const slot = "reader_lost"
       // keep the other slots of this cluster out of harm's way: invalidation hits every lagging slot
@@ -339,7 +342,7 @@ describe("ReplicationReader", () => {
       yield* psql(pg, "ALTER SYSTEM RESET max_slot_wal_keep_size")
       yield* psql(pg, "SELECT pg_reload_conf()")
       const error = yield* Effect.flip(Effect.scoped(open(slot)))
-      expect(error._tag).toBe("SlotInvalidated")
+      expect(error).toMatchObject({ _tag: "SlotError", reason: "Invalidated" })
       expect(error.retriable).toBe(false)
       expect(error.message).toContain("wal_status = lost")
     }))

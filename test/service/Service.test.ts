@@ -8,7 +8,7 @@ import { assert, describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
 import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
-import { PgConnectionError, PgAuthError } from "../../src/Errors.ts"
+import { PgError } from "../../src/Errors.ts"
 import * as KinesisMemory from "../../src/kinesis/KinesisMemory.ts"
 import { Leadership, makeScripted, type ScriptedLeadership } from "../../src/leader/Leadership.ts"
 import * as Health from "../../src/observability/Health.ts"
@@ -17,7 +17,7 @@ import * as Service from "../../src/Service.ts"
 import { boundary, change, decode } from "../pipeline/fixtures.ts"
 import { type ConfigOverrides, memoryLayers, serviceConfig } from "./fixtures.ts"
 
-const dropped = () => new PgConnectionError({ message: "connection dropped (test)" })
+const dropped = () => new PgError({ reason: "Connection", message: "connection dropped (test)" })
 
 const tx = (pks: ReadonlyArray<number>): ReadonlyArray<ChangeEvent> => {
   const commit = boundary("C")
@@ -145,10 +145,10 @@ describe("Service restart", () => {
 
   it.effect("a fatal error stops the service: it fails, health is fatal, no restart", () =>
     Effect.gen(function*() {
-      const rig = yield* start({ prepare: (slot) => slot.failOpen(new PgAuthError({ message: "password authentication failed" })) })
+      const rig = yield* start({ prepare: (slot) => slot.failOpen(new PgError({ reason: "Authentication", message: "password authentication failed" })) })
       const exit = yield* Fiber.await(rig.fiber)
       assert.isTrue(Exit.isFailure(exit))
-      if (Exit.isFailure(exit)) expect(Option.getOrThrow(Cause.findErrorOption(exit.cause))).toBeInstanceOf(PgAuthError)
+      if (Exit.isFailure(exit)) expect(Option.getOrThrow(Cause.findErrorOption(exit.cause))).toMatchObject({ _tag: "PgError", reason: "Authentication" })
       expect(rig.slot.opens()).toHaveLength(1)
       expect((yield* rig.health.snapshot).state).toBe("fatal")
     }))
