@@ -95,7 +95,7 @@ describe("OVERSIZED_RECORD_POLICY=fail past 16 MiB", () => {
     expect(await service.exited).toBe(1)
     const fatal = service.logs().filter((l) => l.message === "fatal_error")
     expect(fatal).toHaveLength(1)
-    expect(fatal[0]).toMatchObject({ error: "OversizedRecord" })
+    expect(fatal[0]).toMatchObject({ error: "DecodeError", kind: "Oversized" })
     const reason = String(fatal[0]!.reason)
     expect(reason).toContain("public.blobs")
     const lsn = Lsn.parse(/LSN ([0-9A-F]+\/[0-9A-F]+)/.exec(reason)?.[1] ?? "")!
