@@ -5,10 +5,12 @@
  * in-memory slot and stream with the real pipeline.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
+import { InvalidConfig } from "../../src/config/EnvVar.ts"
 import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
 import { PgError } from "../../src/Errors.ts"
+import * as FatalReport from "../../src/FatalReport.ts"
 import * as KinesisMemory from "../../src/kinesis/KinesisMemory.ts"
 import { Leadership, makeScripted, type ScriptedLeadership } from "../../src/leader/Leadership.ts"
 import * as Health from "../../src/observability/Health.ts"
@@ -277,6 +279,45 @@ describe("Service stop, bounded", () => {
       yield* settle
       expect(rig.fiber.pollUnsafe()).toBeDefined()
     }))
+})
+
+describe("Service exit codes (FatalReport.teardown)", () => {
+  const exitCodeOf = (exit: Exit.Exit<unknown, unknown>) => {
+    let code: number | undefined
+    FatalReport.teardown(exit, (c) => void (code = c))
+    return code
+  }
+
+  it.effect("a graceful stop exits 0; a fatal error during the drain exits 1; a fatal error while streaming exits 1", () =>
+    Effect.gen(function*() {
+      const graceful = yield* start({ prepare: (slot) => slot.append(tx([1])) })
+      yield* advanceUntil(() => graceful.stream.accepted().length === 1)
+      yield* signal(graceful)
+      yield* advanceUntil(() => graceful.fiber.pollUnsafe() !== undefined, 1_000)
+      expect(exitCodeOf(graceful.fiber.pollUnsafe()!)).toBe(0)
+
+      const gate = yield* Deferred.make<void>()
+      const failing = yield* start({
+        kinesis: { behaviour: () => Deferred.await(gate).pipe(Effect.as(KinesisMemory.fail("AccessDeniedException", false))) },
+        prepare: (slot) => slot.append(tx([1]))
+      })
+      yield* advanceUntil(() => failing.stream.inflight() > 0)
+      yield* signal(failing)
+      yield* settle
+      yield* Deferred.succeed(gate, undefined)
+      yield* advanceUntil(() => failing.fiber.pollUnsafe() !== undefined, 1_000)
+      const exit = failing.fiber.pollUnsafe()!
+      expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
+      expect(exitCodeOf(exit)).toBe(1)
+
+      const fatal = yield* start({ prepare: (slot) => slot.failOpen(new PgError({ reason: "Authentication", message: "password authentication failed" })) })
+      expect(exitCodeOf(yield* Fiber.await(fatal.fiber))).toBe(1)
+    }))
+
+  it("an unusable configuration exits 2", () => {
+    const invalid = new InvalidConfig({ problems: [{ variable: "PGHOST", reason: "is required but not set" }] })
+    expect(exitCodeOf(Exit.fail(invalid))).toBe(2)
+  })
 })
 
 describe("Service leadership", () => {
