@@ -298,7 +298,7 @@ describe("Service exit codes (FatalReport.teardown)", () => {
 
       const gate = yield* Deferred.make<void>()
       const failing = yield* start({
-        kinesis: { behaviour: () => Deferred.await(gate).pipe(Effect.as(KinesisMemory.fail("AccessDeniedException", false))) },
+        kinesis: { behaviour: () => Deferred.await(gate).pipe(Effect.as(KinesisMemory.fail("AccessDeniedException"))) },
         prepare: (slot) => slot.append(tx([1]))
       })
       yield* advanceUntil(() => failing.stream.inflight() > 0)
