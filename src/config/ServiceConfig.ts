@@ -10,6 +10,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import type * as LogLevel from "effect/LogLevel"
+import * as ColumnFilter from "../format/ColumnFilter.ts"
 import * as Env from "./EnvVar.ts"
 
 export type SslMode = "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full"
@@ -19,6 +20,7 @@ export type PartitionKeyMode = "primary_key" | "table" | "lsn" | "static"
 export type PartitionKeyFallback = "lsn" | "table" | "static"
 export type KinesisOrdering = "per_key" | "relaxed"
 export type LogFormat = "json" | "plain"
+export type RecordFormat = "wal2json" | "debezium"
 
 /** How to reach PostgreSQL. */
 export interface PgConfig {
@@ -62,6 +64,12 @@ export interface KinesisConfig {
   readonly partitionKeyFallback: PartitionKeyFallback
   readonly partitionKeyStatic: string
   readonly ordering: KinesisOrdering
+}
+
+/** What each record looks like: RECORD_FORMAT and EXCLUDE_COLUMNS. */
+export interface FormatConfig {
+  readonly recordFormat: RecordFormat
+  readonly excludeColumns: ReadonlyArray<ColumnFilter.ColumnPattern>
 }
 
 /** The bounded queue and the micro-batcher. */
@@ -196,6 +204,11 @@ const kinesisFields = {
   KINESIS_ORDERING: Env.withDefault("KINESIS_ORDERING", Env.oneOf<KinesisOrdering>(["per_key", "relaxed"]), "per_key")
 }
 
+const formatFields = {
+  RECORD_FORMAT: Env.withDefault("RECORD_FORMAT", Env.oneOf<RecordFormat>(["wal2json"]), "wal2json"),
+  EXCLUDE_COLUMNS: Env.withDefault("EXCLUDE_COLUMNS", ColumnFilter.parseList, [])
+}
+
 const pipelineFields = {
   QUEUE_MAX_MESSAGES: Env.withDefault("QUEUE_MAX_MESSAGES", Env.integer({ min: 1 }), 100_000),
   QUEUE_MAX_BYTES: Env.withDefault("QUEUE_MAX_BYTES", Env.integer({ min: 1024 }), DEFAULT_QUEUE_MAX_BYTES),
@@ -244,6 +257,10 @@ const toKinesis = (v: Values<typeof kinesisFields>): KinesisConfig => ({
   partitionKeyFallback: v.PARTITION_KEY_FALLBACK, partitionKeyStatic: v.PARTITION_KEY_STATIC, ordering: v.KINESIS_ORDERING
 })
 
+const toFormat = (v: Values<typeof formatFields>): FormatConfig => ({
+  recordFormat: v.RECORD_FORMAT, excludeColumns: v.EXCLUDE_COLUMNS
+})
+
 const toPipeline = (v: Values<typeof pipelineFields>): PipelineConfig => ({
   queueMaxMessages: v.QUEUE_MAX_MESSAGES, queueMaxBytes: v.QUEUE_MAX_BYTES, batchMaxRecords: v.BATCH_MAX_RECORDS,
   batchMaxBytes: v.BATCH_MAX_BYTES, batchMaxWaitMs: v.BATCH_MAX_WAIT_MS, shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS
@@ -272,6 +289,7 @@ export interface ServiceConfigShape {
   readonly pg: PgConfig
   readonly replication: ReplicationConfig
   readonly kinesis: KinesisConfig
+  readonly format: FormatConfig
   readonly pipeline: PipelineConfig
   readonly leader: LeaderConfig
   readonly observability: ObservabilityConfig
@@ -279,7 +297,7 @@ export interface ServiceConfigShape {
 
 /** Reads every variable of the service; one error names every bad one. */
 export const load: Effect.Effect<ServiceConfigShape, Env.InvalidConfig> = Env.collect({
-  ...pgFields, ...replicationFields, ...kinesisFields, ...pipelineFields, ...leaderFields, ...observabilityFields
+  ...pgFields, ...replicationFields, ...kinesisFields, ...formatFields, ...pipelineFields, ...leaderFields, ...observabilityFields
 }).pipe(
   Env.check((v) =>
     crossChecks({
@@ -288,7 +306,7 @@ export const load: Effect.Effect<ServiceConfigShape, Env.InvalidConfig> = Env.co
     })
   ),
   Effect.map((v) => ({
-    pg: toPg(v), replication: toReplication(v), kinesis: toKinesis(v), pipeline: toPipeline(v),
+    pg: toPg(v), replication: toReplication(v), kinesis: toKinesis(v), format: toFormat(v), pipeline: toPipeline(v),
     leader: toLeader(v), observability: toObservability(v)
   }))
 )

@@ -7,9 +7,10 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import type { PgConfig, ReplicationConfig } from "../config/ServiceConfig.ts"
+import type { FormatConfig, PgConfig, ReplicationConfig } from "../config/ServiceConfig.ts"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
 import type { ServiceError } from "../Errors.ts"
+import * as Formats from "../format/Formats.ts"
 import type { Decoder } from "./Decoder.ts"
 import * as PgOutputDecoder from "./PgOutputDecoder.ts"
 import * as Publication from "./Publication.ts"
@@ -29,8 +30,12 @@ export class ReplicationSource extends Context.Service<ReplicationSource, {
   readonly open: (options: OpenOptions) => Effect.Effect<ReplicationSession, ServiceError, Scope.Scope>
 }>()("cdc-logical-replication/ReplicationSource") {}
 
+/** The decoder for the configured plugin, built on the replication connection, with the record format. */
+export const decoderFor = (replication: ReplicationConfig, format?: FormatConfig): ReplicationReader.DecoderFactory =>
+  Formats.around(pluginDecoderFor(replication), format, { slot: replication.slot })
+
 /** The decoder for the configured plugin, built on the replication connection. */
-export const decoderFor = (replication: ReplicationConfig): ReplicationReader.DecoderFactory => (query) => {
+export const pluginDecoderFor = (replication: ReplicationConfig): ReplicationReader.DecoderFactory => (query) => {
   if (replication.plugin === "wal2json") {
     return Effect.succeed<Decoder>(Wal2JsonDecoder.make({
       addTables: replication.wal2jsonAddTables,
@@ -50,23 +55,27 @@ export const decoderFor = (replication: ReplicationConfig): ReplicationReader.De
 }
 
 /** The replication reader on PostgreSQL. */
-export const make = (options: { readonly pg: PgConfig; readonly replication: ReplicationConfig }): ReplicationSource["Service"] =>
+export const make = (
+  options: { readonly pg: PgConfig; readonly replication: ReplicationConfig; readonly format?: FormatConfig | undefined }
+): ReplicationSource["Service"] =>
   ReplicationSource.of({
     open: ({ maxMessageBytes }) =>
       ReplicationReader.open({
         pg: options.pg,
         replication: options.replication,
-        decoder: decoderFor(options.replication),
+        decoder: decoderFor(options.replication, options.format),
         maxMessageBytes
       })
   })
 
 /** The live layer for explicit options. */
-export const layer = (options: { readonly pg: PgConfig; readonly replication: ReplicationConfig }): Layer.Layer<ReplicationSource> =>
+export const layer = (
+  options: { readonly pg: PgConfig; readonly replication: ReplicationConfig; readonly format?: FormatConfig | undefined }
+): Layer.Layer<ReplicationSource> =>
   Layer.succeed(ReplicationSource, make(options))
 
 /** The live layer on the slot and plugin of the {@link ServiceConfig}. */
 export const layerConfig: Layer.Layer<ReplicationSource, never, ServiceConfig> = Layer.effect(
   ReplicationSource,
-  Effect.map(Effect.service(ServiceConfig), (config) => make({ pg: config.pg, replication: config.replication }))
+  Effect.map(Effect.service(ServiceConfig), (config) => make({ pg: config.pg, replication: config.replication, format: config.format }))
 )

@@ -39,6 +39,7 @@ export const serviceConfig = (overrides: ConfigOverrides = {}): ServiceConfigSha
     reconnectMaxMs: overrides.reconnectMaxMs ?? 16_000
   },
   kinesis: kinesisConfig(),
+  format: { recordFormat: "wal2json", excludeColumns: [] },
   pipeline: pipelineConfig({ shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? 10_000 }),
   leader: { enabled: true, lockKey: undefined, pollIntervalMs: 1_000, watchdogIntervalMs: 1_000 },
   observability: { httpPort: 0, logLevel: "Info", logFormat: "json" }

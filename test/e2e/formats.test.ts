@@ -1,0 +1,143 @@
+/**
+ * End to end, through the real service process, with both plugins against a real PostgreSQL and
+ * kinesalite: EXCLUDE_COLUMNS keeps the named columns (values, identity, key) out of every record
+ * and warns about a pattern that matches nothing.
+ */
+import * as Lsn from "../../src/domain/Lsn.ts"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type Kinesalite, startKinesalite } from "../../support/KinesaliteHarness.ts"
+import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
+import { eventually, type ServiceProcess } from "../../support/ServiceProcess.ts"
+import { processTracker } from "./E2eFixture.ts"
+import { serviceEnv } from "./workload.ts"
+
+let pg: PgCluster
+let kinesis: Kinesalite
+const processes = processTracker()
+const utf8 = new TextDecoder()
+
+beforeAll(async () => {
+  ;[pg, kinesis] = await Promise.all([startPostgres({ conf: { TimeZone: "'UTC'" } }), startKinesalite()])
+})
+
+afterAll(async () => {
+  await processes.killAll()
+  await Promise.all([pg?.stop(), kinesis?.stop()])
+})
+
+interface Read {
+  readonly partitionKey: string
+  readonly text: string
+  readonly json: Record<string, unknown>
+}
+
+/** The stream's records once there are `count` of them. */
+const readStream = async (stream: string, count: number, service: ServiceProcess): Promise<ReadonlyArray<Read>> =>
+  eventually(`${count} records on ${stream}`, async () => {
+    const records = await kinesis.readAll(stream)
+    if (records.length < count) return undefined
+    return records.map((record) => {
+      const text = utf8.decode(record.data)
+      return { partitionKey: record.partitionKey, text, json: JSON.parse(text) as Record<string, unknown> }
+    }).sort((a, b) => compare(position(a), position(b)))
+  }, 60_000, 200, () => service.hasExited() ? `the service exited:\n${service.logTail()}` : undefined)
+
+/** A record's place in commit order, whatever the format. */
+const position = (record: Read): readonly [bigint, number] => {
+  const { json } = record
+  if (typeof json.commit_lsn === "string") return [Lsn.parse(json.commit_lsn)!, json.commit_idx as number]
+  const transaction = json.transaction as { id: string; total_order: number } | null
+  if (transaction === null) return [BigInt((json.source as { lsn: number }).lsn), 0]
+  return [BigInt(transaction.id.split(":")[1]!), transaction.total_order - 1]
+}
+
+const compare = (a: readonly [bigint, number], b: readonly [bigint, number]): number =>
+  a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]
+
+const plugins = ["wal2json", "pgoutput"] as const
+
+describe("EXCLUDE_COLUMNS (service process, both plugins)", () => {
+  it("removes the named columns from values, identities and keys, and warns about a pattern that matches nothing", async () => {
+    await pg.psql(`
+      CREATE TABLE users (id int PRIMARY KEY, email text, password_hash text, ssn text);
+      CREATE TABLE people (pid int PRIMARY KEY, ssn text, name text);
+      ALTER TABLE people REPLICA IDENTITY FULL;
+      CREATE TABLE vault (secret_id text PRIMARY KEY, note text);`)
+    const exclude = "public.users.password_hash, *.ssn, public.vault.secret_id, public.nosuch.*"
+    const services = await Promise.all(plugins.map(async (plugin) => {
+      const stream = `exclude-${plugin}`
+      await kinesis.createStream(stream, 2)
+      const service = processes.start(serviceEnv(pg, kinesis, {
+        stream,
+        slot: `exclude_${plugin}`,
+        extra: { REPLICATION_PLUGIN: plugin, EXCLUDE_COLUMNS: exclude }
+      }))
+      await service.waitForLog("streaming", { timeoutMs: 30_000 })
+      return { plugin, stream, service }
+    }))
+    await pg.psql(`
+      INSERT INTO users VALUES (1, 'a@example.com', 'hunter2-hash', '111-11-1111'), (2, 'b@example.com', 'pw2-hash', '222-22-2222');
+      UPDATE users SET password_hash = 'changed-hash', email = 'a2@example.com' WHERE id = 1;
+      DELETE FROM users WHERE id = 2;
+      INSERT INTO people VALUES (7, '777-77-7777', 'Ann');
+      UPDATE people SET name = 'Anne' WHERE pid = 7;
+      DELETE FROM people WHERE pid = 7;
+      INSERT INTO vault VALUES ('vault-key-1', 'n1');
+      UPDATE vault SET note = 'n2' WHERE secret_id = 'vault-key-1';
+      DELETE FROM vault WHERE secret_id = 'vault-key-1';`)
+    const secrets = ["hunter2-hash", "pw2-hash", "changed-hash", "111-11-1111", "222-22-2222", "777-77-7777", "vault-key-1"]
+    const streams = new Map<string, ReadonlyArray<Read>>()
+    for (const { plugin, stream, service } of services) {
+      const records = await readStream(stream, 10, service)
+      streams.set(plugin, records)
+      expect(records).toHaveLength(10)
+      for (const record of records) {
+        for (const secret of secrets) {
+          expect(record.text, `${plugin}: ${record.text}`).not.toContain(secret)
+          expect(record.partitionKey).not.toContain(secret)
+        }
+        expect(record.text).not.toMatch(/"name":"(password_hash|ssn|secret_id)"/)
+      }
+      // what is not excluded is still there
+      const users = records.filter((r) => r.json.table === "users")
+      expect(users.map((r) => r.json.action)).toEqual(["I", "I", "U", "D"])
+      expect(users[2]!.json.columns).toEqual([
+        { name: "id", type: "integer", value: 1 },
+        { name: "email", type: "text", value: "a2@example.com" }
+      ])
+      expect(users[3]!.json.identity).toEqual([{ name: "id", type: "integer", value: 2 }])
+      const people = records.filter((r) => r.json.table === "people")
+      expect(people[1]!.json.identity).toEqual([
+        { name: "pid", type: "integer", value: 7 },
+        { name: "name", type: "text", value: "Ann" }
+      ])
+      // a row whose key is excluded keeps one key, hashed
+      const vault = records.filter((r) => r.json.table === "vault")
+      expect(vault).toHaveLength(3)
+      expect(new Set(vault.map((r) => r.partitionKey)).size).toBe(1)
+      expect(vault[0]!.partitionKey).toMatch(/^public\.vault:\["sha256:[0-9a-f]{64}"\]$/)
+      expect(vault[0]!.json.pk).toEqual([])
+      const warnings = service.logs().filter((l) => l.message === "exclude_columns_unmatched")
+      expect(warnings.map((l) => l.pattern)).toEqual(["public.nosuch.*"])
+    }
+    // both plugins publish the same bodies
+    const strip = (records: ReadonlyArray<Read>) =>
+      records.map(({ json }) => [json.action, json.table, json.columns, json.identity, json.pk])
+    expect(strip(streams.get("pgoutput")!)).toEqual(strip(streams.get("wal2json")!))
+    await Promise.all(services.map(({ service }) => service.stop()))
+  }, 120_000)
+
+  it("names a bad pattern at start and exits 2", async () => {
+    const service = processes.start(serviceEnv(pg, kinesis, {
+      stream: "never-used",
+      slot: "exclude_bad",
+      extra: { EXCLUDE_COLUMNS: "a.b.c.d,ok.col,x..y", RECORD_FORMAT: "avro" }
+    }))
+    expect(await service.exited).toBe(2)
+    const output = service.logTail(20)
+    expect(output).toContain("EXCLUDE_COLUMNS")
+    expect(output).toContain(`"a.b.c.d"`)
+    expect(output).toContain(`"x..y"`)
+    expect(output).toContain("RECORD_FORMAT")
+  }, 30_000)
+})
