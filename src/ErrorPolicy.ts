@@ -171,12 +171,19 @@ const networkMessage = /socket hang up|timed? ?out|ECONNRESET|ECONNREFUSED|EPIPE
 const field = (value: unknown, key: string): unknown =>
   typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined
 
+/** Errors of the SDK's credential providers, whatever socket error they wrap. */
+const providerErrors: ReadonlySet<string> = new Set(["CredentialsProviderError", "ProviderError", "TokenProviderError"])
+
 /** The code, HTTP status and message of anything the SDK (or a socket) throws. */
 const facts = (error: unknown) => {
   // Node socket errors carry `code` (ECONNRESET); SDK service exceptions carry `name` = the service's code.
+  // A provider error that could not reach IMDS copies the socket's `code` onto itself: it is still
+  // about credentials, not about reaching Kinesis.
   const errno = stringField(error, "code")
   const name = stringField(error, "name")
-  const code = errno !== undefined && /^E[A-Z_]+$/.test(errno)
+  const code = name !== undefined && providerErrors.has(name)
+    ? name
+    : errno !== undefined && /^E[A-Z_]+$/.test(errno)
     ? errno
     : (stringField(error, "Code") ?? stringField(error, "__type")?.split("#").pop() ??
       (name !== undefined && name !== "Error" ? name : errno))

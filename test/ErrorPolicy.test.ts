@@ -34,6 +34,12 @@ const cases: ReadonlyArray<readonly [string, unknown, KinesisError["reason"], bo
   // credentials that cannot be had right now: retriable
   ["CredentialsProviderError", providerError("CredentialsProviderError", "Could not load credentials from any providers"), "CredentialsUnavailable", true],
   ["ProviderError (IMDS)", providerError("ProviderError", "Error response received from instance metadata service"), "CredentialsUnavailable", true],
+  [
+    "ProviderError carrying the socket's ECONNREFUSED (IMDS unreachable)",
+    Object.assign(providerError("ProviderError", "Unable to connect to instance metadata service"), { code: "ECONNREFUSED" }),
+    "CredentialsUnavailable",
+    true
+  ],
   ["ExpiredTokenException (a token that expired before its refresh)", sdkError("ExpiredTokenException", 403), "CredentialsUnavailable", true],
   ["IDPCommunicationError (STS cannot reach the identity provider)", sdkError("IDPCommunicationError", 400), "CredentialsUnavailable", true],
   // credentials AWS does not accept, or that may not write: fatal

@@ -9,6 +9,7 @@
 import {
   DescribeStreamSummaryCommand,
   KinesisClient as SdkClient,
+  type KinesisClientConfig,
   PutRecordsCommand
 } from "@aws-sdk/client-kinesis"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
@@ -24,13 +25,20 @@ import { PutRecordsProtocol } from "./PutRecordsProtocol.ts"
 
 const MiB = 1024 * 1024
 
+/** What the service leaves to the SDK's defaults and a test may set. */
+export interface SdkOverrides {
+  /** A credential provider instead of the SDK's default chain. */
+  readonly credentials?: KinesisClientConfig["credentials"]
+}
+
 /** The SDK client for a configuration (exported for tests and tools that need raw calls). */
-export const sdkClient = (config: KinesisConfig): SdkClient => {
+export const sdkClient = (config: KinesisConfig, overrides: SdkOverrides = {}): SdkClient => {
   // a few spare sockets beyond the in-flight requests, for DescribeStreamSummary and replaced sockets
   const agentOptions = { keepAlive: true, maxSockets: config.maxInflight + 2 }
   const client = new SdkClient({
     region: config.region,
     ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
+    ...(overrides.credentials === undefined ? {} : { credentials: overrides.credentials }),
     maxAttempts: 1,
     protocol: PutRecordsProtocol,
     requestHandler: new NodeHttpHandler({
@@ -47,10 +55,10 @@ export const sdkClient = (config: KinesisConfig): SdkClient => {
 }
 
 /** A {@link KinesisClientShape} over the SDK; the client is destroyed when the scope closes. */
-export const make = (config: KinesisConfig) =>
+export const make = (config: KinesisConfig, overrides: SdkOverrides = {}) =>
   Effect.gen(function*() {
     const client = yield* Effect.acquireRelease(
-      Effect.sync(() => sdkClient(config)),
+      Effect.sync(() => sdkClient(config, overrides)),
       (client) => Effect.sync(() => client.destroy())
     )
     const stream = config.streamArn !== undefined ? { StreamARN: config.streamArn } : { StreamName: config.streamName }
