@@ -13,6 +13,7 @@
 import * as Data from "effect/Data"
 import { InvalidConfig } from "./config/EnvVar.ts"
 import * as Lsn from "./domain/Lsn.ts"
+import * as Quote from "./postgres/Quote.ts"
 
 export { InvalidConfig }
 
@@ -106,7 +107,7 @@ export class SlotError extends Data.TaggedError("SlotError")<{
       reason: "Invalidated",
       slot,
       message: `replication slot "${slot}" is invalidated (${why}): the WAL it needed was removed and changes were lost. ` +
-        `Drop it (SELECT pg_drop_replication_slot('${slot.replaceAll("'", "''")}')), re-snapshot consumers, and start again; ` +
+        `Drop it (SELECT pg_drop_replication_slot(${Quote.literal(slot)})), re-snapshot consumers, and start again; ` +
         `raise max_slot_wal_keep_size or keep the service running to avoid it`
     })
   }
