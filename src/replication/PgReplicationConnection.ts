@@ -123,9 +123,8 @@ const session = (
 
     const dispatch = (message: PgProtocol.BackendMessage): void => {
       if (mode === "copyBoth") {
+        // CopyData never comes here while streaming: the frame sink hands it to the listener
         switch (message._tag) {
-          case "CopyData":
-            return listener!.onCopyData(message.data)
           case "ErrorResponse":
             return listener!.onFailure(ErrorPolicy.fromErrorResponse(message.fields))
           case "CopyDone":
