@@ -1,7 +1,8 @@
 /**
- * The operator commands: `status` (the slot, the WAL it holds, its consumer and the leader) and
- * `peek N` (the slot's next changes, not consumed). Both read PGHOST… and REPLICATION_SLOT like the
- * service, through a small @effect/sql-pg pool, and print text, or JSON with --json.
+ * The operator commands: `status` (the slot, the WAL it holds, its consumer, the leader and the
+ * backfills), `peek N` (the slot's next changes, not consumed) and `backfill TABLE…` (request, or
+ * with --cancel cancel, backfills). They read PGHOST… and REPLICATION_SLOT like the service,
+ * through a small @effect/sql-pg pool, and print text, or JSON with --json.
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Console from "effect/Console"
@@ -9,10 +10,14 @@ import * as Effect from "effect/Effect"
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
-import type * as SqlClient from "effect/sql/SqlClient"
+import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type { PgConfig } from "../config/ServiceConfig.ts"
 import { loadPgOnly } from "../config/ServiceConfig.ts"
+import * as ProgressView from "../backfill/ProgressView.ts"
+import * as Query from "../backfill/Query.ts"
+import * as Requests from "../backfill/Requests.ts"
+import * as Store from "../backfill/Store.ts"
 import * as Env from "../config/EnvVar.ts"
 import * as LockKey from "../leader/LockKey.ts"
 import type { PgError } from "../Errors.ts"
@@ -41,7 +46,7 @@ const toFailure = (pg: PgConfig) => (error: CliFailure | SqlError | PgError): Cl
 }
 
 /** Runs queries on a one-connection pool on the configured database. */
-const withDatabase = <A>(pg: PgConfig, queries: Effect.Effect<A, CliFailure | SqlError, SqlClient.SqlClient>) =>
+const withDatabase = <A>(pg: PgConfig, queries: Effect.Effect<A, CliFailure | SqlError | PgError, SqlClient.SqlClient>) =>
   PgSession.sessionOptions(pg, { applicationName: `${pg.applicationName}/cli` }).pipe(
     Effect.flatMap((options) => Effect.provide(queries, PgClient.layer({ ...options, maxConnections: 1 }))),
     Effect.mapError(toFailure(pg))
@@ -54,9 +59,15 @@ const printJson = (value: unknown) => Console.log(JSON.stringify(value, null, 2)
 export const status = Command.make("status", { json }, ({ json }) =>
   Effect.gen(function*() {
     const config = yield* loadConfig
-    const result = yield* withDatabase(config.pg, SlotQueries.slotStatus(config.replication.slot, config.lockKey))
-    yield* json ? printJson(result) : Console.log(Render.status(result))
-  })).pipe(Command.withDescription("Show the slot, the WAL it retains, its consumer and the current leader"))
+    const result = yield* withDatabase(config.pg, Effect.all({
+      status: SlotQueries.slotStatus(config.replication.slot, config.lockKey),
+      backfills: Effect.flatMap(Effect.service(SqlClient.SqlClient), (sql) => Store.progress(Query.ofClient(sql), config.replication.slot))
+    }))
+    const backfills = result.backfills.map(ProgressView.view)
+    yield* json
+      ? printJson({ ...result.status, backfills })
+      : Console.log([Render.status(result.status), "Backfills", ...ProgressView.render(backfills)].join("\n"))
+  })).pipe(Command.withDescription("Show the slot, the WAL it retains, its consumer, the current leader and the backfills"))
 
 export const peek = Command.make("peek", {
   count: Argument.Int("count").pipe(Argument.withDescription("How many messages to show"), Argument.withDefault(10)),
@@ -71,7 +82,44 @@ export const peek = Command.make("peek", {
       : Console.log(Render.peek(config.replication.slot, result.plugin, result.changes))
   })).pipe(Command.withDescription("Show the slot's next N messages without consuming them"))
 
+const outcomeLine = (outcome: Requests.Outcome): string => {
+  switch (outcome._tag) {
+    case "Queued":
+      return `${outcome.table}: backfill queued (request ${outcome.id}, ~${Math.max(0, outcome.estimatedRows).toLocaleString("en-US")} rows)`
+    case "AlreadyOpen":
+      return `${outcome.table}: already ${outcome.state} (request ${outcome.id})`
+    case "Refused":
+      return `${outcome.table}: refused: ${outcome.reason}`
+    case "Cancelled":
+      return `${outcome.table}: backfill cancelled`
+    case "NothingToCancel":
+      return `${outcome.table}: no queued or running backfill to cancel`
+  }
+}
+
+export const backfill = Command.make("backfill", {
+  tables: Argument.String("table").pipe(
+    Argument.withDescription("Tables to backfill, as schema.table"),
+    Argument.variadic({ min: 1 })
+  ),
+  cancel: Flag.Boolean("cancel").pipe(Flag.withDefault(false), Flag.withDescription("Cancel the tables' backfills instead")),
+  json
+}, ({ cancel, json, tables }) =>
+  Effect.gen(function*() {
+    const config = yield* loadConfig
+    const slot = config.replication.slot
+    const outcomes = yield* withDatabase(config.pg, Effect.gen(function*() {
+      const query = Query.ofClient(yield* SqlClient.SqlClient)
+      if (yield* Requests.isReadOnly(query)) return yield* new CliFailure({ message: `cannot ${cancel ? "cancel" : "request"} a backfill: ${Requests.readOnlyMessage}` })
+      return yield* (cancel ? Requests.cancel(query, slot, tables) : Requests.request(query, slot, tables))
+    }))
+    yield* json ? printJson({ slot, outcomes }) : Console.log(outcomes.map(outcomeLine).join("\n"))
+    if (outcomes.some((outcome) => outcome._tag === "Refused")) {
+      return yield* new CliFailure({ message: "some tables were refused (see above)" })
+    }
+  })).pipe(Command.withDescription("Request a backfill of tables (the running leader picks it up within seconds), or cancel one with --cancel"))
+
 export const root = Command.make("cdc-logical-replication").pipe(
   Command.withDescription("Operator commands for the PostgreSQL → Kinesis change stream"),
-  Command.withSubcommands([status, peek])
+  Command.withSubcommands([status, peek, backfill])
 )

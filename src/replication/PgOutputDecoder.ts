@@ -3,9 +3,12 @@
  * messages and publishes each change as the JSON wal2json format-version 2 would have written for
  * it, so consumers see one format whichever plugin the slot uses. Relation and Type messages are
  * cached per decoder (a new Relation message replaces the old one: schema changes mid-stream).
+ * Changes of the service's own schema (a publication FOR ALL TABLES includes it) are skipped: they
+ * never reach the stream and take no index.
  */
 import * as Result from "effect/Result"
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
+import * as OwnSchema from "../backfill/OwnSchema.ts"
 import * as Lsn from "../domain/Lsn.ts"
 import { DecodeError } from "../Errors.ts"
 import * as CommitTimestamp from "./CommitTimestamp.ts"
@@ -49,6 +52,8 @@ interface Relation {
   readonly tableJson: string
   /** `,"pk":[…]}` — the end of every row change of this relation. */
   readonly pkJson: string
+  /** A table of the service's own schema: its changes are read and skipped. */
+  readonly own: boolean
 }
 
 /** A tuple's columns: the rendered JSON value, `null` text for NULL, `undefined` for an unchanged TOAST value. */
@@ -230,7 +235,7 @@ export const make = (options: Options): Decoder => {
       return prefix.slice(0, prefix.length - `,"value":`.length) + "}"
     }).join(",")}]}`
     relations.set(id, {
-      schema, table, columns, identity, keyIndexes, pkJson,
+      schema, table, columns, identity, keyIndexes, pkJson, own: schema === OwnSchema.SCHEMA,
       tableJson: `"schema":${JSON.stringify(schema)},"table":${JSON.stringify(table)}`
     })
   }
@@ -347,6 +352,7 @@ export const make = (options: Options): Decoder => {
         const relation = relationOf(reader)
         if (reader.byte() !== 0x4e) throw new Malformed("insert without a new tuple")
         const row = readTuple(reader, relation)
+        if (relation.own) break
         const body = `${header("I", lsn)},${relation.tableJson},"columns":${columnsJson(relation, row, false)}${relation.pkJson}`
         events.push(rowEvent(lsn, "I", relation, nextIdx++, body, primaryKey(relation, row, undefined)))
         break
@@ -363,6 +369,7 @@ export const make = (options: Options): Decoder => {
         }
         if (kind !== 0x4e) throw new Malformed("update without a new tuple")
         const row = readTuple(reader, relation)
+        if (relation.own) break
         const identitySource = old ?? (relation.identity === "d" || relation.identity === "i" ? row : undefined)
         const identity = identitySource === undefined || relation.identity === "n" || !relation.columns.some((c) => c.isKey)
           ? ""
@@ -376,6 +383,7 @@ export const make = (options: Options): Decoder => {
         const kind = reader.byte()
         if (kind !== 0x4b && kind !== 0x4f) throw new Malformed("delete without an old tuple")
         const old = readTuple(reader, relation)
+        if (relation.own) break
         const body = `${header("D", lsn)},${relation.tableJson},"identity":${columnsJson(relation, old, kind === 0x4b)}${relation.pkJson}`
         events.push(rowEvent(lsn, "D", relation, nextIdx++, body, primaryKey(relation, old, undefined)))
         break
@@ -385,6 +393,7 @@ export const make = (options: Options): Decoder => {
         reader.byte()
         for (let i = 0; i < count; i++) {
           const relation = relationOf(reader)
+          if (relation.own) continue
           const body = `${header("T", lsn)},${relation.tableJson}}`
           events.push({
             lsn, ackLsn: lsn, xid, commitLsn, commitIdx: nextIdx++, action: "T", schema: relation.schema, table: relation.table,

@@ -4,16 +4,20 @@
  * same configuration (REPLICATION_PLUGIN, PUBLICATION_NAME, WAL2JSON_ADD_TABLES, …).
  */
 import type { ReplicationConfig } from "../config/ServiceConfig.ts"
+import * as OwnSchema from "../backfill/OwnSchema.ts"
 import * as Quote from "../postgres/Quote.ts"
 
 /** Option name/value pairs, in the order they are sent. */
 export type Pairs = ReadonlyArray<readonly [string, string]>
 
-/** wal2json format-version 2 with everything the decoder reads, and the table filters. */
+/**
+ * wal2json format-version 2 with everything the decoder reads, and the table filters; the
+ * service's own schema is always filtered (it never reaches the stream).
+ */
 export const wal2json = (options: {
   /** wal2json `add-tables`: only these tables (`schema.table`, `*` wildcards); empty for all. */
   readonly addTables: ReadonlyArray<string>
-  /** wal2json `filter-tables`: never these tables; empty for none. */
+  /** wal2json `filter-tables`: never these tables (beside the service's own schema); empty for none. */
   readonly filterTables: ReadonlyArray<string>
 }): Pairs => [
   ["format-version", "2"],
@@ -23,7 +27,7 @@ export const wal2json = (options: {
   ["include-transaction", "1"],
   ["include-xids", "1"],
   ...(options.addTables.length > 0 ? [["add-tables", options.addTables.join(",")] as const] : []),
-  ...(options.filterTables.length > 0 ? [["filter-tables", options.filterTables.join(",")] as const] : [])
+  ["filter-tables", [...options.filterTables, OwnSchema.wal2jsonFilter].join(",")]
 ]
 
 /** pgoutput protocol 1 on the publication, with logical messages. */

@@ -28,16 +28,16 @@ const bigNumeric = "12345678901234567890.0123456789"
 const bigText = "ü".repeat(20_000) // stored out of line (STORAGE EXTERNAL): a TOAST value
 
 describe("Wal2JsonDecoder.startOptions", () => {
-  it("asks for format-version 2 with every field the decoder reads", () => {
+  it("asks for format-version 2 with every field the decoder reads, never the service's own schema", () => {
     expect(decoder().startOptions).toBe(
-      `("format-version" '2', "include-lsn" '1', "include-pk" '1', "include-timestamp" '1', "include-transaction" '1', "include-xids" '1')`
+      `("format-version" '2', "include-lsn" '1', "include-pk" '1', "include-timestamp" '1', "include-transaction" '1', "include-xids" '1', "filter-tables" 'cdc_logical_replication.*')`
     )
     expect(decoder().plugin).toBe("wal2json")
   })
 
   it("adds table filters with their quotes escaped", () => {
     const options = Wal2JsonDecoder.make({ addTables: ["public.a", "s.*"], filterTables: ["o'brien.x"] }).startOptions
-    expect(options).toMatch(/, "add-tables" 'public\.a,s\.\*', "filter-tables" 'o''brien\.x'\)$/)
+    expect(options).toMatch(/, "add-tables" 'public\.a,s\.\*', "filter-tables" 'o''brien\.x,cdc_logical_replication\.\*'\)$/)
   })
 })
 

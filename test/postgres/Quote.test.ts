@@ -21,8 +21,8 @@ describe("StartOptions", () => {
     const pairs = StartOptions.forConfig({
       plugin: "wal2json", publication: "p", wal2jsonAddTables: ["public.a", "s.*"], wal2jsonFilterTables: ["o'brien.x"]
     })
-    expect(StartOptions.clause(pairs)).toMatch(/^\("format-version" '2', .*"add-tables" 'public\.a,s\.\*', "filter-tables" 'o''brien\.x'\)$/)
-    expect(StartOptions.sqlArguments(pairs)).toMatch(/^'format-version', '2', .*'add-tables', 'public\.a,s\.\*', 'filter-tables', 'o''brien\.x'$/)
+    expect(StartOptions.clause(pairs)).toMatch(/^\("format-version" '2', .*"add-tables" 'public\.a,s\.\*', "filter-tables" 'o''brien\.x,cdc_logical_replication\.\*'\)$/)
+    expect(StartOptions.sqlArguments(pairs)).toMatch(/^'format-version', '2', .*'add-tables', 'public\.a,s\.\*', 'filter-tables', 'o''brien\.x,cdc_logical_replication\.\*'$/)
     expect(StartOptions.forConfig({ plugin: "pgoutput", publication: `we"ird`, wal2jsonAddTables: ["x"], wal2jsonFilterTables: [] }))
       .toEqual([["proto_version", "1"], ["publication_names", `we"ird`], ["messages", "true"]])
   })
