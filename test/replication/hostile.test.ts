@@ -20,6 +20,8 @@ import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 import { eventually, pgConfig, psql, replicationConfig } from "./fixtures.ts"
 
 const MiB = 1024 * 1024
+/** A table name with a quote, a backslash, a non-ASCII letter and a space (created in schema `odd "schema"`). */
+const ODD = `U&"we""ird\\\\ \\00e9"`
 /** The table "café", spelled so that no client encoding can change it. */
 const CAFE = `U&"caf\\00e9"`
 const PUBLICATION = "cdc_hostile"
@@ -31,6 +33,8 @@ beforeAll(async () => {
   await pg.psql(`
     CREATE TABLE items (id int PRIMARY KEY, name text);
     CREATE TABLE blobs (id int PRIMARY KEY, data bytea);
+    CREATE SCHEMA "odd ""schema""";
+    CREATE TABLE "odd ""schema""".${ODD} (id int PRIMARY KEY, data text);
     CREATE PUBLICATION ${PUBLICATION} FOR ALL TABLES;`)
   for (const [database, encoding, table] of [["latin", "LATIN1", CAFE], ["ascii", "SQL_ASCII", "rows"]] as const) {
     await pg.psql(`CREATE DATABASE ${database} ENCODING '${encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`)
@@ -150,6 +154,17 @@ describe.each(["wal2json", "pgoutput"] as const)("hostile input through the read
       expect(JSON.parse(Buffer.from(after.body).toString("utf8"))).toMatchObject({ action: "I", table: "items" })
       yield* acknowledgePast(session, slot, events, oversized[3]!.lsn)
     })), 180_000)
+
+  it.live("an oversized row of a table whose schema and name need escaping is named exactly", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const slot = `hostile_names_${plugin}`
+      const session = yield* open(plugin, slot, MiB)
+      yield* psql(pg, `INSERT INTO "odd ""schema""".${ODD} VALUES (${id(5)}, repeat('n', 2 * 1024 * 1024))`)
+      const events = yield* takeUntil(session, (es) => es.some((e) => e.action === "I"))
+      const row = events.find((e) => e.action === "I")!
+      expect(row.oversizedBytes).toBeGreaterThan(2 * MiB)
+      expect([row.schema, row.table]).toEqual(['odd "schema"', 'we"ird\\ é'])
+    })), 60_000)
 
   it.live("a message under the limit but over the old buffers (2 MiB with a 4 MiB limit) arrives whole", () =>
     Effect.scoped(Effect.gen(function*() {
