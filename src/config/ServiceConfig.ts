@@ -205,7 +205,7 @@ const kinesisFields = {
 }
 
 const formatFields = {
-  RECORD_FORMAT: Env.withDefault("RECORD_FORMAT", Env.oneOf<RecordFormat>(["wal2json"]), "wal2json"),
+  RECORD_FORMAT: Env.withDefault("RECORD_FORMAT", Env.oneOf<RecordFormat>(["wal2json", "debezium"]), "wal2json"),
   EXCLUDE_COLUMNS: Env.withDefault("EXCLUDE_COLUMNS", ColumnFilter.parseList, [])
 }
 

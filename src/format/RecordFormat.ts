@@ -10,6 +10,7 @@ import { DecodeError } from "../Errors.ts"
 import type { Decoder } from "../replication/Decoder.ts"
 import { BatchWriter } from "./BatchWriter.ts"
 import type { ColumnFilter } from "./ColumnFilter.ts"
+import * as Debezium from "./Debezium.ts"
 import * as Exclusion from "./Exclusion.ts"
 import * as JsonScan from "./JsonScan.ts"
 import * as WalBody from "./WalBody.ts"
@@ -63,9 +64,70 @@ const wal2json = (exclude: ColumnFilter): RecordFormat => ({
   }
 })
 
+/** `source.version`: this service's name and version. */
+export const VERSION = "cdc-logical-replication/0.1.0"
+
+/**
+ * Debezium's value for every record. Keeps the open transaction's per-table counts across batches
+ * (`data_collection_order`); a change dropped for its size as it was read keeps its place.
+ */
+const debezium = (options: Options, now: () => number): RecordFormat => {
+  const version = JSON.stringify(VERSION)
+  const name = JSON.stringify(options.source.name)
+  const db = JSON.stringify(options.source.db)
+  let transactionLsn = -1n
+  const perTable = new Map<string, number>()
+  return {
+    formatBatch: (events) => {
+      const context: Debezium.Context = { version, name, db, nowMs: now() }
+      const out = new BatchWriter()
+      const rendered: Array<number> = []
+      const result = events.slice()
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i]!
+        if (!isPublishable(event)) continue
+        const view = event.body.length === 0 ? undefined : WalBody.read(event.body)
+        // outside a transaction: a non-transactional message, a backfill row
+        const inTransaction = view === undefined
+          ? event.xid !== undefined
+          : view.action !== "R" && !(view.action === "M" && view.transactional === false)
+        let order: number | undefined
+        if (inTransaction) {
+          if (event.commitLsn !== transactionLsn) {
+            transactionLsn = event.commitLsn
+            perTable.clear()
+          }
+          const table = `${event.schema}.${event.table}`
+          order = (perTable.get(table) ?? 0) + 1
+          perTable.set(table, order)
+        }
+        if (view === undefined) continue
+        const excluded = options.exclude.forTable(view.schema, view.table)
+        Debezium.write(event, view, excluded, order, context, out)
+        out.end()
+        rendered.push(i)
+        if (event.pk !== undefined && excluded !== undefined && Exclusion.keyExcluded(view, excluded)) {
+          result[i] = { ...event, pk: Exclusion.hiddenKey(event.pk) }
+        }
+      }
+      if (rendered.length === 0) return events
+      const bodies = out.finish()
+      for (let r = 0; r < rendered.length; r++) {
+        const index = rendered[r]!
+        result[index] = { ...result[index]!, body: bodies[r]! } satisfies Draft
+      }
+      return result
+    }
+  }
+}
+
 /** The format for the options; `undefined` when bodies stay as the decoder wrote them. */
-export const make = (options: Options): RecordFormat | undefined =>
-  options.exclude.active ? wal2json(options.exclude) : undefined
+export const make = (options: Options, now: () => number = Date.now): RecordFormat | undefined =>
+  options.recordFormat === "debezium"
+    ? debezium(options, now)
+    : options.exclude.active
+    ? wal2json(options.exclude)
+    : undefined
 
 /** The decoder with its batches formatted. */
 export const wrapDecoder = (decoder: Decoder, format: RecordFormat | undefined): Decoder =>

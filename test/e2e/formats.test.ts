@@ -1,7 +1,8 @@
 /**
  * End to end, through the real service process, with both plugins against a real PostgreSQL and
  * kinesalite: EXCLUDE_COLUMNS keeps the named columns (values, identity, key) out of every record
- * and warns about a pattern that matches nothing.
+ * and warns about a pattern that matches nothing; RECORD_FORMAT=debezium publishes Debezium's
+ * change event values, the same for both plugins, from which the tables are rebuilt.
  */
 import * as Lsn from "../../src/domain/Lsn.ts"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -140,4 +141,85 @@ describe("EXCLUDE_COLUMNS (service process, both plugins)", () => {
     expect(output).toContain(`"x..y"`)
     expect(output).toContain("RECORD_FORMAT")
   }, 30_000)
+})
+
+interface DebeziumValue {
+  readonly before: Record<string, unknown> | null
+  readonly after: Record<string, unknown> | null
+  readonly op: string
+  readonly ts_ms: number
+  readonly source: { readonly table: string; readonly db: string; readonly name: string }
+  readonly transaction: { readonly id: string; readonly total_order: number } | null
+}
+
+describe("RECORD_FORMAT=debezium (service process, both plugins)", () => {
+  it("publishes Debezium's change event values, the same for both plugins; the tables rebuild from them", async () => {
+    await pg.psql(`
+      CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance numeric(12,2), opened date, secret text);
+      CREATE TABLE events (id bigserial PRIMARY KEY, account int, at timestamptz, payload jsonb, tags text[]);`)
+    const services = await Promise.all(plugins.map(async (plugin) => {
+      const stream = `debezium-${plugin}`
+      await kinesis.createStream(stream, 3)
+      const service = processes.start(serviceEnv(pg, kinesis, {
+        stream,
+        slot: `debezium_${plugin}`,
+        extra: { REPLICATION_PLUGIN: plugin, RECORD_FORMAT: "debezium", EXCLUDE_COLUMNS: "accounts.secret" }
+      }))
+      await service.waitForLog("streaming", { timeoutMs: 30_000 })
+      return { plugin, stream, service }
+    }))
+    await pg.psql(`
+      INSERT INTO accounts SELECT i, 'owner ' || i, i * 10.5, date '2024-01-01' + i, 's3cr3t-' || i FROM generate_series(1, 20) i;
+      BEGIN;
+      UPDATE accounts SET balance = balance + 1 WHERE id % 3 = 0;
+      INSERT INTO events (account, at, payload, tags) SELECT i, timestamptz '2024-05-01 10:00:00+02' + i * interval '1 minute',
+        json_build_object('n', i), ARRAY['a', 'b ' || i] FROM generate_series(1, 10) i;
+      COMMIT;
+      DELETE FROM accounts WHERE id > 15;
+      UPDATE events SET payload = '{"done": true}' WHERE id <= 3;
+      SELECT pg_logical_emit_message(true, 'audit', 'checkpoint');`)
+    const count = 20 + 6 + 10 + 5 + 3 + 1
+    const streams = new Map<string, ReadonlyArray<Read>>()
+    for (const { plugin, stream, service } of services) {
+      const records = await readStream(stream, count, service)
+      expect(records).toHaveLength(count)
+      streams.set(plugin, records)
+      for (const record of records) {
+        expect(record.text).not.toContain("s3cr3t")
+        expect(record.text).not.toContain("commit_lsn")
+        const value = record.json as unknown as DebeziumValue
+        expect(["c", "u", "d", "m"]).toContain(value.op)
+        expect(value.source).toMatchObject({ db: pg.env.PGDATABASE, name: `debezium_${plugin}` })
+      }
+      // rebuild each table from the stream by the README's rule: skip a record not above its key's position
+      const applied = new Map<string, readonly [bigint, number]>()
+      const tables = new Map<string, Map<string, Record<string, unknown>>>()
+      for (const record of records) {
+        const value = record.json as unknown as DebeziumValue
+        if (value.op === "m") continue
+        const place = position(record)
+        const last = applied.get(record.partitionKey)
+        if (last !== undefined && compare(place, last) <= 0) continue
+        applied.set(record.partitionKey, place)
+        const rows = tables.get(value.source.table) ?? new Map<string, Record<string, unknown>>()
+        tables.set(value.source.table, rows)
+        if (value.op === "d") rows.delete(String(value.before!.id))
+        else rows.set(String(value.after!.id), value.after!)
+      }
+      const accounts = JSON.parse(await pg.psql(
+        `SELECT json_agg(json_build_object('id', id, 'owner', owner, 'balance', balance::text, 'opened', opened - date '1970-01-01') ORDER BY id) FROM accounts`
+      )) as Array<Record<string, unknown>>
+      expect([...tables.get("accounts")!.values()].sort((a, b) => (a.id as number) - (b.id as number))).toEqual(accounts)
+      const events = JSON.parse(await pg.psql(
+        `SELECT json_agg(json_build_object('id', id, 'account', account,
+           'at', to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), 'payload', payload::text, 'tags', tags) ORDER BY id) FROM events`
+      )) as Array<Record<string, unknown>>
+      expect([...tables.get("events")!.values()].sort((a, b) => (a.id as number) - (b.id as number))).toEqual(events)
+    }
+    // the same events whichever plugin, but for the time each was rendered
+    const comparable = (records: ReadonlyArray<Read>) =>
+      records.map(({ json }) => JSON.stringify({ ...json, ts_ms: 0, source: { ...(json.source as object), name: "" } }))
+    expect(comparable(streams.get("pgoutput")!)).toEqual(comparable(streams.get("wal2json")!))
+    await Promise.all(services.map(({ service }) => service.stop()))
+  }, 120_000)
 })

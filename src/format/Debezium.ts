@@ -1,0 +1,111 @@
+/**
+ * Debezium's PostgreSQL change event value, as its JSON converter writes it with
+ * `schemas.enable=false`, rendered from a record body in the wal2json shape: `before`, `after`,
+ * `source`, `op`, `ts_ms`, `transaction` (a logical message: `op`, `ts_ms`, `source`, `message`,
+ * `transaction`). The record's place in commit order is in `transaction`: `id` is
+ * `"<xid>:<commit LSN as a decimal>"`, `total_order` is `commit_idx + 1`. Values are converted by
+ * {@link DebeziumValues}; bytes that need no conversion (text, json, numbers) are copied as they are.
+ */
+import type { ChangeEvent } from "../domain/ChangeEvent.ts"
+import * as Lsn from "../domain/Lsn.ts"
+import type { BatchWriter } from "./BatchWriter.ts"
+import type { Excluded } from "./ColumnFilter.ts"
+import * as DebeziumValues from "./DebeziumValues.ts"
+import * as JsonScan from "./JsonScan.ts"
+import type { BodyView, ColumnList } from "./WalBody.ts"
+
+/** What every record of a stream shares; the strings as JSON text (quoted). */
+export interface Context {
+  /** `source.version`. */
+  readonly version: string
+  /** `source.name`: the logical server name (the slot). */
+  readonly name: string
+  /** `source.db`. */
+  readonly db: string
+  /** `ts_ms`: when the service rendered the batch. */
+  readonly nowMs: number
+}
+
+const ops: Readonly<Record<string, string>> = { I: "c", U: "u", D: "d", T: "t", M: "m", R: "r" }
+
+/** Writes a row as `{"column":value,…}`, leaving excluded columns out. */
+const writeRow = (view: BodyView, list: ColumnList, excluded: Excluded | undefined, out: BatchWriter): void => {
+  const { bytes } = view
+  let text = "{"
+  for (const item of list.items) {
+    if (excluded?.(item.name)) continue
+    text += (text.length === 1 ? "" : ",") + JSON.stringify(item.name) + ":"
+    if (item.value === undefined) {
+      text += "null"
+      continue
+    }
+    const converter = DebeziumValues.converterFor(item.type)
+    const converted = converter === DebeziumValues.keep
+      ? undefined
+      : converter(JsonScan.text(bytes, item.value.start, item.value.end))
+    if (converted !== undefined) text += converted
+    else {
+      out.text(text)
+      out.slice(bytes.subarray(item.value.start, item.value.end))
+      text = ""
+    }
+  }
+  out.text(text + "}")
+}
+
+/** Whether an update's old values are more than its key (REPLICA IDENTITY FULL or USING INDEX). */
+const hasOldRow = (view: BodyView): boolean => {
+  const identity = view.identity
+  if (identity === undefined || identity.items.length === 0) return false
+  const key = new Set(view.pk?.items.map((item) => item.name) ?? [])
+  return identity.items.some((item) => !key.has(item.name))
+}
+
+const decimalLsn = (text: string | undefined, fallback: Lsn.Lsn): string =>
+  ((text === undefined ? undefined : Lsn.parse(text)) ?? fallback).toString()
+
+/**
+ * Writes the event's Debezium value (not ending the record). `dataCollectionOrder` is the 1-based
+ * index of the record among its transaction's records of the same table; `undefined` outside a
+ * transaction (then `transaction` is null).
+ */
+export const write = (
+  event: ChangeEvent,
+  view: BodyView,
+  excluded: Excluded | undefined,
+  dataCollectionOrder: number | undefined,
+  context: Context,
+  out: BatchWriter
+): void => {
+  const op = ops[view.action]
+  if (op === undefined) throw new JsonScan.Malformed(`no Debezium operation for action ${JSON.stringify(view.action)}`)
+  const commitLsn = event.commitLsn.toString()
+  const lsn = decimalLsn(view.lsn, event.lsn)
+  const xid = view.xid ?? (event.xid === undefined ? "null" : String(event.xid))
+  const source = `"source":{"version":${context.version},"connector":"postgresql","name":${context.name},` +
+    `"ts_ms":${event.commitTimeMs ?? context.nowMs},"snapshot":${op === "r" ? `"true"` : `"false"`},"db":${context.db},` +
+    `"sequence":"[\\"${commitLsn}\\",\\"${lsn}\\"]","schema":${JSON.stringify(view.schema)},` +
+    `"table":${JSON.stringify(view.table)},"txId":${xid},"lsn":${lsn},"xmin":null}`
+  const transaction = dataCollectionOrder === undefined
+    ? `"transaction":null`
+    : `"transaction":{"id":"${xid}:${commitLsn}","total_order":${event.commitIdx + 1},` +
+      `"data_collection_order":${dataCollectionOrder}}`
+  if (op === "m") {
+    const { bytes, prefix, content } = view
+    const prefixJson = prefix === undefined ? `""` : JsonScan.text(bytes, prefix.start, prefix.end)
+    const contentBase64 = content === undefined || bytes[content.start] !== 0x22
+      ? ""
+      : Buffer.from(JsonScan.stringBytes(bytes, content.start, content.end)).toString("base64")
+    out.text(`{"op":"m","ts_ms":${context.nowMs},${source},"message":{"prefix":${prefixJson},"content":"${contentBase64}"},` +
+      `${transaction}}`)
+    return
+  }
+  out.text(`{"before":`)
+  if (op === "d" && view.identity !== undefined) writeRow(view, view.identity, excluded, out)
+  else if (op === "u" && view.identity !== undefined && hasOldRow(view)) writeRow(view, view.identity, excluded, out)
+  else out.text("null")
+  out.text(`,"after":`)
+  if ((op === "c" || op === "u" || op === "r") && view.columns !== undefined) writeRow(view, view.columns, excluded, out)
+  else out.text("null")
+  out.text(`,${source},"op":"${op}","ts_ms":${context.nowMs},${transaction}}`)
+}

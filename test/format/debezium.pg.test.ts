@@ -1,0 +1,130 @@
+/**
+ * RECORD_FORMAT=debezium on real server output: both plugins' changes, decoded and formatted, give
+ * the same Debezium events byte for byte, and the values are what PostgreSQL itself computes for
+ * them (days, microseconds, base64, …).
+ */
+import { Effect, Result } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
+import * as ColumnFilter from "../../src/format/ColumnFilter.ts"
+import * as RecordFormat from "../../src/format/RecordFormat.ts"
+import type { Decoder, WalMessage } from "../../src/replication/Decoder.ts"
+import * as PgOutputDecoder from "../../src/replication/PgOutputDecoder.ts"
+import * as Publication from "../../src/replication/Publication.ts"
+import * as Wal2JsonDecoder from "../../src/replication/Wal2JsonDecoder.ts"
+import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
+import { readChanges } from "../decoding/slotChanges.ts"
+
+const encoder = new TextEncoder()
+const text = new TextDecoder()
+
+const formatted = (decoder: Decoder, messages: ReadonlyArray<WalMessage>): ReadonlyArray<string> => {
+  const format = RecordFormat.make({
+    recordFormat: "debezium",
+    exclude: ColumnFilter.make([]),
+    source: { name: "slot", db: "postgres" }
+  }, () => 1)!
+  const result = RecordFormat.wrapDecoder(decoder, format).decode(messages)
+  if (Result.isFailure(result)) throw new Error(result.failure.message)
+  return result.success.filter((e: ChangeEvent) => e.action !== "B" && e.action !== "C").map((e) => text.decode(e.body))
+}
+
+describe("RECORD_FORMAT=debezium on both plugins", () => {
+  let pg: PgCluster
+  let wal2json: ReadonlyArray<string>
+  let pgoutput: ReadonlyArray<string>
+  let expected: Record<string, unknown>
+
+  beforeAll(async () => {
+    pg = await startPostgres({ conf: { TimeZone: "'UTC'" } })
+    await pg.psql(`
+      CREATE TABLE t (id bigint PRIMARY KEY, small smallint, price numeric(30,10), ratio float8, ok boolean, name text,
+                      note varchar(10), doc jsonb, raw json, uid uuid, data bytea, day date, at timestamp, at3 timestamp(3),
+                      zoned timestamptz, clock time, zclock timetz, span interval, nums int[], words text[], days date[]);
+      CREATE TABLE full_rows (id int PRIMARY KEY, v text);
+      ALTER TABLE full_rows REPLICA IDENTITY FULL;
+      CREATE PUBLICATION cdc FOR ALL TABLES;`)
+    await pg.psql(`SELECT pg_create_logical_replication_slot('w', 'wal2json')`)
+    await pg.psql(`SELECT pg_create_logical_replication_slot('p', 'pgoutput')`)
+    const row = `9007199254740993, -7, 12345678901234567890.0123456700, 1.5e-7, true, 'héllo "q" ✓', 'n', '{"k": [1, 2.50]}',
+      '{"raw" :  true}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\\x00ff10', '1969-07-20', '2024-01-02 03:04:05.123456',
+      '2024-01-02 03:04:05.123', '2024-01-02 03:04:05.5+05:30', '23:59:59.999999', '03:04:05.25+05:30', '3 days 04:05:06.5',
+      '{1,NULL,3}', '{"a b",c}', '{2024-01-02}'`
+    for (const sql of [
+      `INSERT INTO t VALUES (${row})`,
+      `INSERT INTO full_rows VALUES (1, 'a'); UPDATE full_rows SET v = 'b'; DELETE FROM full_rows`,
+      `BEGIN; UPDATE t SET name = 'x'; INSERT INTO full_rows VALUES (2, 'c'); UPDATE t SET ok = false; COMMIT`,
+      `TRUNCATE full_rows`,
+      `SELECT pg_logical_emit_message(true, 'audit', 'transactional ✓')`,
+      `DELETE FROM t`
+    ]) await pg.psql(sql)
+    const values = await pg.psql(`SELECT json_build_object(
+      'price', (${"12345678901234567890.0123456700"}::numeric(30,10))::text,
+      'data', encode('\\x00ff10'::bytea, 'base64'),
+      'day', '1969-07-20'::date - date '1970-01-01',
+      'at', (extract(epoch from timestamp '2024-01-02 03:04:05.123456') * 1000000)::bigint,
+      'at3', (extract(epoch from timestamp '2024-01-02 03:04:05.123') * 1000)::bigint,
+      'zoned', to_char(timestamptz '2024-01-02 03:04:05.5+05:30' AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.FF1"Z"'),
+      'clock', (extract(epoch from time '23:59:59.999999') * 1000000)::bigint,
+      'span', (extract(epoch from interval '3 days 04:05:06.5') * 1000000)::bigint,
+      'days', json_build_array('2024-01-02'::date - date '1970-01-01'))`)
+    expected = JSON.parse(values) as Record<string, unknown>
+
+    const w = Wal2JsonDecoder.make({ addTables: [], filterTables: [] })
+    const wRows = await readChanges(pg, "w", w.startOptions)
+    wal2json = formatted(w, wRows.map((row) => ({ lsn: row.lsn, data: encoder.encode(row.data) })))
+    const keys = await Effect.runPromise(Publication.primaryKeys((sql) =>
+      Effect.promise(() => pg.psql(sql)).pipe(Effect.map((out) => out.split("\n").map((line) => line.split("|"))))
+    ))
+    const p = PgOutputDecoder.make({ publication: "cdc", primaryKey: Publication.primaryKeyOf(keys) })
+    const pRows = await readChanges(pg, "p", p.startOptions, { binary: true })
+    pgoutput = formatted(p, pRows.map((row) => ({ lsn: row.lsn, data: Buffer.from(row.data, "hex") })))
+  })
+  afterAll(async () => {
+    await pg?.stop()
+  })
+
+  it("gives the same events, byte for byte, whichever plugin", () => {
+    expect(wal2json.length).toBe(10)
+    expect(pgoutput).toEqual(wal2json)
+  })
+
+  it("writes each value as Debezium's JSON converter does, as PostgreSQL computes it", () => {
+    const insert = JSON.parse(wal2json[0]!) as { after: Record<string, unknown>; op: string }
+    expect(insert.op).toBe("c")
+    expect(wal2json[0]).toContain(`"id":9007199254740993,`) // exact, beyond 2^53
+    expect(insert.after).toMatchObject({
+      small: -7, ratio: 1.5e-7, ok: true, name: `héllo "q" ✓`, note: "n", doc: `{"k": [1, 2.50]}`, raw: `{"raw" :  true}`,
+      uid: "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", zclock: "21:34:05.25Z", nums: [1, null, 3], words: ["a b", "c"]
+    })
+    for (const column of ["price", "data", "day", "at", "at3", "zoned", "clock", "span", "days"]) {
+      expect(insert.after[column], column).toEqual(expected[column])
+    }
+  })
+
+  it("follows Debezium's operations, before images and transaction blocks", () => {
+    const events = wal2json.map((body) => JSON.parse(body) as {
+      op: string; before: Record<string, unknown> | null; after: Record<string, unknown> | null
+      source: { table: string; txId: number; lsn: number; sequence: string }
+      transaction: { id: string; total_order: number; data_collection_order: number } | null
+      message?: { prefix: string; content: string }
+    })
+    expect(events.map((e) => `${e.op}:${e.source.table}`)).toEqual([
+      "c:t", "c:full_rows", "u:full_rows", "d:full_rows", "u:t", "c:full_rows", "u:t", "t:full_rows", "m:", "d:t"
+    ])
+    // REPLICA IDENTITY FULL: the old row; DEFAULT: none
+    expect(events[2]!.before).toEqual({ id: 1, v: "a" })
+    expect(events[4]!.before).toBeNull()
+    expect(events[3]).toMatchObject({ before: { id: 1, v: "b" }, after: null })
+    // one transaction of three records on two tables
+    expect(events.slice(4, 7).map((e) => e.transaction)).toEqual([
+      { id: expect.stringMatching(/^\d+:\d+$/), total_order: 1, data_collection_order: 1 },
+      { id: events[4]!.transaction!.id, total_order: 2, data_collection_order: 1 },
+      { id: events[4]!.transaction!.id, total_order: 3, data_collection_order: 2 }
+    ])
+    const [xid, commitLsn] = events[4]!.transaction!.id.split(":")
+    expect(Number(xid)).toBe(events[4]!.source.txId)
+    expect(BigInt(commitLsn!)).toBeGreaterThan(BigInt(events[6]!.source.lsn))
+    expect(events[8]).toMatchObject({ op: "m", message: { prefix: "audit", content: Buffer.from("transactional ✓").toString("base64") } })
+  })
+})
