@@ -5,7 +5,8 @@
  * bytes are not valid UTF-8. The stream never stops: the oversized ones are dropped (logged, counted),
  * the invalid bytes are published as sent, a normal change written after them arrives, and the slot
  * moves past. With OVERSIZED_RECORD_POLICY=fail, the big row stops the service with one fatal line
- * naming its LSN and table, and the slot stays before it.
+ * naming its LSN and table, and the slot stays before it. A LATIN1 database with wal2json is refused
+ * at start with one fatal line naming the encoding.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Lsn from "../../src/domain/Lsn.ts"
@@ -106,3 +107,21 @@ describe("OVERSIZED_RECORD_POLICY=fail past 16 MiB", () => {
     await dropSlot(pg, slot)
   }, 60_000)
 })
+
+describe("a server encoding the plugin cannot stream", () => {
+  it("stops at start with one fatal line naming it, and creates no slot", async () => {
+    await pg.psql(`CREATE DATABASE latin ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`)
+    const slot = "e2e_hostile_latin"
+    const stream = "e2e-hostile-latin"
+    await kinesis.createStream(stream, 1)
+    const service = processes.start(serviceEnv(pg, kinesis, { stream, slot, extra: { PGDATABASE: "latin" } }))
+    expect(await service.exited).toBe(1)
+    const fatal = service.logs().filter((l) => l.message === "fatal_error")
+    expect(fatal).toHaveLength(1)
+    expect(fatal[0]).toMatchObject({ error: "SlotError", kind: "UnsupportedEncoding" })
+    expect(String(fatal[0]!.reason)).toContain("server_encoding is LATIN1")
+    expect(String(fatal[0]!.reason)).toContain("REPLICATION_PLUGIN=pgoutput")
+    expect(await pg.psql(`SELECT count(*) FROM pg_replication_slots WHERE slot_name = '${slot}'`)).toBe("0")
+  }, 60_000)
+})
+
