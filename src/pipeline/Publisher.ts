@@ -255,6 +255,9 @@ export const make = (
         Metric.update(Metrics.queueBytes, queue.heldBytes()),
         Metric.update(Metrics.frontierPending, frontier.outstanding())
       ], { discard: true })
+      // a request may have finished (and failed) within its launch: check before calling the drain done
+      const failedMeanwhile = fatal as PublisherError | undefined
+      if (failedMeanwhile !== undefined) return yield* Effect.fail(failedMeanwhile)
       if (draining && queue.buffered() === 0 && scheduler.waiting() === 0 && inflight === 0) return
       const wakeUps: Array<Effect.Effect<void>> = [completed.waitSince(seen)]
       if (!draining) wakeUps.push(queue.awaitItems)

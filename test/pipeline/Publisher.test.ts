@@ -227,6 +227,24 @@ describe("Publisher retries and failures", () => {
       assert.deepStrictEqual(r.kinesis.accepted().map((a) => decode(a.data).pk), [1, 3, 2])
     }))
 
+  it.effect("stops when a record fails with a KMS key that cannot be used, even on the last request of a drain", () =>
+    Effect.gen(function*() {
+      const r = rig({ kinesis: { retryBaseMs: 10, retryMaxMs: 100 } })
+      r.kinesis.setBehaviour(() =>
+        Effect.succeed(KinesisMemory.partial([undefined, "KMSAccessDeniedException", "ProvisionedThroughputExceededException"]))
+      )
+      yield* read(r, transaction([1, 2, 3]))
+      r.queue.end()
+      const error = yield* Effect.flip(r.publisher.run)
+      assert.strictEqual(error._tag, "KinesisError")
+      assert.strictEqual(error._tag === "KinesisError" ? error.reason : "", "KmsUnusable")
+      assert.include(error.message, "2 of 3 records failed")
+      // not retried: one request only, its accepted record kept
+      assert.strictEqual(r.kinesis.requests().length, 1)
+      assert.deepStrictEqual(r.kinesis.accepted().map((a) => decode(a.data).pk), [1])
+      assert.strictEqual(r.frontier.current(), 0n)
+    }))
+
   it.effect("stops at once on a fatal request error and does not move the frontier", () =>
     Effect.gen(function*() {
       const r = rig()
