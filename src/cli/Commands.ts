@@ -60,14 +60,14 @@ export const status = Command.make("status", { json }, ({ json }) =>
   Effect.gen(function*() {
     const config = yield* loadConfig
     const result = yield* withDatabase(config.pg, Effect.all({
-      status: SlotQueries.slotStatus(config.replication.slot, config.lockKey),
+      status: SlotQueries.slotStatus(config.replication, config.lockKey),
       backfills: Effect.flatMap(Effect.service(SqlClient.SqlClient), (sql) => Store.progress(Query.ofClient(sql), config.replication.slot))
     }))
     const backfills = result.backfills.map(ProgressView.view)
     yield* json
       ? printJson({ ...result.status, backfills })
       : Console.log([Render.status(result.status), "Backfills", ...ProgressView.render(backfills)].join("\n"))
-  })).pipe(Command.withDescription("Show the slot, the WAL it retains, its consumer, the current leader and the backfills"))
+  })).pipe(Command.withDescription("Show the slot, the WAL it retains, its consumer, the current leader, the tables without a row key and the backfills"))
 
 export const peek = Command.make("peek", {
   count: Argument.Int("count").pipe(Argument.withDescription("How many messages to show"), Argument.withDefault(10)),

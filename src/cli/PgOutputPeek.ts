@@ -1,8 +1,10 @@
 /**
  * pgoutput messages peeked from a slot, shown the way a wal2json slot shows them: row changes,
  * truncates and logical messages decoded by the service's pgoutput decoder (the JSON it publishes),
- * begin and commit written as wal2json format-version 2 writes them. Relation, type and origin
- * messages are the decoder's input, not changes, so they produce no entry.
+ * begin and commit written as wal2json format-version 2 writes them. The record's position (which
+ * a slot's own output does not have) is left out; an update that changed the row's key shows as the
+ * delete and insert the service publishes. Relation, type and origin messages are the decoder's
+ * input, not changes, so they produce no entry.
  */
 import * as Result from "effect/Result"
 import * as Lsn from "../domain/Lsn.ts"
@@ -17,6 +19,9 @@ export interface PeekedMessage {
   readonly xid: string
   readonly data: string
 }
+
+/** The record's position at the start of a published body. */
+const positionPrefix = /^\{"commit_lsn":"[0-9A-F]+\/[0-9A-F]+","commit_idx":\d+,/
 
 /** `{"action":"B",…}` / `{"action":"C",…}` of wal2json v2 from the message's own fields. */
 const beginJson = (data: Buffer, xid: number, nextLsn: Lsn.Lsn | undefined): string =>
@@ -59,7 +64,7 @@ export const decode = (
         }
         changes.push(entry(commitJson(data, event.xid)))
       } else {
-        changes.push(entry(textDecoder.decode(event.body)))
+        changes.push(entry("{" + textDecoder.decode(event.body).replace(positionPrefix, "")))
       }
     }
   }

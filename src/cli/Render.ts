@@ -38,7 +38,11 @@ export const status = (s: SlotStatus): string =>
     "Consumer",
     `  ${s.consumer === null ? "none" : backend(s.consumer)}`,
     `Leader (advisory lock ${s.leader.lockKey})`,
-    `  ${s.leader.holder === null ? "none" : backend(s.leader.holder)}`
+    `  ${s.leader.holder === null ? "none" : backend(s.leader.holder)}`,
+    "Tables without a row key (changes not kept in per-row order; see README)",
+    ...(s.tablesWithoutRowKey.length === 0
+      ? ["  none"]
+      : s.tablesWithoutRowKey.map((entry) => `  ${entry.table}: ${entry.reason}`))
   ].join("\n")
 
 export const peek = (slot: string, plugin: string, changes: ReadonlyArray<PeekedChange>): string =>

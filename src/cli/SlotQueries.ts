@@ -10,7 +10,9 @@ import type { SqlError } from "effect/sql/SqlError"
 import type { ReplicationConfig } from "../config/ServiceConfig.ts"
 import * as LockKey from "../leader/LockKey.ts"
 import * as ErrorPolicy from "../ErrorPolicy.ts"
+import * as KeyCatalog from "../replication/KeyCatalog.ts"
 import * as Publication from "../replication/Publication.ts"
+import * as Wal2JsonDecoder from "../replication/Wal2JsonDecoder.ts"
 import * as StartOptions from "../replication/StartOptions.ts"
 import { CliFailure } from "./CliFailure.ts"
 import * as PgOutputPeek from "./PgOutputPeek.ts"
@@ -50,6 +52,8 @@ export interface SlotStatus {
   readonly slot: SlotInfo
   readonly consumer: Backend | null
   readonly leader: { readonly lockKey: string; readonly holder: Backend | null }
+  /** Streamed tables whose rows cannot be followed by partition key, and why (the service's start warning). */
+  readonly tablesWithoutRowKey: ReadonlyArray<KeyCatalog.Unidentified>
 }
 
 export interface PeekedChange {
@@ -97,13 +101,14 @@ const toBackend = (row: BackendRow | undefined): Backend | null =>
     replicationState: row.replication_state
   }
 
-/** The slot, its consumer and the current leader. */
+/** The slot, its consumer, the current leader and the streamed tables without a row key. */
 export const slotStatus = (
-  slot: string,
+  replication: Pick<ReplicationConfig, "slot" | "publication" | "wal2jsonAddTables" | "wal2jsonFilterTables">,
   lockKey: bigint
 ): Effect.Effect<SlotStatus, CliFailure | SqlError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const slot = replication.slot
     const rows = yield* sql<{
       readonly slot_name: string
       readonly plugin: string
@@ -164,18 +169,39 @@ export const slotStatus = (
         unflushedPretty: row.unflushed_pretty
       },
       consumer: toBackend(consumerRows[0]),
-      leader: { lockKey: lockKey.toString(), holder: toBackend(leaderRows[0]) }
+      leader: { lockKey: lockKey.toString(), holder: toBackend(leaderRows[0]) },
+      tablesWithoutRowKey: yield* tablesWithoutRowKey(sql, row.plugin, replication)
     }
   })
 
-/** The primary keys of published tables, read as the service reads them (the pgoutput decoder's `primaryKey`). */
-const primaryKeys = (sql: SqlClient.SqlClient) =>
-  Publication.primaryKeys((text) =>
-    sql.unsafe(text).values.pipe(
-      Effect.map((rows) => rows.map((row) => row.map((value) => (value === null ? null : String(value))))),
-      Effect.mapError(ErrorPolicy.fromSqlError)
-    )
-  ).pipe(Effect.mapError((error) => new CliFailure({ message: `cannot read the primary keys of published tables: ${error.message}` })))
+/** The tables the slot's plugin streams whose rows cannot be followed by key, as the service warns at start. */
+const tablesWithoutRowKey = (
+  sql: SqlClient.SqlClient,
+  plugin: string,
+  replication: Pick<ReplicationConfig, "publication" | "wal2jsonAddTables" | "wal2jsonFilterTables">
+) =>
+  Effect.gen(function*() {
+    const keys = yield* rowKeys(sql)
+    const covered = plugin === "pgoutput"
+      ? yield* Publication.tables(textQuery(sql), replication.publication).pipe(
+        Effect.mapError((error) => new CliFailure({ message: `cannot read the publication's tables: ${error.message}` }))
+      )
+      : Wal2JsonDecoder.covers({ addTables: replication.wal2jsonAddTables, filterTables: replication.wal2jsonFilterTables })
+    return KeyCatalog.unidentified(keys, covered)
+  })
+
+/** Runs one statement and returns its rows as text, as the replication connection's query does. */
+const textQuery = (sql: SqlClient.SqlClient): KeyCatalog.Query => (text) =>
+  sql.unsafe(text).values.pipe(
+    Effect.map((rows) => rows.map((row) => row.map((value) => (value === null ? null : String(value))))),
+    Effect.mapError(ErrorPolicy.fromSqlError)
+  )
+
+/** The tables' row keys, read as the service reads them. */
+const rowKeys = (sql: SqlClient.SqlClient) =>
+  KeyCatalog.load(textQuery(sql)).pipe(
+    Effect.mapError((error) => new CliFailure({ message: `cannot read the tables' keys: ${error.message}` }))
+  )
 
 /**
  * The next `count` changes of a pgoutput slot, decoded. PostgreSQL counts relation messages too
@@ -188,14 +214,14 @@ const peekPgOutput = (
   count: number
 ): Effect.Effect<ReadonlyArray<PeekedChange>, CliFailure | SqlError> =>
   Effect.gen(function*() {
-    const primaryKey = Publication.primaryKeyOf(yield* primaryKeys(sql))
+    const keys = yield* rowKeys(sql)
     for (let upto = count;; upto *= 2) {
       const messages = yield* sql.unsafe<PgOutputPeek.PeekedMessage>(
         `SELECT lsn::text AS lsn, xid::text AS xid, encode(data, 'hex') AS data
          FROM pg_logical_slot_peek_binary_changes($1, NULL, $2::int, ${StartOptions.sqlArguments(StartOptions.pgoutput(replication))})`,
         [replication.slot, upto]
       )
-      const decoded = PgOutputPeek.decode(messages, { publication: replication.publication, primaryKey })
+      const decoded = PgOutputPeek.decode(messages, { publication: replication.publication, keys })
       if (Result.isFailure(decoded)) return yield* new CliFailure({ message: decoded.failure.message })
       if (decoded.success.length >= count || messages.length < upto) return decoded.success.slice(0, count)
     }

@@ -13,6 +13,7 @@ import * as Lsn from "../domain/Lsn.ts"
 import { DecodeError } from "../Errors.ts"
 import * as CommitTimestamp from "./CommitTimestamp.ts"
 import type { Decoder, WalMessage } from "./Decoder.ts"
+import * as KeyCatalog from "./KeyCatalog.ts"
 import * as PgOutputValues from "./PgOutputValues.ts"
 import * as RecordBodies from "./RecordBodies.ts"
 import * as StartOptions from "./StartOptions.ts"
@@ -21,11 +22,11 @@ export interface Options {
   /** The publication the slot streams (PUBLICATION_NAME). */
   readonly publication: string
   /**
-   * The primary-key columns of a table, in table order, for tables whose replica identity is not
-   * the primary key (FULL, NOTHING, USING INDEX): pgoutput only marks replica-identity columns.
-   * Without it such tables get the replica-identity columns (or none) as their key.
+   * Row keys from the catalog, for what Relation messages do not say: pgoutput marks the
+   * replica-identity columns only (none for a deferrable primary key under DEFAULT, all with FULL,
+   * none with NOTHING). The marks win where they say something: they follow DDL mid-stream.
    */
-  readonly primaryKey?: ((schema: string, table: string) => ReadonlyArray<string> | undefined) | undefined
+  readonly keys?: KeyCatalog.KeyCatalog | undefined
 }
 
 /** The START_REPLICATION options clause for pgoutput. */
@@ -46,7 +47,7 @@ interface Relation {
   readonly columns: ReadonlyArray<RelationColumn>
   /** Replica identity: d default, n nothing, f full, i index. */
   readonly identity: string
-  /** Indexes of the primary-key columns, in table order. */
+  /** Indexes of the row key's columns (the partition key), in table order. */
   readonly keyIndexes: ReadonlyArray<number>
   /** `"schema":…,"table":…` */
   readonly tableJson: string
@@ -194,6 +195,7 @@ const jsonStringBody = (head: string, bytes: Uint8Array): Uint8Array => {
 
 /** Builds a pgoutput decoder. It is stateful: use one per replication stream. */
 export const make = (options: Options): Decoder => {
+  const catalog = options.keys ?? KeyCatalog.empty
   const relations = new Map<number, Relation>()
   const namedTypes = new Map<number, PgOutputValues.NamedType>()
   let xid: number | undefined
@@ -226,11 +228,16 @@ export const make = (options: Options): Decoder => {
         isKey: (flags & 1) === 1
       })
     }
-    const declared = identity === "d" ? undefined : options.primaryKey?.(schema, table)
-    const keyIndexes = declared === undefined
-      ? columns.flatMap((column, index) => (column.isKey && identity !== "f" ? [index] : []))
-      : columns.flatMap((column, index) => (declared.includes(column.name) ? [index] : []))
-    const pkJson = `,"pk":[${keyIndexes.map((index) => {
+    const known = KeyCatalog.lookup(catalog, schema, table)
+    const indexesOf = (names: ReadonlyArray<string> | undefined) =>
+      names === undefined ? [] : columns.flatMap((column, index) => (names.includes(column.name) ? [index] : []))
+    const marked = columns.flatMap((column, index) => (column.isKey ? [index] : []))
+    // the row key: the identity index's columns, the primary key's (marked when immediate under
+    // DEFAULT, else from the catalog), or none
+    const keyIndexes = identity === "i" || (identity === "d" && marked.length > 0) ? marked : indexesOf(known?.columns)
+    // wal2json's "pk": the immediate primary key, whatever the identity
+    const pkIndexes = identity === "d" ? marked : indexesOf(known?.immediatePrimaryKey)
+    const pkJson = `,"pk":[${pkIndexes.map((index) => {
       const prefix = columns[index]!.prefix
       return prefix.slice(0, prefix.length - `,"value":`.length) + "}"
     }).join(",")}]}`
@@ -374,8 +381,19 @@ export const make = (options: Options): Decoder => {
         const identity = identitySource === undefined || relation.identity === "n" || !relation.columns.some((c) => c.isKey)
           ? ""
           : `,"identity":${columnsJson(relation, identitySource, old === undefined || oldIsKey)}`
-        const body = `${header("U", lsn)},${relation.tableJson},"columns":${columnsJson(relation, row, false)}${identity}${relation.pkJson}`
-        events.push(rowEvent(lsn, "U", relation, nextIdx++, body, primaryKey(relation, row, old)))
+        const key = primaryKey(relation, row, old)
+        const oldKey = old === undefined ? undefined : primaryKey(relation, old, undefined)
+        const columns = `,"columns":${columnsJson(relation, row, false)}`
+        if (identity !== "" && key !== undefined && oldKey !== undefined && key !== oldKey) {
+          // a key change: a delete under the old key, then an insert under the new one, at adjacent positions
+          const remove = `${header("D", lsn)},${relation.tableJson}${identity}${relation.pkJson}`
+          events.push(rowEvent(lsn, "D", relation, nextIdx++, remove, oldKey))
+          const insert = `${header("I", lsn)},${relation.tableJson}${columns}${relation.pkJson}`
+          events.push(rowEvent(lsn, "I", relation, nextIdx++, insert, key))
+          break
+        }
+        const body = `${header("U", lsn)},${relation.tableJson}${columns}${identity}${relation.pkJson}`
+        events.push(rowEvent(lsn, "U", relation, nextIdx++, body, key))
         break
       }
       case 0x44: { // D: relation, 'K'/'O' old tuple

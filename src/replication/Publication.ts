@@ -1,6 +1,6 @@
 /**
  * The publication pgoutput streams: made sure to exist before streaming starts (created FOR ALL
- * TABLES when the role may), and the primary keys of published tables for the pgoutput decoder.
+ * TABLES when the role may), and which tables it streams.
  * Runs its SQL through a query function, so it works on the replication connection too.
  */
 import * as Effect from "effect/Effect"
@@ -36,30 +36,17 @@ export const ensure = (query: Query, publication: string): Effect.Effect<boolean
   })
 
 /**
- * The primary-key columns (in table order) of every table with one, keyed `schema.table`; the
- * pgoutput decoder's `primaryKey` option, for tables whose replica identity is not their key.
+ * Whether the publication streams a table (`pg_publication_tables`, read once): for naming the
+ * published tables whose rows cannot be followed by key.
  */
-export const primaryKeys = (query: Query): Effect.Effect<ReadonlyMap<string, ReadonlyArray<string>>, ServiceError> =>
+export const tables = (
+  query: Query,
+  publication: string
+): Effect.Effect<(schema: string, table: string) => boolean, ServiceError> =>
   Effect.map(
-    query(
-      `SELECT n.nspname, c.relname, json_agg(a.attname ORDER BY a.attnum)::text
-         FROM pg_catalog.pg_index i
-         JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
-         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
-        WHERE i.indisprimary AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-        GROUP BY n.nspname, c.relname`
-    ),
+    query(`SELECT schemaname, tablename FROM pg_catalog.pg_publication_tables WHERE pubname = ${Quote.literal(publication)}`),
     (rows) => {
-      const keys = new Map<string, ReadonlyArray<string>>()
-      for (const [schema, table, columns] of rows) {
-        if (schema == null || table == null || columns == null) continue
-        keys.set(`${schema}.${table}`, JSON.parse(columns) as ReadonlyArray<string>)
-      }
-      return keys
+      const names = new Set(rows.map(([schema, table]) => `${schema}.${table}`))
+      return (schema, table) => names.has(`${schema}.${table}`)
     }
   )
-
-/** The pgoutput decoder's `primaryKey` option over keys loaded by `primaryKeys`. */
-export const primaryKeyOf = (keys: ReadonlyMap<string, ReadonlyArray<string>>) =>
-  (schema: string, table: string): ReadonlyArray<string> | undefined => keys.get(`${schema}.${table}`)

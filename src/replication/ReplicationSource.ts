@@ -12,6 +12,7 @@ import { ServiceConfig } from "../config/ServiceConfig.ts"
 import type { ServiceError } from "../Errors.ts"
 import * as Formats from "../format/Formats.ts"
 import type { Decoder } from "./Decoder.ts"
+import * as KeyCatalog from "./KeyCatalog.ts"
 import * as PgOutputDecoder from "./PgOutputDecoder.ts"
 import * as Publication from "./Publication.ts"
 import * as ReplicationReader from "./ReplicationReader.ts"
@@ -34,25 +35,37 @@ export class ReplicationSource extends Context.Service<ReplicationSource, {
 export const decoderFor = (replication: ReplicationConfig, format?: FormatConfig): ReplicationReader.DecoderFactory =>
   Formats.around(pluginDecoderFor(replication), format, { slot: replication.slot })
 
-/** The decoder for the configured plugin, built on the replication connection. */
-export const pluginDecoderFor = (replication: ReplicationConfig): ReplicationReader.DecoderFactory => (query) => {
-  if (replication.plugin === "wal2json") {
-    return Effect.succeed<Decoder>(Wal2JsonDecoder.make({
-      addTables: replication.wal2jsonAddTables,
-      filterTables: replication.wal2jsonFilterTables
-    }))
-  }
-  return Effect.gen(function*() {
-    const created = yield* Publication.ensure(query, replication.publication)
-    if (created) {
-      yield* Effect.logWarning("publication_created").pipe(
-        Effect.annotateLogs({ publication: replication.publication, statement: Publication.createStatement(replication.publication) })
-      )
+/**
+ * The decoder for the configured plugin, built on the replication connection: the row keys are
+ * read from the catalog (again at every start of the stream), and the tables whose rows cannot be
+ * followed by key are named in a warning.
+ */
+export const pluginDecoderFor = (replication: ReplicationConfig): ReplicationReader.DecoderFactory => (query) =>
+  Effect.gen(function*() {
+    if (replication.plugin === "pgoutput") {
+      const created = yield* Publication.ensure(query, replication.publication)
+      if (created) {
+        yield* Effect.logWarning("publication_created").pipe(
+          Effect.annotateLogs({ publication: replication.publication, statement: Publication.createStatement(replication.publication) })
+        )
+      }
     }
-    const keys = yield* Publication.primaryKeys(query)
-    return PgOutputDecoder.make({ publication: replication.publication, primaryKey: Publication.primaryKeyOf(keys) })
+    const keys = yield* KeyCatalog.load(query)
+    const covered = replication.plugin === "pgoutput"
+      ? yield* Publication.tables(query, replication.publication)
+      : Wal2JsonDecoder.covers({ addTables: replication.wal2jsonAddTables, filterTables: replication.wal2jsonFilterTables })
+    const unidentified = KeyCatalog.unidentified(keys, covered)
+    if (unidentified.length > 0) {
+      yield* Effect.logWarning("tables_without_row_key").pipe(Effect.annotateLogs({
+        tables: unidentified.map((entry) => `${entry.table}: ${entry.reason}`),
+        note: "their changes are not kept in per-row order by partition key (see README, Delivery guarantees)"
+      }))
+    }
+    const decoder: Decoder = replication.plugin === "wal2json"
+      ? Wal2JsonDecoder.make({ addTables: replication.wal2jsonAddTables, filterTables: replication.wal2jsonFilterTables, keys })
+      : PgOutputDecoder.make({ publication: replication.publication, keys })
+    return decoder
   })
-}
 
 /** The replication reader on PostgreSQL. */
 export const make = (

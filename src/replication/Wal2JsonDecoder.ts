@@ -1,9 +1,12 @@
 /**
  * The wal2json decoder (format-version 2): one XLogData payload is one JSON object describing one
  * change or transaction boundary. Each payload is parsed once, for the fields the pipeline needs
- * (action, xid, table, primary key, commit time). The record body is the payload bytes as received
+ * (action, xid, table, row key, commit time). The record body is the payload bytes as received
  * with the record's position (`"commit_lsn"`, from the B message's `lsn`, and `"commit_idx"`)
  * spliced in after the opening `{`; the bodies of one batch are written into one new buffer.
+ * The row key's columns come from the catalog ({@link KeyCatalog}), else from wal2json's `pk`; an
+ * update whose old key (its `identity`) differs from its new one becomes a delete and an insert,
+ * cut from the payload's own text.
  */
 import * as Result from "effect/Result"
 import type { Action, ChangeEvent } from "../domain/ChangeEvent.ts"
@@ -12,12 +15,45 @@ import { DecodeError } from "../Errors.ts"
 import type { Decoder, WalMessage } from "./Decoder.ts"
 import * as StartOptions from "./StartOptions.ts"
 import * as CommitTimestamp from "./CommitTimestamp.ts"
+import * as KeyCatalog from "./KeyCatalog.ts"
 import * as RecordBodies from "./RecordBodies.ts"
 
-export type Options = Parameters<typeof StartOptions.wal2json>[0]
+export type Options = Parameters<typeof StartOptions.wal2json>[0] & {
+  /** Row keys from the catalog; a table it does not know is keyed by wal2json's `pk`. */
+  readonly keys?: KeyCatalog.KeyCatalog | undefined
+}
 
 /** The START_REPLICATION options clause the decoder expects the stream to be produced with. */
 export const startOptions = (options: Options): string => StartOptions.clause(StartOptions.wal2json(options))
+
+/** A wal2json table pattern, `schema.table` with `*` for any and `\\` escaping `.`, `,` or `*`: its two parts. */
+const patternParts = (pattern: string): readonly [schema: string | undefined, table: string | undefined] => {
+  const parts: Array<string | undefined> = [""]
+  let wildcard = [false]
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!
+    if (c === "\\" && i + 1 < pattern.length) parts[parts.length - 1] += pattern[++i]!
+    else if (c === "." && parts.length === 1) {
+      parts.push("")
+      wildcard = [...wildcard, false]
+    } else if (c === "*" && parts[parts.length - 1] === "") wildcard[wildcard.length - 1] = true
+    else parts[parts.length - 1] += c
+  }
+  return [wildcard[0] ? undefined : parts[0], wildcard[1] ? undefined : parts[1]]
+}
+
+/** Whether wal2json streams a table under `add-tables` / `filter-tables`, as wal2json matches them. */
+export const covers = (options: Parameters<typeof StartOptions.wal2json>[0]) => {
+  const matcher = (patterns: ReadonlyArray<string>) => {
+    const parsed = patterns.map(patternParts)
+    return (schema: string, table: string) =>
+      parsed.some(([s, t]) => (s === undefined || s === schema) && (t === undefined || t === table))
+  }
+  const added = matcher(options.addTables)
+  const filtered = matcher(options.filterTables)
+  return (schema: string, table: string): boolean =>
+    (options.addTables.length === 0 || added(schema, table)) && !filtered(schema, table)
+}
 
 /**
  * Reads the fields the pipeline needs. Not fatal: bytes that are not valid UTF-8 (a logical
@@ -84,29 +120,33 @@ const findColumn = (columns: ReadonlyArray<Column> | undefined, name: unknown): 
   return undefined
 }
 
-/** The row the key is read from: the new row for inserts and updates, the old key for deletes. */
-const keyRow = (message: Wal2JsonMessage): ReadonlyArray<Column> | undefined =>
-  message.action === "D" ? message.identity : message.columns
+/** The names in wal2json's `pk` list (the immediate primary key). */
+const pkNames = (message: Wal2JsonMessage): ReadonlyArray<unknown> => {
+  const pk = message.pk
+  if (!Array.isArray(pk)) return []
+  return pk.map((key: Column) => (key !== null && typeof key === "object" ? key.name : undefined))
+}
 
 /**
- * The primary key as a JSON array in the order of wal2json's `pk` list. `undefined` when the table
- * has no key or a key column is absent from the row. `exact` says numbers carry their source text.
+ * The key columns' values as a JSON array, each read from `row`, else from `fallback`. `undefined`
+ * when there are no key columns or one is absent; "inexact" when a number may not print back as
+ * wal2json wrote it (then the caller parses again keeping each number's source text).
  */
-const renderPk = (message: Wal2JsonMessage): string | undefined | "inexact" => {
-  const pk = message.pk
-  if (!Array.isArray(pk) || pk.length === 0) return undefined
-  const row = keyRow(message)
+const renderKey = (
+  names: ReadonlyArray<unknown>,
+  row: ReadonlyArray<Column> | undefined,
+  fallback: ReadonlyArray<Column> | undefined
+): string | undefined | "inexact" => {
+  if (names.length === 0) return undefined
   let text = "["
-  for (let i = 0; i < pk.length; i++) {
-    const key = pk[i] as Column
-    if (key === null || typeof key !== "object") return undefined
-    const column = findColumn(row, key.name) ?? findColumn(message.identity, key.name)
+  for (let i = 0; i < names.length; i++) {
+    const column = findColumn(row, names[i]) ?? findColumn(fallback, names[i])
     if (column === undefined) return undefined
     const value = column.value
     if (i > 0) text += ","
     if (value instanceof NumberSource) text += value.source
     else if (typeof value === "number") {
-      if (!Number.isSafeInteger(value) || !integerTypes.has(key.type as string)) return "inexact"
+      if (!Number.isSafeInteger(value) || !integerTypes.has(column.type as string)) return "inexact"
       text += String(value)
     } else if (value === undefined) return undefined
     else text += JSON.stringify(value)
@@ -114,19 +154,61 @@ const renderPk = (message: Wal2JsonMessage): string | undefined | "inexact" => {
   return text + "]"
 }
 
-const primaryKey = (message: Wal2JsonMessage, json: string): string | undefined => {
-  const pk = renderPk(message)
-  if (pk !== "inexact") return pk
-  // A decimal or very large key: parse again keeping each number's source text.
-  const exact = renderPk(JSON.parse(json, keepNumberSource) as Wal2JsonMessage)
-  return exact === "inexact" ? undefined : exact
+/** A row change's key (the new row's for I and U, the old row's for D) and, for U, the old row's. */
+interface RowKeys {
+  readonly key: string | undefined
+  readonly oldKey: string | undefined
 }
+
+const renderKeys = (message: Wal2JsonMessage, names: ReadonlyArray<unknown>): { key: string | undefined | "inexact"; oldKey: string | undefined | "inexact" } =>
+  message.action === "D"
+    ? { key: renderKey(names, message.identity, undefined), oldKey: undefined }
+    : {
+      // an unchanged TOAST key column is absent from the new row: it is the old one
+      key: renderKey(names, message.columns, message.identity),
+      oldKey: message.action === "U" && Array.isArray(message.identity) ? renderKey(names, message.identity, undefined) : undefined
+    }
+
+const rowKeys = (message: Wal2JsonMessage, names: ReadonlyArray<unknown>, json: string): RowKeys => {
+  const first = renderKeys(message, names)
+  if (first.key !== "inexact" && first.oldKey !== "inexact") return first as RowKeys
+  // A decimal or very large key: parse again keeping each number's source text.
+  const exact = renderKeys(JSON.parse(json, keepNumberSource) as Wal2JsonMessage, names)
+  return { key: exact.key === "inexact" ? undefined : exact.key, oldKey: exact.oldKey === "inexact" ? undefined : exact.oldKey }
+}
+
+/**
+ * An update that changed the row's key as a delete of the old key and an insert of the new row,
+ * cut from the server's bytes (never re-serialized): the update's envelope with its action
+ * replaced, then its `identity` (for the delete) or its `columns` (for the insert), then its `pk`.
+ * Returns each body without its first byte and action (`{"action":"U"`). Field names found by
+ * position are safe: only column values hold unescaped JSON, and `columns` is the first field after
+ * the envelope's escaped strings, `identity` and `pk` come after every value.
+ */
+const splitUpdate = (data: Uint8Array): { readonly remove: Uint8Array; readonly insert: Uint8Array } | undefined => {
+  const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  const columnsAt = bytes.indexOf(`,"columns":[`)
+  const identityAt = bytes.lastIndexOf(`,"identity":[`)
+  const pkAt = bytes.lastIndexOf(`,"pk":[`)
+  if (!bytes.subarray(0, updateStart.length).equals(updateStart) || columnsAt < 0 || identityAt < columnsAt || pkAt < identityAt) {
+    return undefined
+  }
+  const envelope = bytes.subarray(updateStart.length, columnsAt)
+  const pk = bytes.subarray(pkAt)
+  return {
+    remove: Buffer.concat([envelope, bytes.subarray(identityAt, pkAt), pk]),
+    insert: Buffer.concat([envelope, bytes.subarray(columnsAt, identityAt), pk])
+  }
+}
+
+const updateStart = Buffer.from(`{"action":"U"`)
 
 /** An event while its batch is decoded: its body is set once the batch's bodies are written. */
 type Draft = { -readonly [K in keyof ChangeEvent]: ChangeEvent[K] }
 
 /** Builds a wal2json decoder. */
 export const make = (options: Options): Decoder => {
+  const catalog = options.keys ?? KeyCatalog.empty
   // Every change of a transaction carries the commit timestamp text; parse it once per transaction.
   let lastTimestampText: string | undefined
   let lastTimestampMs: number | undefined
@@ -173,7 +255,7 @@ export const make = (options: Options): Decoder => {
   }
 
   const decode = (messages: ReadonlyArray<WalMessage>): Result.Result<ReadonlyArray<ChangeEvent>, DecodeError> => {
-    const events: Array<ChangeEvent> = new Array(messages.length)
+    const events: Array<ChangeEvent> = []
     /** Indexes in `events` of the records, and their bodies' parts. */
     const records: Array<number> = []
     const parts: Array<RecordBodies.Part> = []
@@ -182,7 +264,7 @@ export const make = (options: Options): Decoder => {
       if (oversizedBytes !== undefined) {
         const event = oversized(lsn, data, oversizedBytes)
         if (Result.isFailure(event)) return Result.fail(event.failure)
-        events[i] = event.success
+        events.push(event.success)
         continue
       }
       let json: string
@@ -215,10 +297,10 @@ export const make = (options: Options): Decoder => {
           nextIdx = 0
         }
         const nextLsn = action === "C" && typeof message.nextlsn === "string" ? Lsn.parse(message.nextlsn) : undefined
-        events[i] = {
+        events.push({
           lsn, ackLsn: nextLsn ?? lsn, xid, commitLsn: commitLsn ?? lsn, commitIdx: -1, action, schema: "", table: "",
           pk: undefined, commitTimeMs: timeMs, body: emptyBody
-        }
+        })
         if (action === "C") commitLsn = undefined
         continue
       }
@@ -236,9 +318,34 @@ export const make = (options: Options): Decoder => {
       }
       // a non-transactional message is sent on its own, at its own position
       const inTransaction = commitLsn !== undefined && !(action === "M" && message.transactional === false)
+      const commitTimeMs = action === "M" && message.timestamp === null ? undefined : commitTime(message.timestamp)
+      let keys: RowKeys | undefined
+      if (action === "I" || action === "U" || action === "D") {
+        const known = KeyCatalog.lookup(catalog, schema, table)
+        keys = rowKeys(message, known !== undefined && known.columns.length > 0 ? known.columns : pkNames(message), json)
+      }
+      const split = keys !== undefined && keys.oldKey !== undefined && keys.key !== undefined && keys.oldKey !== keys.key
+        ? splitUpdate(data)
+        : undefined
+      if (split !== undefined && inTransaction) {
+        // a key change: a delete under the old key, then an insert under the new one, at adjacent positions
+        const base = { lsn, ackLsn: lsn, xid, commitLsn: commitLsn!, schema, table, commitTimeMs, body: emptyBody }
+        const removeIdx = nextIdx++
+        const insertIdx = nextIdx++
+        events.push(
+          { ...base, commitIdx: removeIdx, action: "D", pk: keys!.oldKey },
+          { ...base, commitIdx: insertIdx, action: "I", pk: keys!.key }
+        )
+        records.push(events.length - 2, events.length - 1)
+        parts.push(
+          { prefix: `${RecordBodies.positionPrefix(commitLsnText, removeIdx)}"action":"D"`, rest: split.remove },
+          { prefix: `${RecordBodies.positionPrefix(commitLsnText, insertIdx)}"action":"I"`, rest: split.insert }
+        )
+        continue
+      }
       const recordLsn = inTransaction ? commitLsn! : lsn
       const recordIdx = inTransaction ? nextIdx++ : 0
-      events[i] = {
+      events.push({
         lsn,
         ackLsn: lsn,
         xid,
@@ -247,11 +354,11 @@ export const make = (options: Options): Decoder => {
         action,
         schema,
         table,
-        pk: action === "I" || action === "U" || action === "D" ? primaryKey(message, json) : undefined,
-        commitTimeMs: action === "M" && message.timestamp === null ? undefined : commitTime(message.timestamp),
+        pk: keys?.key,
+        commitTimeMs,
         body: data
-      }
-      records.push(i)
+      })
+      records.push(events.length - 1)
       parts.push(RecordBodies.splice(inTransaction ? commitLsnText : recordLsn, recordIdx, data))
     }
     // the payloads become the record bodies as they are, behind their positions

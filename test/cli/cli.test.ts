@@ -30,7 +30,7 @@ const SLOT = "cli_slot"
 beforeAll(async () => {
   pg = await startPostgres()
   env = { ...pg.env, REPLICATION_SLOT: SLOT }
-  await pg.psql("CREATE TABLE orders (id int PRIMARY KEY, note text)")
+  await pg.psql("CREATE TABLE orders (id int PRIMARY KEY, note text); CREATE TABLE journal (line text)")
   await pg.psql(`SELECT pg_create_logical_replication_slot('${SLOT}', 'wal2json')`)
   await pg.psql("INSERT INTO orders SELECT g, 'note ' || g FROM generate_series(1, 3) g")
   await pg.psql("INSERT INTO orders VALUES (4, 'four')")
@@ -57,6 +57,13 @@ describe("cli status", () => {
     expect(run.stdout).toMatch(/not yet confirmed:\s+\d+(\.\d+)? (bytes|kB|MB) \([\d,]+ bytes\)/)
     expect(run.stdout).toMatch(/Consumer\n  none/)
     expect(run.stdout).toMatch(/Leader \(advisory lock -?\d+\)\n  none/)
+    // the table whose rows cannot be followed by key, as the service warns at start
+    expect(run.stdout).toMatch(/Tables without a row key[^\n]*\n  public\.journal: no primary key or replica identity index/)
+    expect(run.stdout).not.toContain("public.orders:")
+    const json = JSON.parse((await cli(["status", "--json"], env)).stdout) as { tablesWithoutRowKey: unknown }
+    expect(json.tablesWithoutRowKey).toEqual([
+      { table: "public.journal", reason: "no primary key or replica identity index: changes use PARTITION_KEY_FALLBACK" }
+    ])
   })
 
   it("shows who consumes the slot and who holds the leader lock; --json gives the same as data", async () => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
 import type { Decoder, WalMessage } from "../../src/replication/Decoder.ts"
 import * as PgOutputDecoder from "../../src/replication/PgOutputDecoder.ts"
-import * as Publication from "../../src/replication/Publication.ts"
+import * as KeyCatalog from "../../src/replication/KeyCatalog.ts"
 import * as Wal2JsonDecoder from "../../src/replication/Wal2JsonDecoder.ts"
 import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 import { readChanges } from "./slotChanges.ts"
@@ -55,6 +55,12 @@ describe("pgoutput and wal2json give the same changes", () => {
       CREATE TABLE full_rows (id int PRIMARY KEY, v text);
       ALTER TABLE full_rows REPLICA IDENTITY FULL;
       CREATE TABLE composite (region text, code int, v text, PRIMARY KEY (region, code));
+      CREATE TABLE by_index (id int PRIMARY KEY, code text NOT NULL, v text);
+      CREATE UNIQUE INDEX by_index_code ON by_index (code);
+      ALTER TABLE by_index REPLICA IDENTITY USING INDEX by_index_code;
+      CREATE TABLE deferred_full (id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED, v text);
+      ALTER TABLE deferred_full REPLICA IDENTITY FULL;
+      CREATE TABLE deferred_default (id int PRIMARY KEY DEFERRABLE, v text);
       CREATE PUBLICATION cdc FOR ALL TABLES;`)
     await pg.psql(`SELECT pg_create_logical_replication_slot('w', 'wal2json')`)
     await pg.psql(`SELECT pg_create_logical_replication_slot('p', 'pgoutput')`)
@@ -76,19 +82,30 @@ describe("pgoutput and wal2json give the same changes", () => {
       `TRUNCATE logs, composite`,
       `SELECT pg_logical_emit_message(true, 'audit', 'transactional ✓')`,
       `SELECT pg_logical_emit_message(false, 'ping', 'right away')`,
-      `DELETE FROM items`
+      `DELETE FROM items`,
+      // keyed by the replica-identity index, not the primary key: a code change is a key change, an id change is not
+      `INSERT INTO by_index VALUES (1, 'a', 'x'); UPDATE by_index SET v = 'y'; UPDATE by_index SET code = 'b';
+       UPDATE by_index SET id = 2; DELETE FROM by_index`,
+      // a deferrable primary key (not in wal2json's "pk"): keyed from the catalog; swapped within one transaction
+      `INSERT INTO deferred_full VALUES (1, 'one'), (2, 'two'); UPDATE deferred_full SET v = 'uno' WHERE id = 1`,
+      `UPDATE deferred_full SET id = 3 - id; DELETE FROM deferred_full WHERE id = 1`,
+      `INSERT INTO deferred_default VALUES (7, 'inserts only: no old key is logged for updates and deletes')`
     ]
     for (const sql of workload) await pg.psql(sql)
 
-    const w = Wal2JsonDecoder.make({ addTables: [], filterTables: [] })
+    // the tables' row keys, as the service reads them (psql's NULL is "": the catalog's columns are never "")
+    const keys = await Effect.runPromise(KeyCatalog.load((sql) =>
+      Effect.promise(() => pg.psql(sql)).pipe(
+        Effect.map((out) => out.split("\n").map((line) => line.split("|").map((cell) => (cell === "" ? null : cell))))
+      )
+    ))
+    expect(KeyCatalog.lookup(keys, "public", "full_rows")?.columns).toEqual(["id"])
+    expect(KeyCatalog.lookup(keys, "public", "by_index")?.columns).toEqual(["code"])
+    expect(KeyCatalog.lookup(keys, "public", "deferred_full")).toMatchObject({ columns: ["id"], immediatePrimaryKey: [] })
+    const w = Wal2JsonDecoder.make({ addTables: [], filterTables: [], keys })
     const wRows = await readChanges(pg, "w", w.startOptions)
     wal2json = decodeAll(w, wRows.map((row) => ({ lsn: row.lsn, data: encoder.encode(row.data) })))
-    // the replica identity FULL table marks every column as key: its primary key comes from the catalog
-    const keys = await Effect.runPromise(Publication.primaryKeys((sql) =>
-      Effect.promise(() => pg.psql(sql)).pipe(Effect.map((out) => out.split("\n").map((line) => line.split("|"))))
-    ))
-    expect(keys.get("public.full_rows")).toEqual(["id"])
-    const p = PgOutputDecoder.make({ publication: "cdc", primaryKey: Publication.primaryKeyOf(keys) })
+    const p = PgOutputDecoder.make({ publication: "cdc", keys })
     const pRows = await readChanges(pg, "p", p.startOptions, { binary: true })
     pgoutput = decodeAll(p, pRows.map((row) => ({ lsn: row.lsn, data: Buffer.from(row.data, "hex") })))
   })
@@ -99,7 +116,8 @@ describe("pgoutput and wal2json give the same changes", () => {
   it("publishes the same changes with the same JSON, key order included", () => {
     const fromWal2json = wal2json.filter(isPublished)
     const fromPgoutput = pgoutput.filter(isPublished)
-    expect(fromWal2json.length).toBe(22) // every row change, 2 truncated tables, 2 messages
+    // every row change (the 5 key changes split in two), 2 truncated tables, 2 messages
+    expect(fromWal2json.length).toBe(22 + 2 + 6 + 8 + 1)
     expect(fromPgoutput.map((event) => event.action)).toEqual(fromWal2json.map((event) => event.action))
     for (let i = 0; i < fromWal2json.length; i++) {
       expect(json(fromPgoutput[i]!), `change ${i}`).toEqual(json(fromWal2json[i]!))
@@ -118,10 +136,40 @@ describe("pgoutput and wal2json give the same changes", () => {
       const [prevLsn, prevIdx] = all[i - 1]!
       expect(lsn > prevLsn || (lsn === prevLsn && idx === prevIdx + 1), `record ${i}`).toBe(true)
     }
-    // the composite-key transaction: four records at one commit LSN, indexed 0..3
+    // the composite-key transaction: five records (the key change split) at one commit LSN, indexed 0..4
     const composite = wal2json.filter((event) => isPublished(event) && event.table === "composite" && event.action !== "T")
-    expect(composite.map((event) => event.commitIdx)).toEqual([0, 1, 2, 3])
+    expect(composite.map((event) => event.commitIdx)).toEqual([0, 1, 2, 3, 4])
     expect(new Set(composite.map((event) => event.commitLsn)).size).toBe(1)
+  })
+
+  it("keys every change of a row alike, and splits a key change into a delete and an insert", () => {
+    const rows = (events: ReadonlyArray<ChangeEvent>, table: string) =>
+      events.filter((event) => isPublished(event) && event.table === table).map((event) => `${event.action}${event.pk}@${event.commitIdx}`)
+    for (const events of [wal2json, pgoutput]) {
+      // the index's column is the key: an id change is an update, a code change a delete and an insert
+      expect(rows(events, "by_index")).toEqual([`I["a"]@0`, `U["a"]@1`, `D["a"]@2`, `I["b"]@3`, `U["b"]@4`, `D["b"]@5`])
+      expect(rows(events, "deferred_full"), events === wal2json ? "wal2json" : "pgoutput").toEqual([
+        "I[1]@0", "I[2]@1", "U[1]@2",
+        // the swap (PostgreSQL updates row 2 first): it leaves key 2 and takes key 1 while row 1 still
+        // has it, then row 1 takes key 2; then the row now keyed 1 is deleted
+        "D[2]@0", "I[1]@1", "D[1]@2", "I[2]@3", "D[1]@4"
+      ])
+      expect(rows(events, "deferred_default")).toEqual(["I[7]@0"])
+      // the old key of a changed composite key gets its delete
+      expect(rows(events, "composite")).toEqual([
+        `I["eu",1]@0`, `U["eu",1]@1`, `D["eu",1]@2`, `I["eu",2]@3`, `D["eu",2]@4`, "Tundefined@1"
+      ])
+    }
+    // the insert of a key change carries every column the update did; the delete the update's identity
+    const split = wal2json.filter((event) => event.table === "by_index" && event.commitIdx === 3)[0]!
+    expect(json(split)).toMatchObject({
+      action: "I", columns: [{ name: "id", value: 1 }, { name: "code", value: "b" }, { name: "v", value: "y" }],
+      pk: [{ name: "id", type: "integer" }]
+    })
+    expect(json(split)).not.toHaveProperty("identity")
+    const removal = wal2json.filter((event) => event.table === "by_index" && event.commitIdx === 2)[0]!
+    expect(json(removal)).toMatchObject({ action: "D", identity: [{ name: "code", type: "text", value: "a" }] })
+    expect(json(removal)).not.toHaveProperty("columns")
   })
 
   it("covers the cases it claims to", () => {
@@ -131,7 +179,7 @@ describe("pgoutput and wal2json give the same changes", () => {
     const tableActions = wal2json.filter(isPublished).map((event) => `${event.action}:${event.table}:${event.pk ?? "-"}`)
     expect(tableActions).toContain("U:items:[1]")
     expect(tableActions).toContain("D:full_rows:[1]")
-    expect(tableActions).toContain(`U:composite:["eu",2]`)
+    expect(tableActions).toContain(`I:composite:["eu",2]`)
     expect(tableActions).toContain("I:logs:-")
     expect(tableActions.filter((action) => action.startsWith("T:"))).toEqual(["T:logs:-", "T:composite:-"])
     // the update that left the TOAST column alone does not carry it; the insert after ALTER shows the new column
@@ -149,7 +197,7 @@ describe("pgoutput and wal2json give the same changes", () => {
         .map((event) => event.action === "C" ? fields(event) : { action: event.action, xid: event.xid, commitTimeMs: event.commitTimeMs })
     }
     const fromWal2json = commits(wal2json)
-    expect(fromWal2json.length).toBe(2 * 12) // every workload transaction but ALTER TABLE and the non-transactional message
+    expect(fromWal2json.length).toBe(2 * 16) // every workload transaction but ALTER TABLE and the non-transactional message
     expect(commits(pgoutput)).toEqual(fromWal2json)
     for (const commit of pgoutput.filter((event) => event.action === "C")) {
       expect(commit.ackLsn).toBe(commit.lsn) // the commit's XLogData starts at the transaction's end LSN

@@ -44,9 +44,9 @@ describe("Publication", () => {
     expect(await Effect.runPromise(Publication.ensure(queryAs({ user: "app", password: appPassword }), `app's "pub"`))).toBe(false)
   })
 
-  it("lists primary-key columns in table order", async () => {
-    const keys = await Effect.runPromise(Publication.primaryKeys(queryAs()))
-    expect(keys.get("public.orders")).toEqual(["region", "id"])
-    expect(keys.has("public.plain")).toBe(false)
+  it("tells the tables a publication streams", async () => {
+    await pg.psql(`CREATE PUBLICATION only_orders FOR TABLE orders`)
+    const streams = await Effect.runPromise(Publication.tables(queryAs(), "only_orders"))
+    expect([streams("public", "orders"), streams("public", "plain")]).toEqual([true, false])
   })
 })

@@ -12,7 +12,7 @@ import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
 import * as Lsn from "../../src/domain/Lsn.ts"
 import type { Decoder } from "../../src/replication/Decoder.ts"
 import * as PgOutputDecoder from "../../src/replication/PgOutputDecoder.ts"
-import * as Publication from "../../src/replication/Publication.ts"
+import * as KeyCatalog from "../../src/replication/KeyCatalog.ts"
 import * as ReplicationReader from "../../src/replication/ReplicationReader.ts"
 import type { ReplicationSession } from "../../src/replication/ReplicationSession.ts"
 import * as Wal2JsonDecoder from "../../src/replication/Wal2JsonDecoder.ts"
@@ -55,8 +55,7 @@ const decoderFor = (plugin: Plugin): Decoder | ReplicationReader.DecoderFactory 
   plugin === "wal2json"
     ? Wal2JsonDecoder.make({ addTables: [], filterTables: [] })
     : (query) =>
-      Effect.map(Publication.primaryKeys(query), (keys) =>
-        PgOutputDecoder.make({ publication: PUBLICATION, primaryKey: Publication.primaryKeyOf(keys) }))
+      Effect.map(KeyCatalog.load(query), (keys) => PgOutputDecoder.make({ publication: PUBLICATION, keys }))
 
 const open = (
   plugin: Plugin,
