@@ -22,6 +22,8 @@ export const flags = {
     Flag.withDescription("Transactions per second of the latency load (default 5,000; quick 1,000)")),
   latencySeconds: Flag.Int("latency-seconds").pipe(positive("latency-seconds"), Flag.optional,
     Flag.withDescription("Seconds of the latency load (default 30; quick 5)")),
+  baseline: Flag.Directory("baseline", { mustExist: true }).pipe(Flag.optional,
+    Flag.withDescription("A checkout of the baseline commit (bench/BASELINE.md), with node_modules: its 20 ms drains run beside this one's, and CPU per change is compared with them too")),
   results: Flag.String("results").pipe(Flag.optional,
     Flag.withDescription("Where to write the JSON results (default bench/results/latest.json for a full run; none for a quick one)"))
 } as const
@@ -35,7 +37,7 @@ export interface Arguments {
 export const parseArguments = async (args: ReadonlyArray<string>): Promise<Parsed<Arguments>> => {
   const parsed = await parse("bench", "Measures the service against what PostgreSQL itself streams, on this machine", flags, args)
   if (parsed._tag === "Exit") return parsed
-  const { quick, changes, latencyRate, latencySeconds, results } = parsed.value
+  const { quick, changes, latencyRate, latencySeconds, baseline, results } = parsed.value
   return {
     _tag: "Parsed",
     value: {
@@ -45,7 +47,8 @@ export const parseArguments = async (args: ReadonlyArray<string>): Promise<Parse
         changes: Option.getOrElse(changes, () => (quick ? 20_000 : 500_000)),
         latencyRate: Option.getOrElse(latencyRate, () => (quick ? 1_000 : 5_000)),
         latencySeconds: Option.getOrElse(latencySeconds, () => (quick ? 5 : 30)),
-        memoryQueueBytes: quick ? 2 * MiB : 16 * MiB
+        memoryQueueBytes: quick ? 2 * MiB : 16 * MiB,
+        baselineCheckout: Option.getOrUndefined(Option.map(baseline, (dir) => Path.resolve(dir)))
       },
       resultsFile: Option.match(results, {
         onNone: () => (quick ? undefined : Path.join(repoRoot, "bench", "results", "latest.json")),

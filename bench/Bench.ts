@@ -12,7 +12,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import type { PgCluster } from "../support/PostgresHarness.ts"
 import { startPostgres } from "../support/PostgresHarness.ts"
-import { type ServiceProcess, startService } from "../support/ServiceProcess.ts"
+import { type Checkout, checkoutAt, type ServiceProcess, startService, thisCheckout } from "../support/ServiceProcess.ts"
 import { valueOf } from "../support/Metrics.ts"
 import * as Backlog from "./Backlog.ts"
 import { type Plugin, readSlotOutput, recvlogical } from "./Ceiling.ts"
@@ -27,6 +27,8 @@ export interface Settings {
   readonly latencySeconds: number
   /** QUEUE_MAX_BYTES of the small-queue memory run. */
   readonly memoryQueueBytes: number
+  /** A checkout of the baseline commit (bench/BASELINE.md) whose drains run beside this one's, when given. */
+  readonly baselineCheckout: string | undefined
 }
 
 export interface SlotSpec {
@@ -70,13 +72,24 @@ export interface Bench {
   readonly publication: string
   readonly backlog: BacklogRun
   readonly ceiling: (plugin: Plugin) => CeilingFigures
+  /** The baseline checkout, when the run was given one. */
+  readonly baseline: Checkout | undefined
   readonly log: (message: string) => void
   /** Runs `stop` at the end (newest first), whatever happens. */
   readonly onCleanUp: (stop: () => Promise<unknown>) => void
   readonly startEndpoint: (options: { readonly latencyMs: number }) => Promise<EndpointProcess>
   readonly startKinesalite: (options: { readonly streamName: string; readonly shards: number }) => Promise<ChildServer>
-  /** Starts the service (default settings plus `env`) on `slot`, publishing to stream "bench" at `endpointUrl`. */
-  readonly startService: (options: { readonly slot: string; readonly plugin: Plugin; readonly endpointUrl: string; readonly env?: Readonly<Record<string, string>> }) => ServiceProcess
+  /**
+   * Starts the service (default settings plus `env`; this checkout's unless told otherwise) on `slot`,
+   * publishing to stream "bench" at `endpointUrl`.
+   */
+  readonly startService: (options: {
+    readonly slot: string
+    readonly plugin: Plugin
+    readonly endpointUrl: string
+    readonly env?: Readonly<Record<string, string>>
+    readonly checkout?: Checkout
+  }) => ServiceProcess
   /** Starts the service and waits until its frontier reaches `endLsn` (default: the backlog's end); stops it. */
   readonly measureService: (options: {
     readonly slot: string
@@ -85,6 +98,7 @@ export interface Bench {
     readonly env?: Readonly<Record<string, string>>
     readonly endLsn?: string
     readonly timeoutMs?: number
+    readonly checkout?: Checkout
   }) => Promise<Measured>
 }
 
@@ -124,6 +138,7 @@ const ceilingSlot = (plugin: Plugin): string => `bench_ceiling_${plugin}`
  * per plugin), writes the backlog, and measures both ceilings.
  */
 export const setUp = async (settings: Settings, scenarios: ReadonlyArray<Scenario>): Promise<Bench> => {
+  const baseline = settings.baselineCheckout === undefined ? undefined : await checkoutAt(settings.baselineCheckout)
   const workDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "cdc-bench-"))
   onCleanUp(async () => Fs.rmSync(workDir, { recursive: true, force: true }))
   log(`PostgreSQL with wal2json (work dir ${workDir})`)
@@ -186,7 +201,7 @@ export const setUp = async (settings: Settings, scenarios: ReadonlyArray<Scenari
       KINESIS_STREAM: "bench",
       AWS_ENDPOINT_URL_KINESIS: options.endpointUrl,
       ...options.env
-    })
+    }, options.checkout ?? thisCheckout)
     onCleanUp(() => service.stop())
     return service
   }
@@ -219,6 +234,7 @@ export const setUp = async (settings: Settings, scenarios: ReadonlyArray<Scenari
   return {
     settings, pg, workDir, publication, backlog, log, onCleanUp,
     ceiling: (plugin) => ceilings.get(plugin)!,
+    baseline,
     startEndpoint: async (options) => {
       const endpoint = await startEndpointProcess(options)
       onCleanUp(() => endpoint.stop())

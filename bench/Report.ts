@@ -42,6 +42,8 @@ export interface CeilingFigures extends Throughput {
 export interface DrainFigures extends Throughput {
   readonly name: string
   readonly plugin: Plugin
+  /** Whose code ran: "this" checkout, or "baseline <path>" (`--baseline`). */
+  readonly checkout: string
   readonly endpoint: "bench endpoint" | "kinesalite"
   readonly endpointLatencyMs: number
   readonly changes: number
@@ -119,7 +121,7 @@ export const markdown = (r: BenchResults): string => {
   }
   for (const d of r.drains) {
     const startup = d.secondsToFirstAck === undefined ? "n/a" : fixed(d.secondsToFirstAck, 2)
-    lines.push(`| service, ${d.plugin} → ${d.name} | ${fixed(d.seconds, 2)} | ${startup} | ${int(d.changesPerSecond)} | ` +
+    lines.push(`| service${d.checkout === "this" ? "" : ` (${d.checkout})`}, ${d.plugin} → ${d.name} | ${fixed(d.seconds, 2)} | ${startup} | ${int(d.changesPerSecond)} | ` +
       `${fixed(d.megabytesPerSecond)} | ${fixed(d.ratioToCeiling * 100, 0)}% | ${fixed(d.serviceCpuMicrosPerChange)} µs | ${mib(d.peakRssBytes)} |`)
   }
   lines.push("")

@@ -38,7 +38,10 @@ const MiB = 1024 * 1024
 export const checkTargets = (r: Omit<BenchResults, "targets">): ReadonlyArray<TargetCheck> => {
   const checks: Array<TargetCheck> = []
   for (const plugin of ["wal2json", "pgoutput"] as const) {
-    const drain = r.drains.find((d) => d.plugin === plugin && d.endpoint === "bench endpoint" && d.endpointLatencyMs === 20)
+    const at20 = (checkout: (c: string) => boolean) =>
+      r.drains.find((d) => d.plugin === plugin && checkout(d.checkout) && d.endpoint === "bench endpoint" && d.endpointLatencyMs === 20)
+    const drain = at20((c) => c === "this")
+    const sameRunBaseline = at20((c) => c !== "this")
     checks.push({
       target: `${plugin} drain at 20 ms ≥ ${targets.drainRatioAt20Ms}× its pg_recvlogical ceiling`,
       measured: drain === undefined ? "no such drain in this run" : `${drain.ratioToCeiling.toFixed(2)}×`,
@@ -56,6 +59,16 @@ export const checkTargets = (r: Omit<BenchResults, "targets">): ReadonlyArray<Ta
       })
     } else {
       checks.push({ target: cpuTarget, measured: `${drain.serviceCpuMicrosPerChange.toFixed(1)} µs`, met: drain.serviceCpuMicrosPerChange <= limit })
+    }
+    if (drain !== undefined && sameRunBaseline !== undefined) {
+      const sameRunLimit = sameRunBaseline.serviceCpuMicrosPerChange * (1 - targets.cpuReduction)
+      const lower = 1 - drain.serviceCpuMicrosPerChange / sameRunBaseline.serviceCpuMicrosPerChange
+      checks.push({
+        target: `${plugin} service CPU per change at 20 ms ≥ ${targets.cpuReduction * 100}% below the baseline checkout's in this run (≤ ${sameRunLimit.toFixed(1)} µs)`,
+        measured: `${drain.serviceCpuMicrosPerChange.toFixed(1)} µs against ${sameRunBaseline.serviceCpuMicrosPerChange.toFixed(1)} µs: ` +
+          `${Math.abs(lower * 100).toFixed(0)}% ${lower >= 0 ? "lower" : "higher"}`,
+        met: drain.serviceCpuMicrosPerChange <= sameRunLimit
+      })
     }
   }
   for (const l of r.latency) {

@@ -104,14 +104,33 @@ export const eventually = async <A>(
   }
 }
 
+/** Which code to run: a checkout's `src/main.ts` with its own launch flags and environment (src/NodeFlags.ts). */
+export interface Checkout {
+  readonly root: string
+  readonly nodeFlags: ReadonlyArray<string>
+  readonly environment: Readonly<Record<string, string>>
+}
+
+/** This repository. */
+export const thisCheckout: Checkout = { root: repoRoot, nodeFlags, environment: launchEnvironment(repoRoot) }
+
+/** Another checkout of the service (with its node_modules), e.g. an earlier commit to compare with. */
+export const checkoutAt = async (root: string): Promise<Checkout> => {
+  const flags = (await import(Path.join(Path.resolve(root), "src", "NodeFlags.ts"))) as {
+    readonly nodeFlags: ReadonlyArray<string>
+    readonly launchEnvironment: (root: string) => Readonly<Record<string, string>>
+  }
+  return { root: Path.resolve(root), nodeFlags: flags.nodeFlags, environment: flags.launchEnvironment(Path.resolve(root)) }
+}
+
 /**
- * Spawns `node src/main.ts` with the launch flags of src/NodeFlags.ts and `env` (HTTP_PORT=0 and
- * LOG_FORMAT=json unless `env` says otherwise); stdout and stderr are captured.
+ * Spawns `node src/main.ts` (of this checkout unless told otherwise) with its launch flags and `env`
+ * (HTTP_PORT=0 and LOG_FORMAT=json unless `env` says otherwise); stdout and stderr are captured.
  */
-export const startService = (env: Readonly<Record<string, string>>): ServiceProcess => {
-  const child = spawn(process.execPath, [...nodeFlags, Path.join(repoRoot, "src/main.ts")], {
-    cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...launchEnvironment(repoRoot), HTTP_PORT: "0", LOG_FORMAT: "json", ...env },
+export const startService = (env: Readonly<Record<string, string>>, checkout: Checkout = thisCheckout): ServiceProcess => {
+  const child = spawn(process.execPath, [...checkout.nodeFlags, Path.join(checkout.root, "src/main.ts")], {
+    cwd: checkout.root,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...checkout.environment, HTTP_PORT: "0", LOG_FORMAT: "json", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
   const lines: Array<LogLine> = []

@@ -2,11 +2,13 @@
  * Drains: the service (default settings) draining the backlog from its own slot, from spawn until its
  * frontier passes the backlog's end, into the bench endpoint at 0 and 20 ms per request (wal2json)
  * and at 20 ms (pgoutput), and into kinesalite (wal2json). Each is compared with its plugin's
- * ceiling; CPU per change and peak RSS come with it. With a backlog of at least 4× the default
- * queue, the bench-endpoint drains are memory runs of the default queue too.
+ * ceiling; CPU per change and peak RSS come with it. Given a baseline checkout (`--baseline`), each
+ * 20 ms drain is followed by the same drain run by the baseline's code, so CPU per change can be
+ * compared within one run. With a backlog of at least 4× the default queue, this checkout's
+ * bench-endpoint drains are memory runs of the default queue too.
  */
 import { DEFAULT_QUEUE_MAX_BYTES } from "../../src/config/ServiceConfig.ts"
-import type { Bench, Scenario } from "../Bench.ts"
+import type { Bench, Scenario, Settings } from "../Bench.ts"
 import type { Plugin } from "../Ceiling.ts"
 import type { DrainFigures, MemoryFigures } from "../Report.ts"
 import { throughput } from "../Report.ts"
@@ -16,23 +18,33 @@ interface Drain {
   readonly plugin: Plugin
   readonly endpoint: "bench endpoint" | "kinesalite"
   readonly latencyMs: number
+  readonly checkout: "this" | "baseline"
 }
 
-const drains: ReadonlyArray<Drain> = [
-  { slot: "bench_drain_wal2json_0ms", plugin: "wal2json", endpoint: "bench endpoint", latencyMs: 0 },
-  { slot: "bench_drain_wal2json_20ms", plugin: "wal2json", endpoint: "bench endpoint", latencyMs: 20 },
-  { slot: "bench_drain_pgoutput_20ms", plugin: "pgoutput", endpoint: "bench endpoint", latencyMs: 20 },
-  { slot: "bench_drain_wal2json_kinesalite", plugin: "wal2json", endpoint: "kinesalite", latencyMs: 0 }
-]
+const drainsOf = (settings: Settings): ReadonlyArray<Drain> => {
+  const drain = (plugin: Plugin, endpoint: Drain["endpoint"], latencyMs: number, checkout: Drain["checkout"] = "this"): Drain => ({
+    slot: `bench_drain_${plugin}_${endpoint === "kinesalite" ? "kinesalite" : `${latencyMs}ms`}${checkout === "baseline" ? "_baseline" : ""}`,
+    plugin, endpoint, latencyMs, checkout
+  })
+  const withBaseline = (d: Drain): ReadonlyArray<Drain> =>
+    settings.baselineCheckout === undefined ? [d] : [d, drain(d.plugin, d.endpoint, d.latencyMs, "baseline")]
+  return [
+    drain("wal2json", "bench endpoint", 0),
+    ...withBaseline(drain("wal2json", "bench endpoint", 20)),
+    ...withBaseline(drain("pgoutput", "bench endpoint", 20)),
+    drain("wal2json", "kinesalite", 0)
+  ]
+}
 
 const nameOf = (d: Drain): string => (d.endpoint === "kinesalite" ? "kinesalite" : `bench endpoint, ${d.latencyMs} ms`)
 
 const runDrain = async (bench: Bench, d: Drain): Promise<DrainFigures> => {
   const { backlog } = bench
-  bench.log(`drain: service, ${d.plugin} → ${nameOf(d)} (slot ${d.slot})`)
+  const checkout = d.checkout === "baseline" ? bench.baseline : undefined
+  bench.log(`drain: service${checkout ? ` (baseline ${checkout.root})` : ""}, ${d.plugin} → ${nameOf(d)} (slot ${d.slot})`)
   const endpoint = d.endpoint === "bench endpoint" ? await bench.startEndpoint({ latencyMs: d.latencyMs }) : undefined
   const server = endpoint ?? await bench.startKinesalite({ streamName: "bench", shards: 4 })
-  const run = await bench.measureService({ slot: d.slot, plugin: d.plugin, endpointUrl: server.url })
+  const run = await bench.measureService({ slot: d.slot, plugin: d.plugin, endpointUrl: server.url, ...(checkout ? { checkout } : {}) })
   const stats = endpoint === undefined ? undefined : await endpoint.stats()
   await server.stop()
   if (stats !== undefined && stats.records < backlog.changes) {
@@ -44,6 +56,7 @@ const runDrain = async (bench: Bench, d: Drain): Promise<DrainFigures> => {
   return {
     name: nameOf(d),
     plugin: d.plugin,
+    checkout: d.checkout === "baseline" ? `baseline ${checkout?.root}` : "this",
     endpoint: d.endpoint,
     endpointLatencyMs: d.latencyMs,
     changes: backlog.changes,
@@ -59,14 +72,14 @@ const runDrain = async (bench: Bench, d: Drain): Promise<DrainFigures> => {
 
 export const scenario: Scenario = {
   name: "drains",
-  backlogSlots: () => drains.map(({ slot, plugin }) => ({ slot, plugin })),
+  backlogSlots: (settings) => drainsOf(settings).map(({ slot, plugin }) => ({ slot, plugin })),
   run: async (bench) => {
     const figures: Array<DrainFigures> = []
-    for (const d of drains) figures.push(await runDrain(bench, d))
+    for (const d of drainsOf(bench.settings)) figures.push(await runDrain(bench, d))
     const memory: Array<MemoryFigures> = []
     if (bench.backlog.bodyBytes >= 4 * DEFAULT_QUEUE_MAX_BYTES) {
       for (const d of figures) {
-        if (d.endpoint !== "bench endpoint" || d.peakRssBytes === undefined) continue
+        if (d.checkout !== "this" || d.endpoint !== "bench endpoint" || d.peakRssBytes === undefined) continue
         memory.push({
           run: `default queue, ${d.plugin} drain → ${d.name}`, queueMaxBytes: DEFAULT_QUEUE_MAX_BYTES,
           streamedBytes: bench.backlog.bodyBytes, seconds: d.seconds, peakRssBytes: d.peakRssBytes

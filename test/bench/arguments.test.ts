@@ -13,7 +13,7 @@ describe("npm run bench arguments", () => {
     expect(await parseArguments([])).toEqual({
       _tag: "Parsed",
       value: {
-        settings: { quick: false, changes: 500_000, latencyRate: 5_000, latencySeconds: 30, memoryQueueBytes: 16 * 1024 * 1024 },
+        settings: { quick: false, changes: 500_000, latencyRate: 5_000, latencySeconds: 30, memoryQueueBytes: 16 * 1024 * 1024, baselineCheckout: undefined },
         resultsFile: Path.join(repoRoot, "bench", "results", "latest.json")
       }
     })
@@ -23,12 +23,18 @@ describe("npm run bench arguments", () => {
     expect(await parseArguments(["--quick"])).toEqual({
       _tag: "Parsed",
       value: {
-        settings: { quick: true, changes: 20_000, latencyRate: 1_000, latencySeconds: 5, memoryQueueBytes: 2 * 1024 * 1024 },
+        settings: { quick: true, changes: 20_000, latencyRate: 1_000, latencySeconds: 5, memoryQueueBytes: 2 * 1024 * 1024, baselineCheckout: undefined },
         resultsFile: undefined
       }
     })
     const withFile = await parseArguments(["--quick", "--changes", "30000", "--results", "/tmp/x.json"])
     expect(withFile._tag === "Parsed" && [withFile.value.settings.changes, withFile.value.resultsFile]).toEqual([30_000, "/tmp/x.json"])
+  })
+
+  it("--baseline: a checkout that exists, as an absolute path", async () => {
+    const parsed = await parseArguments(["--baseline", "."])
+    expect(parsed._tag === "Parsed" && parsed.value.settings.baselineCheckout).toBe(Path.resolve("."))
+    expect(await parseArguments(["--baseline", "/no/such/checkout"])).toEqual({ _tag: "Exit", code: 2 })
   })
 
   it("bad values exit 2", async () => {
