@@ -5,8 +5,9 @@
  * - disable: plaintext.
  * - allow, prefer: TLS when the server offers it, plaintext when it does not; the certificate is
  *   not verified. (libpq's `allow` tries plaintext first; here it asks for TLS first, like prefer.)
- * - require: TLS or nothing; the certificate is not verified, unless PGSSLROOTCERT is set: then,
- *   as in libpq, the chain must lead to that root (verify-ca).
+ * - require: TLS or nothing; the certificate is not verified, unless the PGSSLROOTCERT file exists:
+ *   then, as in libpq, the chain must lead to that root (verify-ca). A PGSSLROOTCERT that does not
+ *   exist is ignored under require, as libpq ignores it (with a warning here).
  * - verify-ca: TLS, the chain must lead to PGSSLROOTCERT (or to the system's roots when unset);
  *   the host name is not checked.
  * - verify-full: verify-ca plus the host name (PGHOST) must match the certificate.
@@ -61,10 +62,20 @@ export const policy = (pg: PgConfig): Effect.Effect<TlsPolicy, PgError> => {
     case "allow":
     case "prefer":
       return Effect.succeed(tls(true)({ rejectUnauthorized: false }))
-    case "require":
-      return pg.sslRootCert === undefined
-        ? Effect.succeed(tls(false)({ rejectUnauthorized: false }))
-        : Effect.map(verifying(pg, false), tls(false))
+    case "require": {
+      const unverified = Effect.succeed(tls(false)({ rejectUnauthorized: false }))
+      if (pg.sslRootCert === undefined) return unverified
+      if (!Fs.existsSync(pg.sslRootCert)) {
+        return Effect.logWarning("tls_root_certificate_missing").pipe(
+          Effect.annotateLogs({
+            PGSSLROOTCERT: pg.sslRootCert,
+            note: "PGSSLMODE=require without a root certificate file: the server's certificate is not verified"
+          }),
+          Effect.andThen(unverified)
+        )
+      }
+      return Effect.map(verifying(pg, false), tls(false))
+    }
     case "verify-ca":
       return Effect.map(verifying(pg, false), tls(false))
     case "verify-full":

@@ -96,7 +96,7 @@ describe("PGSSLMODE on every PostgreSQL connection (self-signed CA)", () => {
 
   interface Case {
     readonly sslMode: SslMode
-    readonly root: "right" | "wrong" | "none"
+    readonly root: "right" | "wrong" | "none" | "missing"
     readonly host: "127.0.0.1" | "127.0.0.2"
     /** `plain`/`tls`: connects (pg_stat_ssl false/true); otherwise the error message it fails with. */
     readonly expect: "plain" | "tls" | RegExp
@@ -111,6 +111,9 @@ describe("PGSSLMODE on every PostgreSQL connection (self-signed CA)", () => {
     // libpq: require with a root certificate present is verify-ca
     { sslMode: "require", root: "right", host: "127.0.0.2", expect: "tls" },
     { sslMode: "require", root: "wrong", host: "127.0.0.1", expect: untrusted },
+    // libpq: a root certificate file that does not exist is no root certificate (require only)
+    { sslMode: "require", root: "missing", host: "127.0.0.2", expect: "tls" },
+    { sslMode: "verify-ca", root: "missing", host: "127.0.0.1", expect: /\/nonexistent\/root\.crt/ },
     { sslMode: "verify-ca", root: "right", host: "127.0.0.2", expect: "tls" },
     { sslMode: "verify-ca", root: "wrong", host: "127.0.0.1", expect: untrusted },
     { sslMode: "verify-full", root: "right", host: "127.0.0.1", expect: "tls" },
@@ -122,7 +125,13 @@ describe("PGSSLMODE on every PostgreSQL connection (self-signed CA)", () => {
     pgConfigOf(cluster, {
       host: c.host,
       sslMode: c.sslMode,
-      sslRootCert: c.root === "right" ? certificate.caCertPath : c.root === "wrong" ? wrongCa.caCertPath : undefined
+      sslRootCert: c.root === "right"
+        ? certificate.caCertPath
+        : c.root === "wrong"
+        ? wrongCa.caCertPath
+        : c.root === "missing"
+        ? "/nonexistent/root.crt"
+        : undefined
     })
   const describeCase = (c: Case) => `${c.sslMode} root=${c.root} host=${c.host}`
 
@@ -161,4 +170,37 @@ describe("PGSSLMODE on every PostgreSQL connection (self-signed CA)", () => {
         }
       }
     })))
+})
+
+describe("PGSSLMODE against a server without TLS", () => {
+  let cluster: PgCluster
+  beforeAll(async () => {
+    cluster = await startPostgres()
+  })
+  afterAll(async () => {
+    await cluster?.stop()
+  })
+
+  const check = (kind: string, run: (pg: PgConfig) => Effect.Effect<Outcome>, sslShown: boolean) =>
+    Effect.gen(function*() {
+      for (const sslMode of ["allow", "prefer"] as const) {
+        const outcome = yield* run(pgConfigOf(cluster, { sslMode }))
+        expect(outcome, `${kind}: ${sslMode}`).toMatchObject({ ok: true, ...(sslShown ? { ssl: "false" } : {}) })
+      }
+      for (const sslMode of ["require", "verify-ca", "verify-full"] as const) {
+        const outcome = yield* run(pgConfigOf(cluster, { sslMode }))
+        expect(outcome.ok, `${kind}: ${sslMode}`).toBe(false)
+        if (!outcome.ok) {
+          expect(outcome.message, `${kind}: ${sslMode}`).toMatch(/TLS|SSL/)
+          if (kind !== "cli") expect(outcome.tag, `${kind}: ${sslMode}`).toBe("PgError/Tls")
+        }
+      }
+    })
+
+  it.live("allow and prefer fall back to plaintext; require and verify-* fail as TLS errors, on every connection kind", () =>
+    Effect.gen(function*() {
+      yield* check("replication", viaReplication, true)
+      yield* check("leader", viaLeaderSession, true)
+      yield* check("cli", viaCli, false)
+    }), 120_000)
 })
