@@ -3,10 +3,11 @@
  * in a slot per measurement, the pg_recvlogical ceiling of each plugin (wal2json, pgoutput) on a
  * twin slot, then the scenarios of bench/scenarios/ in turn: drains of both plugins into the bench
  * endpoint (0 and 20 ms per request) and kinesalite, memory with a small queue, memory while one
- * 300 MB row passes, commit → ack latency under a steady load. Prints a markdown report (rates, CPU per change, peak RSS, targets met or
- * missed) and writes the results to one JSON file: bench/results/latest.json for a full run (a quick
- * run writes only with --results). Every figure is measured; when the service does not stream, the
- * run fails with the service's output instead of reporting anything.
+ * 300 MB row passes, commit → ack latency under a steady load; with --baseline, the baseline
+ * commit's 20 ms drains beside this checkout's. Prints a markdown report (rates, CPU per change,
+ * peak RSS, targets met or missed) and writes the results to one JSON file: bench/results/latest.json
+ * for a full run (a quick run writes only with --results). Every figure is measured; when the service
+ * does not stream, the run fails with the service's output instead of reporting anything.
  */
 import * as Os from "node:os"
 import { parseArguments } from "./Arguments.ts"
