@@ -89,20 +89,22 @@ export const fromSqlError = (error: SqlError): PgError => {
 
 /**
  * A server error about the slot as a {@link SlotError} where it is one: object in use means another
- * walsender streams the slot (`Active`, retried); an undefined file means the plugin's library is
- * missing (`PluginUnavailable`). Anything else stays the {@link PgError} it is.
+ * walsender streams the slot (`Active`, retried); an undefined file while creating the slot means
+ * the plugin's library is missing (`PluginUnavailable`). (Streaming reports removed WAL with the
+ * same SQLSTATE, so there it is not read as a missing plugin.) Anything else stays the
+ * {@link PgError} it is.
  */
 export const slotErrorOf = (
-  options: { readonly slot: string; readonly plugin: string },
+  options: { readonly slot: string; readonly plugin: string; readonly creating?: boolean },
   error: PgError
 ): SlotError | PgError => {
   if (error.code === SqlState.objectInUse) {
     const pid = /PID (\d+)/i.exec(error.message)?.[1]
     return SlotError.active(options.slot, pid === undefined ? undefined : Number(pid))
   }
-  if (error.code === SqlState.undefinedFile) {
+  if (options.creating === true && error.code === SqlState.undefinedFile) {
     return SlotError.pluginUnavailable(
-      `replication slot "${options.slot}" needs output plugin ${options.plugin}, which is not installed on the server ` +
+      `cannot create replication slot "${options.slot}": output plugin ${options.plugin} is not installed on the server ` +
         `(${error.message}): install it, or set REPLICATION_PLUGIN to one that is`,
       options.slot
     )

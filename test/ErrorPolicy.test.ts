@@ -125,7 +125,7 @@ describe("ErrorPolicy for PostgreSQL", () => {
     expect(error.retriable).toBe(retriable)
   })
 
-  it("turns object-in-use on a slot into SlotError Active with the pid, a missing plugin into PluginUnavailable", () => {
+  it("turns object-in-use on a slot into SlotError Active with the pid, a missing plugin at creation into PluginUnavailable", () => {
     const options = { slot: "s", plugin: "wal2json" }
     const active = ErrorPolicy.slotErrorOf(
       options,
@@ -133,9 +133,12 @@ describe("ErrorPolicy for PostgreSQL", () => {
     )
     expect(active).toMatchObject({ _tag: "SlotError", reason: "Active", pid: 4242 })
     expect(active.retriable).toBe(true)
-    const plugin = ErrorPolicy.slotErrorOf(options, new PgError({ reason: "Statement", code: "58P01", message: "could not access file" }))
+    const undefinedFile = new PgError({ reason: "Statement", code: "58P01", message: "could not access file" })
+    const plugin = ErrorPolicy.slotErrorOf({ ...options, creating: true }, undefinedFile)
     expect(plugin).toMatchObject({ _tag: "SlotError", reason: "PluginUnavailable" })
     expect(plugin.retriable).toBe(false)
+    // while streaming, 58P01 is also "requested WAL segment has already been removed": not a plugin matter
+    expect(ErrorPolicy.slotErrorOf(options, undefinedFile)).toBe(undefinedFile)
     const other = new PgError({ reason: "Statement", code: "42601", message: "syntax" })
     expect(ErrorPolicy.slotErrorOf(options, other)).toBe(other)
   })

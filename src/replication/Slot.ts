@@ -86,7 +86,7 @@ const create = (connection: PgReplicationConnection, options: SlotOptions) =>
       note: "changes committed before the consistent point are not streamed"
     }))
     return consistentPoint
-  }).pipe(Effect.mapError((error) => ErrorPolicy.slotErrorOf(options, error)))
+  }).pipe(Effect.mapError((error) => ErrorPolicy.slotErrorOf({ ...options, creating: true }, error)))
 
 /** Checks a slot that exists; fails with the matching slot error. */
 const check = (row: SlotRow, options: SlotOptions): Effect.Effect<Lsn.Lsn, SlotError> => {
