@@ -10,8 +10,10 @@ import * as Lsn from "../../src/domain/Lsn.ts"
 import { DecodeError, PgError } from "../../src/Errors.ts"
 import * as ErrorPolicy from "../../src/ErrorPolicy.ts"
 import type { Decoder } from "../../src/replication/Decoder.ts"
+import * as PgReplicationConnection from "../../src/replication/PgReplicationConnection.ts"
 import * as ReplicationReader from "../../src/replication/ReplicationReader.ts"
 import type { ReplicationSession } from "../../src/replication/ReplicationSession.ts"
+import * as Slot from "../../src/replication/Slot.ts"
 import * as Wal2JsonDecoder from "../../src/replication/Wal2JsonDecoder.ts"
 import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 import { eventually, pgConfig, psql, replicationConfig } from "./fixtures.ts"
@@ -303,6 +305,21 @@ describe("ReplicationReader", () => {
       expect(error.retriable).toBe(false)
       expect(yield* slotRow("reader_missing")).toBeUndefined()
     }))
+
+  it.live("creating a slot with a plugin the server does not have is a fatal SlotError PluginUnavailable", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const connection = yield* PgReplicationConnection.connect(pgConfig(pg))
+      const error = yield* Effect.flip(Slot.ensure(connection, {
+        slot: "reader_no_plugin",
+        // a name no server has: the SlotOptions type only admits the two supported plugins
+        plugin: "no_such_plugin" as "wal2json",
+        createSlot: true
+      }))
+      expect(error).toMatchObject({ _tag: "SlotError", reason: "PluginUnavailable" })
+      expect(error.retriable).toBe(false)
+      expect(error.message).toContain("no_such_plugin")
+      expect(yield* slotRow("reader_no_plugin")).toBeUndefined()
+    })))
 
   it.live("a slot active on another connection is a retriable SlotError Active naming its pid; interrupting frees it", () =>
     Effect.gen(function*() {
