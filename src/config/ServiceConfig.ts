@@ -43,6 +43,8 @@ export interface ReplicationConfig {
   readonly publication: string
   readonly wal2jsonAddTables: ReadonlyArray<string>
   readonly wal2jsonFilterTables: ReadonlyArray<string>
+  /** PUBLISH_TRANSACTION_RECORDS: a BEGIN and a COMMIT record around each transaction's changes. */
+  readonly transactionRecords: boolean
   readonly statusIntervalMs: number
   readonly reconnectBaseMs: number
   readonly reconnectMaxMs: number
@@ -168,6 +170,7 @@ const replicationFields = {
   WAL2JSON_FORMAT_VERSION: Env.withDefault("WAL2JSON_FORMAT_VERSION", wal2jsonVersion, 2),
   WAL2JSON_ADD_TABLES: Env.withDefault("WAL2JSON_ADD_TABLES", Env.list, []),
   WAL2JSON_FILTER_TABLES: Env.withDefault("WAL2JSON_FILTER_TABLES", Env.list, []),
+  PUBLISH_TRANSACTION_RECORDS: Env.withDefault("PUBLISH_TRANSACTION_RECORDS", Env.boolean, false),
   STATUS_INTERVAL_MS: ms(1_000, 100)("STATUS_INTERVAL_MS"),
   PG_RECONNECT_BASE_MS: ms(500)("PG_RECONNECT_BASE_MS"),
   PG_RECONNECT_MAX_MS: ms(30_000)("PG_RECONNECT_MAX_MS")
@@ -245,7 +248,8 @@ const toPg = (v: Values<typeof pgFields>): PgConfig => ({
 const toReplication = (v: Values<typeof replicationFields>): ReplicationConfig => ({
   slot: v.REPLICATION_SLOT, createSlot: v.REPLICATION_SLOT_CREATE, plugin: v.REPLICATION_PLUGIN,
   publication: v.PUBLICATION_NAME, wal2jsonAddTables: v.WAL2JSON_ADD_TABLES,
-  wal2jsonFilterTables: v.WAL2JSON_FILTER_TABLES, statusIntervalMs: v.STATUS_INTERVAL_MS,
+  wal2jsonFilterTables: v.WAL2JSON_FILTER_TABLES, transactionRecords: v.PUBLISH_TRANSACTION_RECORDS,
+  statusIntervalMs: v.STATUS_INTERVAL_MS,
   reconnectBaseMs: v.PG_RECONNECT_BASE_MS, reconnectMaxMs: v.PG_RECONNECT_MAX_MS
 })
 

@@ -10,9 +10,10 @@ import * as Lsn from "./Lsn.ts"
 
 /**
  * I insert, U update, D delete, T truncate, M logical message; B and C are transaction boundaries
- * (begin, commit). Only I/U/D/T/M are published; B/C drive acknowledgement.
+ * (begin, commit), which drive acknowledgement and are not published. BEGIN and COMMIT are the
+ * published transaction records (PUBLISH_TRANSACTION_RECORDS; their bodies say "B" and "C").
  */
-export type Action = "I" | "U" | "D" | "T" | "M" | "B" | "C"
+export type Action = "I" | "U" | "D" | "T" | "M" | "B" | "C" | "BEGIN" | "COMMIT"
 
 export interface ChangeEvent {
   /** Position of this message in the WAL (the XLogData start). */
@@ -52,6 +53,9 @@ export interface ChangeEvent {
 
 /** Whether an event is published to Kinesis (B and C only drive acknowledgement). */
 export const isPublishable = (event: ChangeEvent): boolean => event.action !== "B" && event.action !== "C"
+
+/** Whether an event is a published transaction record (BEGIN or COMMIT). */
+export const isTransactionRecord = (event: ChangeEvent): boolean => event.action === "BEGIN" || event.action === "COMMIT"
 
 /** A record's place in commit order as text: `commit_lsn:commit_idx` (unique per record). */
 export const position = (event: ChangeEvent): string => `${Lsn.format(event.commitLsn)}:${event.commitIdx}`

@@ -5,7 +5,7 @@
  * it is not installed at all. A batch's new bodies are written into one buffer.
  */
 import * as Result from "effect/Result"
-import { type ChangeEvent, isPublishable } from "../domain/ChangeEvent.ts"
+import { type ChangeEvent, isPublishable, isTransactionRecord } from "../domain/ChangeEvent.ts"
 import { DecodeError } from "../Errors.ts"
 import type { Decoder } from "../replication/Decoder.ts"
 import { BatchWriter } from "./BatchWriter.ts"
@@ -85,7 +85,8 @@ const debezium = (options: Options, now: () => number): RecordFormat => {
       const result = events.slice()
       for (let i = 0; i < events.length; i++) {
         const event = events[i]!
-        if (!isPublishable(event)) continue
+        // transaction records keep their own JSON
+        if (!isPublishable(event) || isTransactionRecord(event)) continue
         const view = event.body.length === 0 ? undefined : WalBody.read(event.body)
         // outside a transaction: a non-transactional message, a backfill row
         const inTransaction = view === undefined

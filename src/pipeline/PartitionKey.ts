@@ -1,11 +1,14 @@
 /**
  * The Kinesis partition key of a change, per PARTITION_KEY_MODE. The `lsn` key (mode or fallback)
- * is the record's position, `commit_lsn:commit_idx`, unique per record. Keys are 1..256 characters: a
+ * is the record's position, `commit_lsn:commit_idx`, unique per record. A transaction's BEGIN and
+ * COMMIT records share the key `txn:<commit_lsn>` (the `static` key in `static` mode), so they stay
+ * in order with each other. Keys are 1..256 characters: a
  * longer key becomes a readable prefix plus the SHA-256 of the whole key, so it stays deterministic.
  */
 import { createHash } from "node:crypto"
 import type { KinesisConfig } from "../config/ServiceConfig.ts"
-import { type ChangeEvent, position, qualifiedTable } from "../domain/ChangeEvent.ts"
+import { type ChangeEvent, isTransactionRecord, position, qualifiedTable } from "../domain/ChangeEvent.ts"
+import * as Lsn from "../domain/Lsn.ts"
 
 export const maxLength = 256
 const prefixLength = 128
@@ -36,14 +39,18 @@ export const make = (options: PartitionKeyOptions): (event: ChangeEvent) => stri
         return staticKey
     }
   }
-  switch (options.partitionKeyMode) {
-    case "primary_key":
-      return (event) => event.pk === undefined ? byFallback(event) : bounded(`${qualifiedTable(event)}:${event.pk}`)
-    case "table":
-      return (event) => bounded(qualifiedTable(event))
-    case "lsn":
-      return position
-    case "static":
-      return () => staticKey
-  }
+  const byMode = ((): (event: ChangeEvent) => string => {
+    switch (options.partitionKeyMode) {
+      case "primary_key":
+        return (event) => event.pk === undefined ? byFallback(event) : bounded(`${qualifiedTable(event)}:${event.pk}`)
+      case "table":
+        return (event) => bounded(qualifiedTable(event))
+      case "lsn":
+        return position
+      case "static":
+        return () => staticKey
+    }
+  })()
+  if (options.partitionKeyMode === "static") return byMode
+  return (event) => isTransactionRecord(event) ? `txn:${Lsn.format(event.commitLsn)}` : byMode(event)
 }

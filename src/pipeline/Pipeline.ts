@@ -25,7 +25,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type { KinesisConfig, PipelineConfig } from "../config/ServiceConfig.ts"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
-import { type Action, type ChangeEvent, isPublishable } from "../domain/ChangeEvent.ts"
+import { type Action, type ChangeEvent, isPublishable, isTransactionRecord } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"
 import type { ServiceError } from "../Errors.ts"
 import { KinesisClient, type KinesisClientShape } from "../kinesis/KinesisClient.ts"
@@ -57,7 +57,8 @@ export interface RunOptions {
 const countByAction = (events: ReadonlyArray<ChangeEvent>): Map<Action, number> => {
   const counts = new Map<Action, number>()
   for (const event of events) {
-    if (isPublishable(event)) counts.set(event.action, (counts.get(event.action) ?? 0) + 1)
+    // transaction records are not changes
+    if (isPublishable(event) && !isTransactionRecord(event)) counts.set(event.action, (counts.get(event.action) ?? 0) + 1)
   }
   return counts
 }

@@ -27,6 +27,8 @@ export interface Options {
    * none with NOTHING). The marks win where they say something: they follow DDL mid-stream.
    */
   readonly keys?: KeyCatalog.KeyCatalog | undefined
+  /** PUBLISH_TRANSACTION_RECORDS: a BEGIN record before a transaction's first record, a COMMIT after its last. */
+  readonly transactionRecords?: boolean | undefined
 }
 
 /** The START_REPLICATION options clause for pgoutput. */
@@ -204,6 +206,10 @@ export const make = (options: Options): Decoder => {
   let commitLsn: Lsn.Lsn = Lsn.zero
   let commitLsnText = ""
   let nextIdx = 0
+  /** The open transaction's Begin position, and whether its BEGIN record waits for the first record / was written. */
+  let beginLsn: Lsn.Lsn = Lsn.zero
+  let beginPending = false
+  let beginWritten = false
   /** `"xid":…,"timestamp":…` of the current transaction. */
   let transactionJson = `"xid":null,"timestamp":null`
 
@@ -309,6 +315,23 @@ export const make = (options: Options): Decoder => {
   const header = (action: string, lsn: Lsn.Lsn): string =>
     `${RecordBodies.positionPrefix(commitLsnText, nextIdx)}"action":"${action}",${transactionJson},"lsn":"${Lsn.format(lsn)}"`
 
+  /** A transaction record (BEGIN, COMMIT) of the open transaction, at the next index. */
+  const transactionRecord = (action: "BEGIN" | "COMMIT", lsn: Lsn.Lsn, tail: string): ChangeEvent => {
+    const commitIdx = nextIdx++
+    return {
+      lsn, ackLsn: lsn, xid, commitLsn, commitIdx, action, schema: "", table: "", pk: undefined, commitTimeMs,
+      body: encoder.encode(`${RecordBodies.positionPrefix(commitLsnText, commitIdx)}"action":"${action[0]}",${transactionJson}${tail}}`)
+    }
+  }
+
+  /** Writes the BEGIN record when the open transaction is about to get its first record. */
+  const beforeRecord = (events: Array<ChangeEvent>): void => {
+    if (!beginPending) return
+    beginPending = false
+    beginWritten = true
+    events.push(transactionRecord("BEGIN", beginLsn, ""))
+  }
+
   /** Decodes one message into `events`. */
   const decodeMessage = (message: WalMessage, events: Array<ChangeEvent>): void => {
     const { lsn } = message
@@ -323,6 +346,9 @@ export const make = (options: Options): Decoder => {
         xid = reader.uint32()
         commitTimeMs = CommitTimestamp.pgMicrosToMillis(micros)
         transactionJson = `"xid":${xid},"timestamp":"${CommitTimestamp.formatPgMicrosUtc(micros)}"`
+        beginLsn = lsn
+        beginPending = options.transactionRecords === true
+        beginWritten = false
         events.push({
           lsn, ackLsn: lsn, xid, commitLsn, commitIdx: -1, action: "B", schema: "", table: "", pk: undefined, commitTimeMs,
           body: emptyBody
@@ -334,6 +360,10 @@ export const make = (options: Options): Decoder => {
         reader.uint64()
         const endLsn = reader.uint64()
         const timeMs = CommitTimestamp.pgMicrosToMillis(reader.int64())
+        // the COMMIT record, after the last record of a transaction that had one
+        if (beginWritten) events.push(transactionRecord("COMMIT", lsn, `,"changes":${nextIdx - 1}`))
+        beginPending = false
+        beginWritten = false
         events.push({
           lsn, ackLsn: endLsn, xid, commitLsn, commitIdx: -1, action: "C", schema: "", table: "", pk: undefined,
           commitTimeMs: timeMs, body: emptyBody
@@ -356,6 +386,7 @@ export const make = (options: Options): Decoder => {
         break
       }
       case 0x49: { // I: relation, 'N', new tuple
+        beforeRecord(events)
         const relation = relationOf(reader)
         if (reader.byte() !== 0x4e) throw new Malformed("insert without a new tuple")
         const row = readTuple(reader, relation)
@@ -365,6 +396,7 @@ export const make = (options: Options): Decoder => {
         break
       }
       case 0x55: { // U: relation, optional 'K'/'O' old tuple, 'N' new tuple
+        beforeRecord(events)
         const relation = relationOf(reader)
         let kind = reader.byte()
         let old: Tuple | undefined
@@ -397,6 +429,7 @@ export const make = (options: Options): Decoder => {
         break
       }
       case 0x44: { // D: relation, 'K'/'O' old tuple
+        beforeRecord(events)
         const relation = relationOf(reader)
         const kind = reader.byte()
         if (kind !== 0x4b && kind !== 0x4f) throw new Malformed("delete without an old tuple")
@@ -407,6 +440,7 @@ export const make = (options: Options): Decoder => {
         break
       }
       case 0x54: { // T: relation count, options, relation ids — one event per table, as wal2json writes them
+        beforeRecord(events)
         const count = reader.int32()
         reader.byte()
         for (let i = 0; i < count; i++) {
@@ -427,6 +461,7 @@ export const make = (options: Options): Decoder => {
         // the content is bytes (bytea): kept as sent, as wal2json does, even when not valid UTF-8
         const content = reader.bytes(reader.int32())
         const context = transactional ? transactionJson : `"xid":null,"timestamp":null`
+        if (transactional) beforeRecord(events)
         // a non-transactional message is sent on its own, at its own position
         const recordLsn = transactional ? commitLsn : lsn
         const recordIdx = transactional ? nextIdx++ : 0
@@ -449,7 +484,7 @@ export const make = (options: Options): Decoder => {
    * A change or logical message dropped for its size: its first bytes name the relation (or the
    * message's prefix). Never fails: the event is what OVERSIZED_RECORD_POLICY decides about.
    */
-  const oversized = (message: WalMessage, bytes: number): ChangeEvent => {
+  const oversized = (message: WalMessage, bytes: number, events: Array<ChangeEvent>): ChangeEvent => {
     const reader = new Reader(message.data)
     const tag = reader.byte()
     let schema = ""
@@ -465,6 +500,7 @@ export const make = (options: Options): Decoder => {
     } catch {
       // a head shorter than its fields: keep what is known
     }
+    if (transactional) beforeRecord(events)
     return {
       lsn: message.lsn,
       ackLsn: message.lsn,
@@ -487,7 +523,7 @@ export const make = (options: Options): Decoder => {
     for (let i = 0; i < messages.length; i++) {
       const message = messages[i]!
       if (message.oversizedBytes !== undefined) {
-        events.push(oversized(message, message.oversizedBytes))
+        events.push(oversized(message, message.oversizedBytes, events))
         continue
       }
       try {

@@ -62,8 +62,13 @@ export const pluginDecoderFor = (replication: ReplicationConfig): ReplicationRea
       }))
     }
     const decoder: Decoder = replication.plugin === "wal2json"
-      ? Wal2JsonDecoder.make({ addTables: replication.wal2jsonAddTables, filterTables: replication.wal2jsonFilterTables, keys })
-      : PgOutputDecoder.make({ publication: replication.publication, keys })
+      ? Wal2JsonDecoder.make({
+        addTables: replication.wal2jsonAddTables,
+        filterTables: replication.wal2jsonFilterTables,
+        keys,
+        transactionRecords: replication.transactionRecords
+      })
+      : PgOutputDecoder.make({ publication: replication.publication, keys, transactionRecords: replication.transactionRecords })
     return decoder
   })
 

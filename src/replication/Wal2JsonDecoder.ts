@@ -21,6 +21,8 @@ import * as RecordBodies from "./RecordBodies.ts"
 export type Options = Parameters<typeof StartOptions.wal2json>[0] & {
   /** Row keys from the catalog; a table it does not know is keyed by wal2json's `pk`. */
   readonly keys?: KeyCatalog.KeyCatalog | undefined
+  /** PUBLISH_TRANSACTION_RECORDS: a BEGIN record before a transaction's first record, a COMMIT after its last. */
+  readonly transactionRecords?: boolean | undefined
 }
 
 /** The START_REPLICATION options clause the decoder expects the stream to be produced with. */
@@ -217,6 +219,9 @@ export const make = (options: Options): Decoder => {
   let commitLsn: Lsn.Lsn | undefined
   let commitLsnText = ""
   let nextIdx = 0
+  /** The open transaction's B message (for its BEGIN record), and whether that record was written. */
+  let begin: { readonly lsn: Lsn.Lsn; readonly xid: number | undefined; readonly envelope: string } | undefined
+  let begun = false
 
   const commitTime = (text: unknown): number | undefined => {
     if (typeof text !== "string") return transactionTimeMs
@@ -259,9 +264,29 @@ export const make = (options: Options): Decoder => {
     /** Indexes in `events` of the records, and their bodies' parts. */
     const records: Array<number> = []
     const parts: Array<RecordBodies.Part> = []
+    /** A transaction record: BEGIN before the transaction's first record, COMMIT after its last. */
+    const transactionRecord = (action: "BEGIN" | "COMMIT", lsn: Lsn.Lsn, tail: string) => {
+      const commitIdx = nextIdx++
+      events.push({
+        lsn, ackLsn: lsn, xid: begin!.xid, commitLsn: commitLsn!, commitIdx, action, schema: "", table: "", pk: undefined,
+        commitTimeMs: transactionTimeMs, body: emptyBody
+      })
+      records.push(events.length - 1)
+      parts.push({
+        prefix: `${RecordBodies.positionPrefix(commitLsnText, commitIdx)}"action":"${action[0]}",${begin!.envelope}${tail}}`,
+        rest: undefined
+      })
+    }
+    /** Writes the BEGIN record when the open transaction is about to get its first record. */
+    const beforeRecord = () => {
+      if (begin === undefined || begun || commitLsn === undefined) return
+      begun = true
+      transactionRecord("BEGIN", begin.lsn, "")
+    }
     for (let i = 0; i < messages.length; i++) {
       const { data, lsn, oversizedBytes } = messages[i]!
       if (oversizedBytes !== undefined) {
+        beforeRecord()
         const event = oversized(lsn, data, oversizedBytes)
         if (Result.isFailure(event)) return Result.fail(event.failure)
         events.push(event.success)
@@ -286,22 +311,31 @@ export const make = (options: Options): Decoder => {
       const xid = typeof message.xid === "number" ? message.xid : undefined
       if (action === "B" || action === "C") {
         const timeMs = commitTime(message.timestamp)
+        // the COMMIT record, after the last record of a transaction that had one
+        if (action === "C" && begin !== undefined && begun) transactionRecord("COMMIT", lsn, `,"changes":${nextIdx - 1}`)
         transactionTimeMs = action === "B" ? timeMs : undefined
         if (action === "B") {
-          const begun = typeof message.lsn === "string" ? Lsn.parse(message.lsn) : undefined
-          if (begun === undefined) {
+          const parsedCommitLsn = typeof message.lsn === "string" ? Lsn.parse(message.lsn) : undefined
+          if (parsedCommitLsn === undefined) {
             return Result.fail(DecodeError.malformed(lsn, `wal2json "B" message without its commit "lsn"`))
           }
-          commitLsn = begun
+          commitLsn = parsedCommitLsn
           commitLsnText = message.lsn as string
           nextIdx = 0
+          if (options.transactionRecords === true) {
+            begin = { lsn, xid, envelope: `"xid":${xid ?? null},"timestamp":${JSON.stringify(message.timestamp ?? null)}` }
+            begun = false
+          }
         }
         const nextLsn = action === "C" && typeof message.nextlsn === "string" ? Lsn.parse(message.nextlsn) : undefined
         events.push({
           lsn, ackLsn: nextLsn ?? lsn, xid, commitLsn: commitLsn ?? lsn, commitIdx: -1, action, schema: "", table: "",
           pk: undefined, commitTimeMs: timeMs, body: emptyBody
         })
-        if (action === "C") commitLsn = undefined
+        if (action === "C") {
+          commitLsn = undefined
+          begin = undefined
+        }
         continue
       }
       let schema = ""
@@ -318,6 +352,7 @@ export const make = (options: Options): Decoder => {
       }
       // a non-transactional message is sent on its own, at its own position
       const inTransaction = commitLsn !== undefined && !(action === "M" && message.transactional === false)
+      if (inTransaction) beforeRecord()
       const commitTimeMs = action === "M" && message.timestamp === null ? undefined : commitTime(message.timestamp)
       let keys: RowKeys | undefined
       if (action === "I" || action === "U" || action === "D") {

@@ -37,6 +37,10 @@ describe("pgoutput and wal2json give the same changes", () => {
   let pg: PgCluster
   let wal2json: ReadonlyArray<ChangeEvent>
   let pgoutput: ReadonlyArray<ChangeEvent>
+  let wMessages: ReadonlyArray<WalMessage>
+  let pMessages: ReadonlyArray<WalMessage>
+  let wal2jsonWithTransactions: ReadonlyArray<ChangeEvent>
+  let pgoutputWithTransactions: ReadonlyArray<ChangeEvent>
 
   beforeAll(async () => {
     pg = await startPostgres({ conf: { TimeZone: "'UTC'" } })
@@ -104,10 +108,14 @@ describe("pgoutput and wal2json give the same changes", () => {
     expect(KeyCatalog.lookup(keys, "public", "deferred_full")).toMatchObject({ columns: ["id"], immediatePrimaryKey: [] })
     const w = Wal2JsonDecoder.make({ addTables: [], filterTables: [], keys })
     const wRows = await readChanges(pg, "w", w.startOptions)
-    wal2json = decodeAll(w, wRows.map((row) => ({ lsn: row.lsn, data: encoder.encode(row.data) })))
+    wMessages = wRows.map((row) => ({ lsn: row.lsn, data: encoder.encode(row.data) }))
+    wal2json = decodeAll(w, wMessages)
     const p = PgOutputDecoder.make({ publication: "cdc", keys })
     const pRows = await readChanges(pg, "p", p.startOptions, { binary: true })
-    pgoutput = decodeAll(p, pRows.map((row) => ({ lsn: row.lsn, data: Buffer.from(row.data, "hex") })))
+    pMessages = pRows.map((row) => ({ lsn: row.lsn, data: Buffer.from(row.data, "hex") }))
+    pgoutput = decodeAll(p, pMessages)
+    wal2jsonWithTransactions = decodeAll(Wal2JsonDecoder.make({ addTables: [], filterTables: [], keys, transactionRecords: true }), wMessages)
+    pgoutputWithTransactions = decodeAll(PgOutputDecoder.make({ publication: "cdc", keys, transactionRecords: true }), pMessages)
   })
   afterAll(async () => {
     await pg?.stop()
@@ -170,6 +178,43 @@ describe("pgoutput and wal2json give the same changes", () => {
     const removal = wal2json.filter((event) => event.table === "by_index" && event.commitIdx === 2)[0]!
     expect(json(removal)).toMatchObject({ action: "D", identity: [{ name: "code", type: "text", value: "a" }] })
     expect(json(removal)).not.toHaveProperty("columns")
+  })
+
+  it("with PUBLISH_TRANSACTION_RECORDS, wraps each transaction's records in BEGIN and COMMIT alike", () => {
+    const records = (events: ReadonlyArray<ChangeEvent>) => events.filter(isPublished)
+    const w = records(wal2jsonWithTransactions)
+    const p = records(pgoutputWithTransactions)
+    expect(p.map((event) => event.action)).toEqual(w.map((event) => event.action))
+    for (let i = 0; i < w.length; i++) {
+      expect(json(p[i]!), `record ${i}`).toEqual(json(w[i]!))
+      // PostgreSQL 15's pgoutput sends Begin with the first change: a BEGIN's own LSN may differ
+      const comparable = (event: ChangeEvent) => event.action === "BEGIN" ? { ...fields(event), lsn: 0n, ackLsn: 0n } : fields(event)
+      expect(comparable(p[i]!), `record ${i}`).toEqual(comparable(w[i]!))
+    }
+    // one BEGIN and one COMMIT per transaction with records (16), none for ALTER TABLE's (wal2json sends its B and C)
+    expect(w.filter((event) => event.action === "BEGIN")).toHaveLength(16)
+    expect(w.filter((event) => event.action === "COMMIT")).toHaveLength(16)
+    // the changes keep their order; every transaction's records are indexed 0..n+1, COMMIT counting the n changes
+    expect(w.filter((event) => event.action !== "BEGIN" && event.action !== "COMMIT").map((event) => event.body.length > 0))
+      .toHaveLength(records(wal2json).length)
+    let open: { lsn: bigint; next: number } | undefined
+    for (const event of w) {
+      if (event.xid === undefined && event.action === "M") continue // the non-transactional message
+      const body = json(event) as { action: string; commit_idx: number; changes?: number; xid: number; timestamp: string }
+      if (event.action === "BEGIN") {
+        expect(open).toBeUndefined()
+        expect([body.action, body.commit_idx, body.xid]).toEqual(["B", 0, event.xid])
+        open = { lsn: event.commitLsn, next: 1 }
+      } else {
+        expect(event.commitLsn).toBe(open!.lsn)
+        expect(event.commitIdx).toBe(open!.next++)
+        if (event.action === "COMMIT") {
+          expect(body).toEqual({ commit_lsn: body["commit_lsn" as "action"], commit_idx: event.commitIdx, action: "C", xid: event.xid, timestamp: body.timestamp, changes: event.commitIdx - 1 })
+          open = undefined
+        }
+      }
+    }
+    expect(open).toBeUndefined()
   })
 
   it("covers the cases it claims to", () => {

@@ -22,6 +22,16 @@ describe("PartitionKey", () => {
     expect(keys).toEqual(["0/100:0", "0/100:1", "0/100:2"])
   })
 
+  it("a transaction's BEGIN and COMMIT records share the key txn:<commit_lsn> (the static key in static mode)", () => {
+    const begin = { ...change(undefined, { action: "BEGIN" }), schema: "", table: "", commitLsn: 0x16b374d848n, commitIdx: 0 }
+    const commit = { ...begin, action: "COMMIT" as const, commitIdx: 9 }
+    for (const mode of ["primary_key", "table", "lsn"] as const) {
+      expect([keyOf({ partitionKeyMode: mode })(begin), keyOf({ partitionKeyMode: mode })(commit)])
+        .toEqual(["txn:16/B374D848", "txn:16/B374D848"])
+    }
+    expect(keyOf({ partitionKeyMode: "static", partitionKeyStatic: "all" })(commit)).toBe("all")
+  })
+
   it("table, lsn and static modes", () => {
     const event = change(7)
     expect(keyOf({ partitionKeyMode: "table" })(event)).toBe("public.orders")

@@ -15,6 +15,7 @@ export const replicationConfig = (overrides: Partial<ReplicationConfig> = {}): R
   publication: "cdc_publication",
   wal2jsonAddTables: [],
   wal2jsonFilterTables: [],
+  transactionRecords: false,
   statusIntervalMs: 500,
   reconnectBaseMs: 100,
   reconnectMaxMs: 1000,

@@ -34,6 +34,7 @@ export const serviceConfig = (overrides: ConfigOverrides = {}): ServiceConfigSha
     publication: "cdc_publication",
     wal2jsonAddTables: [],
     wal2jsonFilterTables: [],
+    transactionRecords: false,
     statusIntervalMs: 1_000,
     reconnectBaseMs: overrides.reconnectBaseMs ?? 1_000,
     reconnectMaxMs: overrides.reconnectMaxMs ?? 16_000
