@@ -34,7 +34,7 @@ import { Leadership } from "./leader/Leadership.ts"
 import { Health } from "./observability/Health.ts"
 import * as Metrics from "./observability/Metrics.ts"
 import { Pipeline } from "./pipeline/Pipeline.ts"
-import * as Publisher from "./pipeline/Publisher.ts"
+import * as StreamRoutes from "./kinesis/StreamRoutes.ts"
 import { ReplicationSource } from "./replication/ReplicationSource.ts"
 
 /** Time allowed beyond SHUTDOWN_TIMEOUT_MS for the last acknowledgement, closing sessions and releasing the lock. */
@@ -72,8 +72,9 @@ const stream = (stopped: Effect.Effect<void>, isStopping: Effect.Effect<boolean>
     const once = Effect.scoped(Effect.gen(function*() {
       streamingSinceMs = undefined
       yield* health.setState("connecting")
-      // the stream is checked (its record limit read) before the service calls itself ready
-      const maxRecordBytes = yield* Publisher.resolveMaxRecordBytes(config.kinesis, kinesis)
+      // every stream is checked (its record limit read) before the service calls itself ready
+      const destinations = yield* StreamRoutes.resolve(config.kinesis, kinesis)
+      const maxRecordBytes = destinations.maxRecordBytes
       // a change over the record limit is dropped as it arrives, never held whole
       const session = yield* source.open({ maxMessageBytes: maxRecordBytes })
       yield* health.setState("streaming")
@@ -82,7 +83,7 @@ const stream = (stopped: Effect.Effect<void>, isStopping: Effect.Effect<boolean>
       // ticks every STATUS_TICK_MS; declared slower so a GC pause or a busy event loop is not "wedged"
       const heartbeat = yield* health.heartbeat("pipeline", 5_000)
       pipelineRunning = true
-      yield* pipeline.run(session, { maxRecordBytes, stop: stopped, onTick: heartbeat.tick }).pipe(
+      yield* pipeline.run(session, { maxRecordBytes, destinations, stop: stopped, onTick: heartbeat.tick }).pipe(
         Effect.ensuring(Effect.sync(() => {
           pipelineRunning = false
         }))

@@ -12,6 +12,9 @@ import * as Result from "effect/Result"
 import type * as LogLevel from "effect/LogLevel"
 import * as ColumnFilter from "../format/ColumnFilter.ts"
 import * as Env from "./EnvVar.ts"
+import * as Streams from "./Streams.ts"
+
+export { parseStream, type StreamRef } from "./Streams.ts"
 
 export type SslMode = "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full"
 export type ReplicationPlugin = "wal2json" | "pgoutput"
@@ -55,6 +58,8 @@ export interface KinesisConfig {
   readonly region: string
   readonly streamName: string
   readonly streamArn: string | undefined
+  /** KINESIS_STREAM_ROUTES: tables whose records go to another stream than `streamName`. */
+  readonly routes?: ReadonlyArray<Streams.Route> | undefined
   readonly endpoint: string | undefined
   readonly maxInflight: number
   readonly maxRecordBytes: number | undefined
@@ -126,19 +131,6 @@ const identifier = (what: string) => (raw: string): Result.Result<string, string
 const wal2jsonVersion = (raw: string): Result.Result<2, string> =>
   raw === "2" ? Result.succeed(2) : Result.fail(`only format-version 2 is supported, got ${JSON.stringify(raw)}`)
 
-/** A stream name, or a stream ARN from which the name is taken. */
-export interface StreamRef {
-  readonly name: string
-  readonly arn: string | undefined
-}
-
-export const parseStream = (raw: string): Result.Result<StreamRef, string> => {
-  const arn = /^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:stream\/([a-zA-Z0-9_.-]{1,128})$/.exec(raw)
-  if (arn) return Result.succeed({ name: arn[1]!, arn: raw })
-  if (/^[a-zA-Z0-9_.-]{1,128}$/.test(raw)) return Result.succeed({ name: raw, arn: undefined })
-  return Result.fail(`must be a stream name ([a-zA-Z0-9_.-], 1-128) or a stream ARN, got ${JSON.stringify(raw)}`)
-}
-
 const signed64 = (raw: string): Result.Result<bigint, string> =>
   Result.flatMap(Env.bigint(raw), (n) =>
     n >= -(2n ** 63n) && n < 2n ** 63n ? Result.succeed(n) : Result.fail("must fit in a signed 64-bit integer"))
@@ -178,7 +170,8 @@ const replicationFields = {
 
 const kinesisFields = {
   AWS_REGION: Env.required("AWS_REGION", Env.string),
-  KINESIS_STREAM: Env.required("KINESIS_STREAM", parseStream),
+  KINESIS_STREAM: Env.required("KINESIS_STREAM", Streams.parseStream),
+  KINESIS_STREAM_ROUTES: Env.withDefault("KINESIS_STREAM_ROUTES", Streams.parseRoutes, []),
   AWS_ENDPOINT_URL_KINESIS: Env.optional("AWS_ENDPOINT_URL_KINESIS", (raw) => {
     try {
       return Result.succeed(new URL(raw).toString())
@@ -255,6 +248,7 @@ const toReplication = (v: Values<typeof replicationFields>): ReplicationConfig =
 
 const toKinesis = (v: Values<typeof kinesisFields>): KinesisConfig => ({
   region: v.AWS_REGION, streamName: v.KINESIS_STREAM.name, streamArn: v.KINESIS_STREAM.arn,
+  routes: v.KINESIS_STREAM_ROUTES,
   endpoint: v.AWS_ENDPOINT_URL_KINESIS, maxInflight: v.KINESIS_MAX_INFLIGHT, maxRecordBytes: v.KINESIS_MAX_RECORD_BYTES,
   retryBaseMs: v.KINESIS_RETRY_BASE_MS, retryMaxMs: v.KINESIS_RETRY_MAX_MS, requestTimeoutMs: v.KINESIS_REQUEST_TIMEOUT_MS,
   oversizedRecordPolicy: v.OVERSIZED_RECORD_POLICY, partitionKeyMode: v.PARTITION_KEY_MODE,

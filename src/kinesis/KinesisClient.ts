@@ -1,9 +1,11 @@
 /**
- * The Kinesis operations the service uses, as a service: PutRecords and the stream's limits. The
+ * The Kinesis operations the service uses, as a service: PutRecords and the stream's limits, on
+ * the configured stream or, for routed tables, another one. The
  * SDK-backed layer and the in-memory layer both implement it.
  */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
+import type { StreamRef } from "../config/Streams.ts"
 import type { KinesisError } from "../Errors.ts"
 
 export interface PutRecordsEntry {
@@ -26,6 +28,8 @@ export interface KinesisClientShape {
   readonly putRecords: (records: ReadonlyArray<PutRecordsEntry>) => Effect.Effect<ReadonlyArray<PutRecordResult>, KinesisError>
   /** DescribeStreamSummary: fails with ResourceNotFoundException when the stream is missing. */
   readonly describeLimits: Effect.Effect<StreamLimits, KinesisError>
+  /** The same operations on another stream (KINESIS_STREAM_ROUTES), over the same connections. */
+  readonly forStream: (stream: StreamRef) => KinesisClientShape
 }
 
 export class KinesisClient extends Context.Service<KinesisClient, KinesisClientShape>()(

@@ -49,6 +49,8 @@ export interface KinesisMemoryOptions {
   readonly reportsNoLimit?: boolean
   /** The stream does not exist: every call fails with ResourceNotFoundException. */
   readonly missing?: boolean
+  /** Other streams (`forStream`) that do not exist. */
+  readonly missingStreams?: ReadonlyArray<string>
   readonly behaviour?: Behaviour
 }
 
@@ -56,6 +58,8 @@ export interface KinesisMemoryShape {
   readonly client: KinesisClientShape
   /** Records accepted, in the order the stream stored them. */
   readonly accepted: () => ReadonlyArray<AcceptedRecord>
+  /** Records another stream (`client.forStream`) accepted, in order. */
+  readonly acceptedOn: (stream: string) => ReadonlyArray<AcceptedRecord>
   /** Every request received (including failed ones), in arrival order. */
   readonly requests: () => ReadonlyArray<MemoryRequest>
   readonly inflight: () => number
@@ -72,8 +76,14 @@ export const make = (options: KinesisMemoryOptions = {}): KinesisMemoryShape => 
   const maxRecordBytes = options.maxRecordBytes ?? MiB
   const maxRequestBytes = options.maxRequestBytes ?? 10 * MiB
   let behaviour: Behaviour = options.behaviour ?? (() => Effect.succeed(accept))
-  const accepted: Array<AcceptedRecord> = []
-  const requests: Array<MemoryRequest> = []
+  /** Per stream: its records and requests; "" is the configured stream. */
+  const streams = new Map<string, { readonly accepted: Array<AcceptedRecord>; readonly requests: Array<MemoryRequest> }>()
+  const stateOf = (stream: string) => {
+    let state = streams.get(stream)
+    if (state === undefined) streams.set(stream, state = { accepted: [], requests: [] })
+    return state
+  }
+  const { accepted, requests } = stateOf("")
   let inflight = 0
   let maxInflightSeen = 0
   let sequence = 0
@@ -97,7 +107,11 @@ export const make = (options: KinesisMemoryOptions = {}): KinesisMemoryShape => 
     return undefined
   }
 
-  const store = (request: MemoryRequest, failures: ReadonlyArray<string | undefined>): ReadonlyArray<PutRecordResult> =>
+  const store = (
+    accepted: Array<AcceptedRecord>,
+    request: MemoryRequest,
+    failures: ReadonlyArray<string | undefined>
+  ): ReadonlyArray<PutRecordResult> =>
     request.records.map((record, i) => {
       const code = failures[i]
       if (code !== undefined) return { _tag: "Failed", errorCode: code, errorMessage: "scripted record failure" }
@@ -106,11 +120,12 @@ export const make = (options: KinesisMemoryOptions = {}): KinesisMemoryShape => 
       return { _tag: "Ok", shardId: "shardId-000000000000", sequenceNumber }
     })
 
-  const putRecords = (records: ReadonlyArray<PutRecordsEntry>): Effect.Effect<ReadonlyArray<PutRecordResult>, KinesisError> =>
+  const putRecordsOn = (stream: string) => (records: ReadonlyArray<PutRecordsEntry>): Effect.Effect<ReadonlyArray<PutRecordResult>, KinesisError> =>
     Effect.suspend(() => {
+      const { accepted, requests } = stateOf(stream)
       const request: MemoryRequest = { index: requests.length, records: [...records] }
       requests.push(request)
-      if (options.missing === true) return Effect.fail(missing())
+      if (isMissing(stream)) return Effect.fail(missing())
       const invalid = validate(records)
       if (invalid !== undefined) return Effect.fail(invalid)
       inflight++
@@ -119,11 +134,11 @@ export const make = (options: KinesisMemoryOptions = {}): KinesisMemoryShape => 
         Effect.flatMap((outcome): Effect.Effect<ReadonlyArray<PutRecordResult>, KinesisError> => {
           switch (outcome._tag) {
             case "Accept":
-              return Effect.succeed(store(request, []))
+              return Effect.succeed(store(accepted, request, []))
             case "Fail":
               return Effect.fail(outcome.error)
             case "Partial":
-              return Effect.succeed(store(request, outcome.failures))
+              return Effect.succeed(store(accepted, request, outcome.failures))
           }
         }),
         Effect.ensuring(Effect.sync(() => {
@@ -132,18 +147,24 @@ export const make = (options: KinesisMemoryOptions = {}): KinesisMemoryShape => 
       )
     })
 
-  const client: KinesisClientShape = {
-    putRecords,
+  const isMissing = (stream: string): boolean =>
+    stream === "" ? options.missing === true : options.missingStreams?.includes(stream) === true
+
+  const clientOn = (stream: string): KinesisClientShape => ({
+    putRecords: putRecordsOn(stream),
     describeLimits: Effect.suspend(() =>
-      options.missing === true
+      isMissing(stream)
         ? Effect.fail(missing())
         : Effect.succeed({ maxRecordBytes: options.reportsNoLimit === true ? MiB : maxRecordBytes })
-    )
-  }
+    ),
+    forStream: (ref) => clientOn(ref.name)
+  })
+  const client = clientOn("")
 
   return {
     client,
     accepted: () => accepted,
+    acceptedOn: (stream) => stateOf(stream).accepted,
     requests: () => requests,
     inflight: () => inflight,
     maxInflightSeen: () => maxInflightSeen,

@@ -18,6 +18,7 @@ import * as Layer from "effect/Layer"
 import * as Http from "node:http"
 import * as Https from "node:https"
 import type { KinesisConfig } from "../config/ServiceConfig.ts"
+import type { StreamRef } from "../config/Streams.ts"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
 import * as ErrorPolicy from "../ErrorPolicy.ts"
 import { KinesisClient, type KinesisClientShape, type PutRecordResult } from "./KinesisClient.ts"
@@ -61,40 +62,45 @@ export const make = (config: KinesisConfig, overrides: SdkOverrides = {}) =>
       Effect.sync(() => sdkClient(config, overrides)),
       (client) => Effect.sync(() => client.destroy())
     )
-    const stream = config.streamArn !== undefined ? { StreamARN: config.streamArn } : { StreamName: config.streamName }
+    /** The operations on one stream; `forStream` gives another over the same client. */
+    const on = (target: StreamRef): KinesisClientShape => {
+      const stream = target.arn !== undefined ? { StreamARN: target.arn } : { StreamName: target.name }
 
-    const putRecords: KinesisClientShape["putRecords"] = (records) =>
-      Effect.tryPromise({
-        try: (signal) =>
-          client.send(
-            new PutRecordsCommand({
-              ...stream,
-              Records: records.map((record) => ({ Data: record.data, PartitionKey: record.partitionKey }))
-            }),
-            { abortSignal: signal }
-          ),
-        catch: ErrorPolicy.fromAws
-      }).pipe(
-        Effect.map((output) =>
-          (output.Records ?? []).map((entry): PutRecordResult =>
-            entry.ErrorCode !== undefined && entry.ErrorCode !== null && entry.ErrorCode !== ""
-              ? { _tag: "Failed", errorCode: entry.ErrorCode, errorMessage: entry.ErrorMessage ?? "" }
-              : { _tag: "Ok", shardId: entry.ShardId ?? "", sequenceNumber: entry.SequenceNumber ?? "" }
+      const putRecords: KinesisClientShape["putRecords"] = (records) =>
+        Effect.tryPromise({
+          try: (signal) =>
+            client.send(
+              new PutRecordsCommand({
+                ...stream,
+                Records: records.map((record) => ({ Data: record.data, PartitionKey: record.partitionKey }))
+              }),
+              { abortSignal: signal }
+            ),
+          catch: ErrorPolicy.fromAws
+        }).pipe(
+          Effect.map((output) =>
+            (output.Records ?? []).map((entry): PutRecordResult =>
+              entry.ErrorCode !== undefined && entry.ErrorCode !== null && entry.ErrorCode !== ""
+                ? { _tag: "Failed", errorCode: entry.ErrorCode, errorMessage: entry.ErrorMessage ?? "" }
+                : { _tag: "Ok", shardId: entry.ShardId ?? "", sequenceNumber: entry.SequenceNumber ?? "" }
+            )
           )
         )
+
+      const describeLimits: KinesisClientShape["describeLimits"] = Effect.tryPromise({
+        try: (signal) => client.send(new DescribeStreamSummaryCommand(stream), { abortSignal: signal }),
+        catch: ErrorPolicy.fromAws
+      }).pipe(
+        Effect.map((output) => {
+          const kib = output.StreamDescriptionSummary?.MaxRecordSizeInKiB
+          return { maxRecordBytes: typeof kib === "number" && kib > 0 ? kib * 1024 : MiB }
+        })
       )
 
-    const describeLimits: KinesisClientShape["describeLimits"] = Effect.tryPromise({
-      try: (signal) => client.send(new DescribeStreamSummaryCommand(stream), { abortSignal: signal }),
-      catch: ErrorPolicy.fromAws
-    }).pipe(
-      Effect.map((output) => {
-        const kib = output.StreamDescriptionSummary?.MaxRecordSizeInKiB
-        return { maxRecordBytes: typeof kib === "number" && kib > 0 ? kib * 1024 : MiB }
-      })
-    )
+      return { putRecords, describeLimits, forStream: on }
+    }
 
-    return KinesisClient.of({ putRecords, describeLimits })
+    return KinesisClient.of(on({ name: config.streamName, arn: config.streamArn }))
   })
 
 /** The live layer for an explicit configuration. */

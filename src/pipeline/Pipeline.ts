@@ -33,6 +33,7 @@ import * as Metrics from "../observability/Metrics.ts"
 import type { ReplicationSession } from "../replication/ReplicationSession.ts"
 import * as ChangeQueue from "./ChangeQueue.ts"
 import * as Frontier from "./Frontier.ts"
+import * as StreamRoutes from "../kinesis/StreamRoutes.ts"
 import * as Publisher from "./Publisher.ts"
 
 /** How often the status fiber looks at the frontier. */
@@ -50,6 +51,8 @@ export interface RunOptions {
   readonly stop?: Effect.Effect<void> | undefined
   /** The per-record limit when the caller already checked the stream; otherwise read at start. */
   readonly maxRecordBytes?: number | undefined
+  /** The streams (KINESIS_STREAM_ROUTES) when the caller already checked them; otherwise checked at start. */
+  readonly destinations?: StreamRoutes.Destinations | undefined
   /** Run on every status tick: a liveness heartbeat for /healthz. */
   readonly onTick?: Effect.Effect<void> | undefined
 }
@@ -94,7 +97,12 @@ const runSession = (
 ): Effect.Effect<void, ServiceError> =>
   Effect.scoped(Effect.gen(function*() {
     const { kinesis, pipeline } = config
-    const maxRecordBytes = options.maxRecordBytes ?? (yield* Publisher.resolveMaxRecordBytes(kinesis, client))
+    const destinations = options.destinations ?? (
+      options.maxRecordBytes !== undefined && (kinesis.routes ?? []).length === 0
+        ? StreamRoutes.single({ name: kinesis.streamName, arn: kinesis.streamArn }, client, options.maxRecordBytes)
+        : yield* StreamRoutes.resolve(kinesis, client)
+    )
+    const maxRecordBytes = options.maxRecordBytes ?? destinations.maxRecordBytes
     const queue = ChangeQueue.make<ChangeEvent>({
       maxMessages: pipeline.queueMaxMessages,
       maxBytes: pipeline.queueMaxBytes,
@@ -102,7 +110,7 @@ const runSession = (
       bufferOf: Publisher.eventBuffer
     })
     const frontier = Frontier.make(session.startLsn)
-    const publisher = Publisher.make(queue, frontier, client, { kinesis, pipeline, maxRecordBytes })
+    const publisher = Publisher.make(queue, frontier, client, { kinesis, pipeline, maxRecordBytes, destinations })
 
     const reader: Effect.Effect<never, ServiceError> = Effect.forever(
       Effect.gen(function*() {

@@ -27,6 +27,7 @@ import type { ChangeQueue } from "./ChangeQueue.ts"
 import type { Frontier } from "./Frontier.ts"
 import * as PartitionKey from "./PartitionKey.ts"
 import * as RetryPolicy from "./RetryPolicy.ts"
+import * as StreamRoutes from "../kinesis/StreamRoutes.ts"
 import * as Signal from "./Signal.ts"
 
 export type PublisherError = KinesisError | DecodeError
@@ -36,6 +37,11 @@ export interface PublisherOptions {
   readonly pipeline: PipelineConfig
   /** The per-record limit in bytes (data plus partition key): see {@link resolveMaxRecordBytes}. */
   readonly maxRecordBytes: number
+  /**
+   * The streams records go to (KINESIS_STREAM_ROUTES), each with its client and limit; without
+   * it, every record goes to `client`'s stream under `maxRecordBytes`.
+   */
+  readonly destinations?: StreamRoutes.Destinations | undefined
 }
 
 export interface Publisher {
@@ -81,6 +87,37 @@ export const resolveMaxRecordBytes = (
 
 const droppedOversized = Metrics.changesDroppedFor("oversized")
 
+/** One stream's share of the publisher: where its records go, how they wait, how they are counted. */
+interface Lane extends StreamRoutes.Destination {
+  readonly scheduler: BatchScheduler.BatchScheduler
+  /** Added to the `code` label of the retries counter. */
+  readonly retryLabels: Readonly<Record<string, string>>
+  readonly metrics: {
+    readonly batchesPublished: typeof Metrics.batchesPublished
+    readonly changesPublished: typeof Metrics.changesPublished
+    readonly recordsPerBatch: typeof Metrics.recordsPerBatch
+    readonly bytesPerBatch: typeof Metrics.bytesPerBatch
+    readonly putRecordsDurationSeconds: typeof Metrics.putRecordsDurationSeconds
+  }
+}
+
+/** A lane; its metrics carry a `stream` label when there are several streams (KINESIS_STREAM_ROUTES). */
+const makeLane = (destination: StreamRoutes.Destination, ordering: KinesisConfig["ordering"], labelled: boolean): Lane => {
+  const stream = labelled ? { stream: destination.stream.name } : {}
+  return {
+    ...destination,
+    scheduler: BatchScheduler.make(ordering),
+    retryLabels: stream,
+    metrics: {
+      batchesPublished: Metric.withAttributes(Metrics.batchesPublished, stream),
+      changesPublished: Metric.withAttributes(Metrics.changesPublished, stream),
+      recordsPerBatch: Metric.withAttributes(Metrics.recordsPerBatch, stream),
+      bytesPerBatch: Metric.withAttributes(Metrics.bytesPerBatch, stream),
+      putRecordsDurationSeconds: Metric.withAttributes(Metrics.putRecordsDurationSeconds, stream)
+    }
+  }
+}
+
 const toEntry = (record: BatchScheduler.Outgoing): PutRecordsEntry => ({
   data: record.event.body,
   partitionKey: record.partitionKey
@@ -97,10 +134,17 @@ export const make = (
   const keyOf = PartitionKey.make(kinesis)
   const retrySchedule = RetryPolicy.schedule({ baseMs: kinesis.retryBaseMs, maxMs: kinesis.retryMaxMs })
 
+  const destinations: StreamRoutes.Destinations = options.destinations ??
+    StreamRoutes.single({ name: kinesis.streamName, arn: kinesis.streamArn }, client, options.maxRecordBytes)
+
   let newestCommitMs = 0
 
   const run: Effect.Effect<void, PublisherError> = Effect.scoped(Effect.gen(function*() {
-    const scheduler = BatchScheduler.make(kinesis.ordering)
+    // one lane per stream: its own batches, per-key order, record limit and metric labels
+    const lanes: ReadonlyArray<Lane> = destinations.all.map((destination) =>
+      makeLane(destination, kinesis.ordering, destinations.all.length > 1)
+    )
+    let nextLane = 0
     const requests = yield* FiberSet.make<void, never>()
     const completed = Signal.make()
     let inflight = 0
@@ -118,30 +162,32 @@ export const make = (
     /** Prepares what was taken from the queue; drops or rejects oversized changes. */
     const ingest = (events: ReadonlyArray<ChangeEvent>, now: number): Effect.Effect<void, DecodeError> => {
       if (events.length === 0) return Effect.void
-      const records: Array<BatchScheduler.Outgoing> = []
-      let dropped: Array<BatchScheduler.Outgoing> | undefined
+      const records: Array<Array<BatchScheduler.Outgoing>> = lanes.map(() => [])
+      let dropped: Array<readonly [BatchScheduler.Outgoing, number]> | undefined
       for (const event of events) {
         const partitionKey = keyOf(event)
+        const lane = lanes.length === 1 ? 0 : destinations.indexOf(event)
+        const limit = lanes[lane]!.maxRecordBytes
         // a change over the limit when read was never held: its size is all that is left of it
         const bytes = event.oversizedBytes ?? event.body.byteLength + Buffer.byteLength(partitionKey, "utf8")
         const record: BatchScheduler.Outgoing = { event, partitionKey, bytes, arrivedAt: now }
-        if (event.oversizedBytes === undefined && bytes <= options.maxRecordBytes) records.push(record)
+        if (event.oversizedBytes === undefined && bytes <= limit) records[lane]!.push(record)
         else if (kinesis.oversizedRecordPolicy === "fail") {
           return Effect.fail(
             DecodeError.oversized({
               lsn: event.lsn,
               table: event.action === "M" ? "(logical message)" : qualifiedTable(event),
               bytes,
-              limit: options.maxRecordBytes
+              limit
             })
           )
-        } else (dropped ??= []).push(record)
+        } else (dropped ??= []).push([record, limit])
       }
-      scheduler.add(records)
+      for (let i = 0; i < lanes.length; i++) if (records[i]!.length > 0) lanes[i]!.scheduler.add(records[i]!)
       if (dropped === undefined) return Effect.void
       const droppedRecords = dropped
-      finish(droppedRecords.map((record) => record.event))
-      return Effect.forEach(droppedRecords, (record) =>
+      finish(droppedRecords.map(([record]) => record.event))
+      return Effect.forEach(droppedRecords, ([record, limit]) =>
         Effect.logWarning("change_dropped").pipe(
           Effect.annotateLogs({
             reason: "oversized",
@@ -152,25 +198,28 @@ export const make = (
             ...(record.event.oversizedBytes === undefined ? { partitionKey: record.partitionKey } : {}),
             lsn: Lsn.format(record.event.lsn),
             bytes: record.bytes,
-            limit: options.maxRecordBytes
+            limit
           })
         ), { discard: true }).pipe(Effect.andThen(Metric.update(droppedOversized, droppedRecords.length)))
     }
 
     /** One request and its retries, until every record is accepted or a fatal error. */
-    const send = (batch: ReadonlyArray<BatchScheduler.Outgoing>): Effect.Effect<void, KinesisError> => {
+    const send = (lane: Lane, batch: ReadonlyArray<BatchScheduler.Outgoing>): Effect.Effect<void, KinesisError> => {
       let remaining = batch
       const attempt = Effect.suspend(() => {
         const entries = remaining.map(toEntry)
         let bytes = 0
         for (const record of remaining) bytes += record.bytes
-        return client.putRecords(entries).pipe(
+        return lane.client.putRecords(entries).pipe(
           Effect.timed,
           Effect.tapError((error) =>
             error.retriable
               ? Effect.logWarning("put_records_retry").pipe(
                 Effect.annotateLogs({ error: error._tag, kind: error.reason, code: error.code, reason: error.message }),
-                Effect.andThen(Metric.update(Metric.withAttributes(Metrics.putRecordsRetries, { code: error.code }), 1))
+                Effect.andThen(Metric.update(
+                  Metric.withAttributes(Metrics.putRecordsRetries, { ...lane.retryLabels, code: error.code }),
+                  1
+                ))
               )
               : Effect.void
           ),
@@ -192,18 +241,20 @@ export const make = (
                 failureCodes.set(result.errorCode, (failureCodes.get(result.errorCode) ?? 0) + 1)
               }
             })
-            scheduler.done(accepted)
+            lane.scheduler.done(accepted)
             finish(accepted.map((record) => record.event))
             completed.notify()
             remaining = failed
             const metrics = Effect.all([
-              Metric.update(Metrics.batchesPublished, 1),
-              Metric.update(Metrics.changesPublished, accepted.length),
-              Metric.update(Metrics.recordsPerBatch, entries.length),
-              Metric.update(Metrics.bytesPerBatch, bytes),
-              Metric.update(Metrics.putRecordsDurationSeconds, Duration.toMillis(duration) / 1000),
+              Metric.update(lane.metrics.batchesPublished, 1),
+              Metric.update(lane.metrics.changesPublished, accepted.length),
+              Metric.update(lane.metrics.recordsPerBatch, entries.length),
+              Metric.update(lane.metrics.bytesPerBatch, bytes),
+              Metric.update(lane.metrics.putRecordsDurationSeconds, Duration.toMillis(duration) / 1000),
               Effect.forEach(failureCodes, ([code, count]) =>
-                Metric.update(Metric.withAttributes(Metrics.putRecordsRetries, { code }), count), { discard: true })
+                Metric.update(Metric.withAttributes(Metrics.putRecordsRetries, { ...lane.retryLabels, code }), count), {
+                discard: true
+              })
             ], { discard: true })
             if (failed.length === 0) return metrics
             // one error for the request: the first fatal record failure (KMS key unusable, …) if any
@@ -216,11 +267,11 @@ export const make = (
       return attempt.pipe(Effect.retry(retrySchedule))
     }
 
-    const launch = (batch: ReadonlyArray<BatchScheduler.Outgoing>) => {
+    const launch = (lane: Lane, batch: ReadonlyArray<BatchScheduler.Outgoing>) => {
       inflight++
       return FiberSet.run(
         requests,
-        send(batch).pipe(
+        send(lane, batch).pipe(
           Effect.catch((error) =>
             Effect.sync(() => {
               fatal ??= error
@@ -241,15 +292,26 @@ export const make = (
       yield* ingest(queue.poll(), now)
       const draining = queue.isEnded()
       let lingerUntil: number | undefined
-      while (inflight < kinesis.maxInflight && scheduler.readyCount() > 0) {
-        const oldest = scheduler.oldestReady()!
-        const due = draining || inflight === 0 || scheduler.hasFullBatch(limits) || now - oldest >= pipeline.batchMaxWaitMs
-        if (!due) {
-          lingerUntil = oldest + pipeline.batchMaxWaitMs
-          break
+      // the streams take turns, starting with a different one each round
+      let launched = true
+      while (launched && inflight < kinesis.maxInflight) {
+        launched = false
+        for (let k = 0; k < lanes.length && inflight < kinesis.maxInflight; k++) {
+          const lane = lanes[(nextLane + k) % lanes.length]!
+          const { scheduler } = lane
+          if (scheduler.readyCount() === 0) continue
+          const oldest = scheduler.oldestReady()!
+          const due = draining || inflight === 0 || scheduler.hasFullBatch(limits) || now - oldest >= pipeline.batchMaxWaitMs
+          if (!due) {
+            const until = oldest + pipeline.batchMaxWaitMs
+            lingerUntil = lingerUntil === undefined ? until : Math.min(lingerUntil, until)
+            continue
+          }
+          yield* launch(lane, scheduler.next(limits))
+          launched = true
         }
-        yield* launch(scheduler.next(limits))
       }
+      nextLane = (nextLane + 1) % lanes.length
       yield* Effect.all([
         Metric.update(Metrics.queueDepth, queue.heldCount()),
         Metric.update(Metrics.queueBytes, queue.heldBytes()),
@@ -258,7 +320,7 @@ export const make = (
       // a request may have finished (and failed) within its launch: check before calling the drain done
       const failedMeanwhile = fatal as PublisherError | undefined
       if (failedMeanwhile !== undefined) return yield* Effect.fail(failedMeanwhile)
-      if (draining && queue.buffered() === 0 && scheduler.waiting() === 0 && inflight === 0) return
+      if (draining && queue.buffered() === 0 && lanes.every((lane) => lane.scheduler.waiting() === 0) && inflight === 0) return
       const wakeUps: Array<Effect.Effect<void>> = [completed.waitSince(seen)]
       if (!draining) wakeUps.push(queue.awaitItems)
       if (lingerUntil !== undefined) wakeUps.push(Effect.sleep(Duration.millis(Math.max(0, lingerUntil - now))))

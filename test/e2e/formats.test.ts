@@ -2,7 +2,9 @@
  * End to end, through the real service process, with both plugins against a real PostgreSQL and
  * kinesalite: EXCLUDE_COLUMNS keeps the named columns (values, identity, key) out of every record
  * and warns about a pattern that matches nothing; RECORD_FORMAT=debezium publishes Debezium's
- * change event values, the same for both plugins, from which the tables are rebuilt.
+ * change event values, the same for both plugins, from which the tables are rebuilt;
+ * KINESIS_STREAM_ROUTES sends each table to its stream, in per-key order, with metrics by stream,
+ * and a missing routed stream is fatal, named.
  */
 import * as Lsn from "../../src/domain/Lsn.ts"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -18,7 +20,7 @@ const processes = processTracker()
 const utf8 = new TextDecoder()
 
 beforeAll(async () => {
-  ;[pg, kinesis] = await Promise.all([startPostgres({ conf: { TimeZone: "'UTC'" } }), startKinesalite()])
+  ;[pg, kinesis] = await Promise.all([startPostgres({ conf: { TimeZone: "'UTC'" } }), startKinesalite({ shardLimit: 100 })])
 })
 
 afterAll(async () => {
@@ -222,4 +224,73 @@ describe("RECORD_FORMAT=debezium (service process, both plugins)", () => {
     expect(comparable(streams.get("pgoutput")!)).toEqual(comparable(streams.get("wal2json")!))
     await Promise.all(services.map(({ service }) => service.stop()))
   }, 120_000)
+})
+
+describe("KINESIS_STREAM_ROUTES (service process)", () => {
+  it("sends each table to its stream, keeps per-key order per stream, labels metrics by stream", async () => {
+    await pg.psql(`
+      CREATE TABLE orders (id int PRIMARY KEY, v int);
+      CREATE TABLE app_users (id int PRIMARY KEY, v int);
+      CREATE TABLE app_sessions (id int PRIMARY KEY, v int);
+      CREATE TABLE misc (id int PRIMARY KEY, v int);`)
+    for (const stream of ["routes-default", "orders-cdc", "app-cdc"]) await kinesis.createStream(stream, 2)
+    const service = processes.start(serviceEnv(pg, kinesis, {
+      stream: "routes-default",
+      slot: "routes_slot",
+      extra: { KINESIS_STREAM_ROUTES: "public.orders=orders-cdc, public.app_*=app-cdc", BATCH_MAX_RECORDS: "50" }
+    }))
+    await service.waitForLog("streaming", { timeoutMs: 30_000 })
+    await pg.psql(`
+      INSERT INTO orders SELECT i, 0 FROM generate_series(1, 40) i;
+      INSERT INTO app_users SELECT i, 0 FROM generate_series(1, 30) i;
+      INSERT INTO app_sessions SELECT i, 0 FROM generate_series(1, 20) i;
+      INSERT INTO misc SELECT i, 0 FROM generate_series(1, 10) i;
+      UPDATE orders SET v = v + 1; UPDATE app_users SET v = v + 1; UPDATE orders SET v = v + 1;
+      UPDATE misc SET v = v + 1; UPDATE app_sessions SET v = v + 1;
+      SELECT pg_logical_emit_message(true, 'audit', 'to the default stream');`)
+    const orders = await readStream("orders-cdc", 120, service)
+    const app = await readStream("app-cdc", 100, service)
+    const rest = await readStream("routes-default", 21, service)
+    expect(orders).toHaveLength(120)
+    expect(app).toHaveLength(100)
+    expect(rest).toHaveLength(21)
+    expect(new Set(orders.map((r) => r.json.table))).toEqual(new Set(["orders"]))
+    expect(new Set(app.map((r) => r.json.table))).toEqual(new Set(["app_users", "app_sessions"]))
+    expect(new Set(rest.map((r) => r.json.table ?? r.json.action))).toEqual(new Set(["misc", "M"]))
+    // per-key order on each stream: positions rise along each key's records, shard by shard as stored
+    for (const stream of ["orders-cdc", "app-cdc", "routes-default"]) {
+      const stored = await kinesis.readAll(stream)
+      const last = new Map<string, readonly [bigint, number]>()
+      for (const record of stored) {
+        const json = JSON.parse(utf8.decode(record.data)) as Record<string, unknown>
+        const place = position({ partitionKey: record.partitionKey, text: "", json })
+        const previous = last.get(record.partitionKey)
+        if (previous !== undefined) expect(compare(place, previous), `${stream} ${record.partitionKey}`).toBeGreaterThan(0)
+        last.set(record.partitionKey, place)
+      }
+    }
+    // the final state of every row is the database's
+    expect(orders.filter((r) => r.json.action === "U").map((r) => (r.json.columns as Array<{ value: number }>)[1]!.value).sort())
+      .toEqual([...Array.from({ length: 40 }, () => 1), ...Array.from({ length: 40 }, () => 2)])
+    await service.waitUntil("published metrics by stream", async () =>
+      (await service.metric("cdc_changes_published_total", { stream: "app-cdc" })) === 100 &&
+      (await service.metric("cdc_changes_published_total", { stream: "orders-cdc" })) === 120 &&
+      (await service.metric("cdc_changes_published_total", { stream: "routes-default" })) === 21)
+    expect(await service.stop()).toBe(0)
+  }, 120_000)
+
+  it("stops at start, naming a routed stream that does not exist", async () => {
+    await kinesis.createStream("routes-only-default", 1)
+    const service = processes.start(serviceEnv(pg, kinesis, {
+      stream: "routes-only-default",
+      slot: "routes_missing",
+      extra: { KINESIS_STREAM_ROUTES: "public.*=no-such-stream" }
+    }))
+    const code = await service.exited
+    expect(code).not.toBe(0)
+    const fatal = service.logs().filter((l) => l.message === "fatal_error")
+    expect(fatal).toHaveLength(1)
+    expect(JSON.stringify(fatal[0])).toContain("no-such-stream")
+    expect(JSON.stringify(fatal[0])).toContain("ResourceNotFoundException")
+  }, 60_000)
 })
