@@ -11,6 +11,10 @@ import type { Settings } from "./Bench.ts"
 
 const MiB = 1024 * 1024
 
+/** The scenarios of bench/scenarios/, as `--only` names them (bench/run.ts maps each to its module). */
+export const scenarioNames = ["drains", "memory", "huge-row", "latency", "scaling"] as const
+export type ScenarioName = (typeof scenarioNames)[number]
+
 const positive = (name: string) => Flag.filter((n: number) => n > 0, (n) => `--${name} must be positive, got ${n}`)
 
 export const flags = {
@@ -22,6 +26,10 @@ export const flags = {
     Flag.withDescription("Transactions per second of the latency load (default 5,000; quick 1,000)")),
   latencySeconds: Flag.Int("latency-seconds").pipe(positive("latency-seconds"), Flag.optional,
     Flag.withDescription("Seconds of the latency load (default 30; quick 5)")),
+  scaling: Flag.Boolean("scaling").pipe(Flag.withDefault(false),
+    Flag.withDescription("Also measure the scaling table: KINESIS_MAX_INFLIGHT × endpoint latency (0, 20, 100 ms), and small and 8 KB rows (long: use --changes to shorten)")),
+  only: Flag.Literals("only", scenarioNames).pipe(Flag.atLeast(0),
+    Flag.withDescription("Run only these scenarios (repeat the flag for several); the ceilings always run")),
   baseline: Flag.Directory("baseline", { mustExist: true }).pipe(Flag.optional,
     Flag.withDescription("A checkout of the baseline commit (bench/BASELINE.md), with node_modules: its 20 ms drains run beside this one's, and CPU per change is compared with them too")),
   results: Flag.String("results").pipe(Flag.optional,
@@ -37,7 +45,7 @@ export interface Arguments {
 export const parseArguments = async (args: ReadonlyArray<string>): Promise<Parsed<Arguments>> => {
   const parsed = await parse("bench", "Measures the service against what PostgreSQL itself streams, on this machine", flags, args)
   if (parsed._tag === "Exit") return parsed
-  const { quick, changes, latencyRate, latencySeconds, baseline, results } = parsed.value
+  const { quick, changes, latencyRate, latencySeconds, scaling, only, baseline, results } = parsed.value
   return {
     _tag: "Parsed",
     value: {
@@ -48,7 +56,9 @@ export const parseArguments = async (args: ReadonlyArray<string>): Promise<Parse
         latencyRate: Option.getOrElse(latencyRate, () => (quick ? 1_000 : 5_000)),
         latencySeconds: Option.getOrElse(latencySeconds, () => (quick ? 5 : 30)),
         memoryQueueBytes: quick ? 2 * MiB : 16 * MiB,
-        baselineCheckout: Option.getOrUndefined(Option.map(baseline, (dir) => Path.resolve(dir)))
+        baselineCheckout: Option.getOrUndefined(Option.map(baseline, (dir) => Path.resolve(dir))),
+        scaling: scaling || only.includes("scaling"),
+        only
       },
       resultsFile: Option.match(results, {
         onNone: () => (quick ? undefined : Path.join(repoRoot, "bench", "results", "latest.json")),

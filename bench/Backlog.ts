@@ -6,10 +6,11 @@
 import type { PgCluster } from "../support/PostgresHarness.ts"
 
 export const table = "public.bench_items"
+const defaultTable = table
 
-export const createSchema = (pg: PgCluster): Promise<string> =>
+export const createSchema = (pg: PgCluster, into: string = table): Promise<string> =>
   pg.psql(`
-    CREATE TABLE IF NOT EXISTS ${table} (
+    CREATE TABLE IF NOT EXISTS ${into} (
       id bigint PRIMARY KEY,
       account integer NOT NULL,
       status text NOT NULL,
@@ -45,9 +46,9 @@ export const totalOf = (plan: BacklogPlan): { readonly inserts: number; readonly
   deletes: plan.deletesSingle + plan.deletesMulti
 })
 
-// 10-209 characters, deterministic per row, cheap to compute
-const payload = (id: string, salt: number): string =>
-  `rpad(md5((${id} + ${salt})::text), 10 + ((${id}::bigint * 7919 + ${salt}) % 200)::int, md5(${id}::text))`
+// 10-209 characters (or exactly `chars`), deterministic per row, cheap to compute
+const payloadOf = (chars: number | undefined) => (id: string, salt: number): string =>
+  `rpad(md5((${id} + ${salt})::text), ${chars ?? `10 + ((${id}::bigint * 7919 + ${salt}) % 200)::int`}, md5(${id}::text))`
 
 const statusOf = (id: string): string => `(ARRAY['new','paid','shipped','closed'])[1 + (${id} % 4)::int]`
 
@@ -62,11 +63,20 @@ const loop = (first: number, last: number, step: number, body: string): string =
     END LOOP;
   END $$`
 
-/**
- * Writes the backlog (ids start after `idOffset`, so several backlogs can follow one another).
- * Returns the number of changes written.
- */
-export const writeBacklog = async (pg: PgCluster, plan: BacklogPlan, idOffset = 0): Promise<number> => {
+export interface WriteOptions {
+  /** Ids start after this, so several backlogs can follow one another in one table. */
+  readonly idOffset?: number
+  /** The table (created by `createSchema`); `table` by default. */
+  readonly table?: string
+  /** Every payload exactly this many characters; 10-209 by default. */
+  readonly payloadChars?: number
+}
+
+/** Writes the backlog; returns the number of changes written. */
+export const writeBacklog = async (pg: PgCluster, plan: BacklogPlan, options: WriteOptions = {}): Promise<number> => {
+  const table = options.table ?? defaultTable
+  const payload = payloadOf(options.payloadChars)
+  const idOffset = options.idOffset ?? 0
   const n = plan.rowsPerTransaction
   const o = idOffset
   const inserted = plan.insertsMulti + plan.insertsSingle

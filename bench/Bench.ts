@@ -14,6 +14,7 @@ import type { PgCluster } from "../support/PostgresHarness.ts"
 import { startPostgres } from "../support/PostgresHarness.ts"
 import { type Checkout, checkoutAt, type ServiceProcess, startService, thisCheckout } from "../support/ServiceProcess.ts"
 import { valueOf } from "../support/Metrics.ts"
+import type { ScenarioName } from "./Arguments.ts"
 import * as Backlog from "./Backlog.ts"
 import { type Plugin, readSlotOutput, recvlogical } from "./Ceiling.ts"
 import { type ChildServer, type EndpointProcess, startEndpointProcess, startKinesaliteProcess } from "./EndpointProcess.ts"
@@ -29,6 +30,10 @@ export interface Settings {
   readonly memoryQueueBytes: number
   /** A checkout of the baseline commit (bench/BASELINE.md) whose drains run beside this one's, when given. */
   readonly baselineCheckout: string | undefined
+  /** Whether to measure the scaling table (KINESIS_MAX_INFLIGHT × endpoint latency, row sizes). */
+  readonly scaling: boolean
+  /** Only these scenarios (all when empty). */
+  readonly only: ReadonlyArray<ScenarioName>
 }
 
 export interface SlotSpec {
@@ -37,7 +42,7 @@ export interface SlotSpec {
 }
 
 /** What a scenario adds to the results. */
-export type ScenarioResults = Partial<Pick<BenchResults, "drains" | "latency" | "memory">>
+export type ScenarioResults = Partial<Pick<BenchResults, "drains" | "latency" | "memory" | "scaling">>
 
 export interface Scenario {
   readonly name: string
@@ -142,7 +147,9 @@ export const setUp = async (settings: Settings, scenarios: ReadonlyArray<Scenari
   const workDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "cdc-bench-"))
   onCleanUp(async () => Fs.rmSync(workDir, { recursive: true, force: true }))
   log(`PostgreSQL with wal2json (work dir ${workDir})`)
-  const pg = await startPostgres({ conf: { synchronous_commit: "on", max_wal_size: "'8GB'", checkpoint_timeout: "'30min'" } })
+  const pg = await startPostgres({
+    conf: { synchronous_commit: "on", max_wal_size: "'8GB'", checkpoint_timeout: "'30min'", max_replication_slots: 40, max_wal_senders: 40 }
+  })
   onCleanUp(() => pg.stop())
   await Backlog.createSchema(pg)
   await pg.psql(`CREATE PUBLICATION ${publication} FOR ALL TABLES`)

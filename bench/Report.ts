@@ -78,6 +78,23 @@ export interface MemoryFigures {
   readonly peakRssBytes: number
 }
 
+/** One cell of the scaling table (`--scaling`): a wal2json drain into the bench endpoint. */
+export interface ScalingFigures extends Throughput {
+  /** Which backlog: the shared one, or one of other rows. */
+  readonly rows: string
+  readonly averageBodyBytes: number
+  readonly kinesisMaxInflight: number
+  readonly endpointLatencyMs: number
+  readonly changes: number
+  /** Against pg_recvlogical on the same backlog. */
+  readonly ratioToCeiling: number
+  readonly serviceCpuMicrosPerChange: number
+  /** The service's CPU seconds ÷ the drain's seconds (1 = one core busy all along). */
+  readonly serviceCpuUtilization: number
+  /** In-flight requests × full batches (500 records) ÷ the endpoint's latency; none at 0 ms. */
+  readonly requestBoundChangesPerSecond: number | undefined
+}
+
 export interface BenchResults {
   readonly startedAt: string
   readonly quick: boolean
@@ -87,6 +104,8 @@ export interface BenchResults {
   readonly drains: ReadonlyArray<DrainFigures>
   readonly latency: ReadonlyArray<LatencyFigures>
   readonly memory: ReadonlyArray<MemoryFigures>
+  /** Empty unless the run was given --scaling. */
+  readonly scaling: ReadonlyArray<ScalingFigures>
   readonly targets: ReadonlyArray<TargetCheck>
 }
 
@@ -139,6 +158,16 @@ export const markdown = (r: BenchResults): string => {
   lines.push("|---|---:|---:|---:|---:|---:|")
   for (const m of r.memory) {
     lines.push(`| ${m.run} | ${mib(m.queueMaxBytes)} | ${mib(m.streamedBytes)} | ${fixed(m.seconds, 2)} | ${mib(m.peakRssBytes)} | ${mib(m.queueMaxBytes + 150 * MB)} |`)
+  }
+  if (r.scaling.length > 0) {
+    lines.push("")
+    lines.push("| Scaling: wal2json drain into the bench endpoint | Average body | KINESIS_MAX_INFLIGHT | Endpoint latency | Changes/s | MB/s | vs ceiling | Service CPU busy | Request bound | CPU per change |")
+    lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (const x of r.scaling) {
+      const bound = x.requestBoundChangesPerSecond === undefined ? "n/a" : `${int(x.requestBoundChangesPerSecond)}/s`
+      lines.push(`| ${int(x.changes)} changes, ${x.rows} | ${int(x.averageBodyBytes)} B | ${x.kinesisMaxInflight} | ${x.endpointLatencyMs} ms | ` +
+        `${int(x.changesPerSecond)} | ${fixed(x.megabytesPerSecond)} | ${fixed(x.ratioToCeiling * 100, 0)}% | ${fixed(x.serviceCpuUtilization * 100, 0)}% | ${bound} | ${fixed(x.serviceCpuMicrosPerChange)} µs |`)
+    }
   }
   lines.push("")
   lines.push("| Target | Measured | Result |")

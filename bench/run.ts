@@ -4,28 +4,39 @@
  * twin slot, then the scenarios of bench/scenarios/ in turn: drains of both plugins into the bench
  * endpoint (0 and 20 ms per request) and kinesalite, memory with a small queue, memory while one
  * 300 MB row passes, commit → ack latency under a steady load; with --baseline, the baseline
- * commit's 20 ms drains beside this checkout's. Prints a markdown report (rates, CPU per change,
+ * commit's 20 ms drains beside this checkout's; with --scaling, the scaling table (drain rate against
+ * KINESIS_MAX_INFLIGHT, the endpoint's latency and the row size). Prints a markdown report (rates, CPU per change,
  * peak RSS, targets met or missed) and writes the results to one JSON file: bench/results/latest.json
  * for a full run (a quick run writes only with --results). Every figure is measured; when the service
  * does not stream, the run fails with the service's output instead of reporting anything.
  */
 import * as Os from "node:os"
-import { parseArguments } from "./Arguments.ts"
+import { parseArguments, type ScenarioName, scenarioNames } from "./Arguments.ts"
 import { type Bench, cleanUp, log, machine, type Scenario, setUp } from "./Bench.ts"
 import { markdown, writeResults } from "./Report.ts"
-import type { BenchResults, DrainFigures, LatencyFigures, MemoryFigures } from "./Report.ts"
+import type { BenchResults, DrainFigures, LatencyFigures, MemoryFigures, ScalingFigures } from "./Report.ts"
 import * as Drains from "./scenarios/Drains.ts"
 import * as HugeRow from "./scenarios/HugeRow.ts"
 import * as Latency from "./scenarios/Latency.ts"
 import * as Memory from "./scenarios/Memory.ts"
+import * as Scaling from "./scenarios/Scaling.ts"
 import { checkTargets } from "./Targets.ts"
-
-/** Run in this order; each adds rows to the results. */
-const scenarios: ReadonlyArray<Scenario> = [Drains.scenario, Memory.scenario, HugeRow.scenario, Latency.scenario]
 
 const parsed = await parseArguments(process.argv.slice(2))
 if (parsed._tag === "Exit") process.exit(parsed.code)
 const { settings, resultsFile } = parsed.value
+
+/** Every scenario by its `--only` name; they run in the order of `scenarioNames`, each adding rows to the results. */
+const byName: Readonly<Record<ScenarioName, Scenario>> = {
+  drains: Drains.scenario,
+  memory: Memory.scenario,
+  "huge-row": HugeRow.scenario,
+  latency: Latency.scenario,
+  scaling: Scaling.scenario
+}
+const scenarios: ReadonlyArray<Scenario> = scenarioNames
+  .filter((name) => (settings.only.length === 0 ? name !== "scaling" || settings.scaling : settings.only.includes(name)))
+  .map((name) => byName[name])
 
 const main = async (): Promise<void> => {
   const startedAt = new Date().toISOString()
@@ -34,18 +45,20 @@ const main = async (): Promise<void> => {
   const drains: Array<DrainFigures> = []
   const latency: Array<LatencyFigures> = []
   const memory: Array<MemoryFigures> = []
+  const scaling: Array<ScalingFigures> = []
   for (const scenario of scenarios) {
     const added = await scenario.run(bench)
     drains.push(...(added.drains ?? []))
     latency.push(...(added.latency ?? []))
     memory.push(...(added.memory ?? []))
+    scaling.push(...(added.scaling ?? []))
   }
   const { changes, transactions, byAction, bodyBytes } = bench.backlog
   const measured = {
     startedAt, quick: settings.quick, machine: await machine(bench.pg, loadAverageAtStart),
     backlog: { changes, transactions, byAction, bodyBytes },
     ceilings: [bench.ceiling("wal2json"), bench.ceiling("pgoutput")],
-    drains, latency, memory
+    drains, latency, memory, scaling
   }
   const results: BenchResults = { ...measured, targets: checkTargets(measured) }
   process.stdout.write(markdown(results) + "\n")

@@ -13,7 +13,7 @@ describe("npm run bench arguments", () => {
     expect(await parseArguments([])).toEqual({
       _tag: "Parsed",
       value: {
-        settings: { quick: false, changes: 500_000, latencyRate: 5_000, latencySeconds: 30, memoryQueueBytes: 16 * 1024 * 1024, baselineCheckout: undefined },
+        settings: { quick: false, changes: 500_000, latencyRate: 5_000, latencySeconds: 30, memoryQueueBytes: 16 * 1024 * 1024, baselineCheckout: undefined, scaling: false, only: [] },
         resultsFile: Path.join(repoRoot, "bench", "results", "latest.json")
       }
     })
@@ -23,12 +23,20 @@ describe("npm run bench arguments", () => {
     expect(await parseArguments(["--quick"])).toEqual({
       _tag: "Parsed",
       value: {
-        settings: { quick: true, changes: 20_000, latencyRate: 1_000, latencySeconds: 5, memoryQueueBytes: 2 * 1024 * 1024, baselineCheckout: undefined },
+        settings: { quick: true, changes: 20_000, latencyRate: 1_000, latencySeconds: 5, memoryQueueBytes: 2 * 1024 * 1024, baselineCheckout: undefined, scaling: false, only: [] },
         resultsFile: undefined
       }
     })
     const withFile = await parseArguments(["--quick", "--changes", "30000", "--results", "/tmp/x.json"])
     expect(withFile._tag === "Parsed" && [withFile.value.settings.changes, withFile.value.resultsFile]).toEqual([30_000, "/tmp/x.json"])
+  })
+
+  it("--only picks scenarios; --scaling or --only scaling adds the scaling table", async () => {
+    const only = await parseArguments(["--only", "drains", "--only", "scaling"])
+    expect(only._tag === "Parsed" && [only.value.settings.only, only.value.settings.scaling]).toEqual([["drains", "scaling"], true])
+    const scaling = await parseArguments(["--scaling"])
+    expect(scaling._tag === "Parsed" && [scaling.value.settings.only, scaling.value.settings.scaling]).toEqual([[], true])
+    expect(await parseArguments(["--only", "everything"])).toEqual({ _tag: "Exit", code: 2 })
   })
 
   it("--baseline: a checkout that exists, as an absolute path", async () => {

@@ -67,6 +67,7 @@ describe("npm run bench -- --quick", () => {
         expect(l.latencyMs.count).toBeGreaterThanOrEqual(l.transactions)
         for (const p of [l.latencyMs.p50, l.latencyMs.p95, l.latencyMs.p99, l.latencyMs.max]) positive(p)
       }
+      expect(results.scaling).toEqual([]) // only with --scaling
       expect(results.memory.length).toBeGreaterThanOrEqual(1)
       for (const m of results.memory) {
         expect(m.streamedBytes).toBeGreaterThanOrEqual(4 * m.queueMaxBytes)
