@@ -88,10 +88,11 @@ const debezium = (options: Options, now: () => number): RecordFormat => {
         // transaction records keep their own JSON
         if (!isPublishable(event) || isTransactionRecord(event)) continue
         const view = event.body.length === 0 ? undefined : WalBody.read(event.body)
-        // outside a transaction: a non-transactional message, a backfill row
+        // outside a transaction: a non-transactional message (a backfill row is positioned in the
+        // transaction of its chunk's high watermark, so it carries that position like a change)
         const inTransaction = view === undefined
           ? event.xid !== undefined
-          : view.action !== "R" && !(view.action === "M" && view.transactional === false)
+          : !(view.action === "M" && view.transactional === false)
         let order: number | undefined
         if (inTransaction) {
           if (event.commitLsn !== transactionLsn) {

@@ -20,10 +20,12 @@ const customer = (id: number, first: string) =>
 const pk = `"pk":[{"name":"id","type":"integer"}]`
 
 /** A change of the documentation's transaction 555: LSN 24023128 (0/16E9058), commit at 24023200. */
-const event = (action: "I" | "U" | "D" | "M", commitIdx: number, body: string, table = "customers"): ChangeEvent => {
+const event = (action: "I" | "U" | "D" | "M" | "R", commitIdx: number, body: string, table = "customers"): ChangeEvent => {
   const commitLsn = 24023200n
   return {
-    lsn: 24023128n, ackLsn: 24023128n, xid: 555, commitLsn, commitIdx, action, schema: action === "M" ? "" : "public",
+    lsn: 24023128n, ackLsn: 24023128n, xid: 555, commitLsn, commitIdx,
+    // the renderer reads the action from the body (R is not an event action on this branch yet)
+    action: action === "R" ? "I" : action, schema: action === "M" ? "" : "public",
     table: action === "M" ? "" : table, pk: action === "M" ? undefined : "[1]", commitTimeMs: 1559033904863,
     body: encoder.encode(`{"commit_lsn":"${Lsn.format(commitLsn)}","commit_idx":${commitIdx},"action":"${action}","xid":555,` +
       `"timestamp":"2019-05-28 09:38:24.863+00","lsn":"0/16E9058",${body}}`)
@@ -82,6 +84,17 @@ describe("Debezium change event values (the documentation's customers examples)"
     ])
     expect(updated).toMatchObject({ before: null, op: "u", transaction: { total_order: 1, data_collection_order: 1 } })
     expect(other).toMatchObject({ op: "c", transaction: { total_order: 2, data_collection_order: 1 } })
+  })
+
+  it("renders a backfill row as a read (op r, snapshot), positioned like a change", () => {
+    const [read] = render([event("R", 4, `"schema":"public","table":"customers","columns":${customer(1, "Anne")},${pk}`)])
+    expect(read).toMatchObject({
+      before: null,
+      after: { id: 1, first_name: "Anne", last_name: "Kretchmar", email: "annek@noanswer.org" },
+      op: "r",
+      source: { snapshot: "true", table: "customers" },
+      transaction: { id: "555:24023200", total_order: 5, data_collection_order: 1 }
+    })
   })
 
   it("renders a logical message with its content in base64, and leaves excluded columns out", () => {
