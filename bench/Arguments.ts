@@ -27,7 +27,7 @@ export const flags = {
   latencySeconds: Flag.Int("latency-seconds").pipe(positive("latency-seconds"), Flag.optional,
     Flag.withDescription("Seconds of the latency load (default 30; quick 5)")),
   scaling: Flag.Boolean("scaling").pipe(Flag.withDefault(false),
-    Flag.withDescription("Also measure the scaling table: KINESIS_MAX_INFLIGHT × endpoint latency (0, 20, 100 ms), and small and 8 KB rows (long: use --changes to shorten)")),
+    Flag.withDescription("Also measure the scaling table: KINESIS_MAX_INFLIGHT × endpoint latency (0, 20, 100 ms), and rows with 16- and 8,000-character payloads (long: use --changes to shorten)")),
   only: Flag.Literals("only", scenarioNames).pipe(Flag.atLeast(0),
     Flag.withDescription("Run only these scenarios (repeat the flag for several); the ceilings always run")),
   baseline: Flag.Directory("baseline", { mustExist: true }).pipe(Flag.optional,
