@@ -1,5 +1,6 @@
 /** The one error policy: every foreign failure gets the reason (and so the retry decision) it should. */
 import { describe, expect, it } from "@effect/vitest"
+import { AuthenticationError, ConnectionError, SqlError, UnknownError } from "effect/sql/SqlError"
 import { DecodeError, KinesisError, PgError, SlotError } from "../src/Errors.ts"
 import * as ErrorPolicy from "../src/ErrorPolicy.ts"
 
@@ -150,5 +151,24 @@ describe("ErrorPolicy for PostgreSQL", () => {
     expect(SlotError.invalidated("o'x", "wal_removed").message).toContain(`pg_drop_replication_slot('o''x')`)
     expect(DecodeError.oversized({ lsn: 16n, table: "public.t", bytes: 2, limit: 1 }).message).toContain("OVERSIZED_RECORD_POLICY=drop")
     expect(DecodeError.malformed(16n, "x").retriable).toBe(false)
+  })
+
+  it("maps @effect/sql-pg's SqlError: authentication, TLS anywhere in the causes, a SQLSTATE, or the connection", () => {
+    const sqlError = (reason: SqlError["reason"]) => new SqlError({ reason })
+    const withCode = (message: string, code: string) => Object.assign(new Error(message), { code })
+    expect(ErrorPolicy.fromSqlError(sqlError(new AuthenticationError({ cause: new Error("password authentication failed") }))))
+      .toMatchObject({ reason: "Authentication" })
+    const tls = ErrorPolicy.fromSqlError(sqlError(new ConnectionError({
+      cause: withCode("Hostname/IP does not match certificate's altnames", "ERR_TLS_CERT_ALTNAME_INVALID")
+    })))
+    expect(tls).toMatchObject({ reason: "Tls" })
+    expect(tls.message).toContain("ERR_TLS_CERT_ALTNAME_INVALID")
+    const missingDb = ErrorPolicy.fromSqlError(sqlError(new UnknownError({ cause: withCode(`database "nope" does not exist`, "3D000") })))
+    expect(missingDb).toMatchObject({ reason: "Statement", code: "3D000" })
+    expect(missingDb.message).toContain(`database "nope" does not exist`)
+    expect(ErrorPolicy.fromSqlError(sqlError(new ConnectionError({ cause: withCode("the database system is starting up", "57P03") }))))
+      .toMatchObject({ reason: "Unavailable", retriable: true })
+    expect(ErrorPolicy.fromSqlError(sqlError(new ConnectionError({ cause: withCode("connect ECONNREFUSED 127.0.0.1:1", "ECONNREFUSED") }))))
+      .toMatchObject({ reason: "Connection", retriable: true })
   })
 })
