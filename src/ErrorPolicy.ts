@@ -50,6 +50,19 @@ export const fromErrorResponse = (fields: PgProtocol.ErrorFields): PgError => {
 
 const tlsErrorCodes = /CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS|ERR_SSL|HOSTNAME|ALTNAME/
 
+/** What to do about a failed TLS handshake, by node's error code. */
+export const tlsAdvice = (code: string | undefined): string => {
+  if (code === undefined) return "check PGSSLMODE and PGSSLROOTCERT"
+  if (/ALTNAME|HOSTNAME/.test(code)) {
+    return "the certificate is not for this host name: set PGHOST to a name the certificate carries, or PGSSLMODE=verify-ca to check the chain only"
+  }
+  if (/EXPIRED|NOT_YET_VALID/.test(code)) return "the server's certificate is outside its validity period: renew it"
+  if (/SELF_SIGNED|UNABLE_TO_|UNTRUSTED/.test(code)) {
+    return "the certificate does not lead to a trusted root: set PGSSLROOTCERT to the CA bundle that signed it (RDS: the global bundle)"
+  }
+  return "check PGSSLMODE and PGSSLROOTCERT"
+}
+
 const causeChain = (error: unknown): ReadonlyArray<unknown> => {
   const chain: Array<unknown> = []
   let current: unknown = error
@@ -80,7 +93,10 @@ export const fromSqlError = (error: SqlError): PgError => {
   const codes = chain.map((c) => stringField(c, "code"))
   const tlsCode = codes.find((code) => code !== undefined && tlsErrorCodes.test(code))
   if (tlsCode !== undefined || /refused TLS|does not support TLS/i.test(message)) {
-    return new PgError({ reason: "Tls", message: tlsCode === undefined ? message : `${message} (${tlsCode})` })
+    return new PgError({
+      reason: "Tls",
+      message: tlsCode === undefined ? message : `${message} (${tlsCode}): ${tlsAdvice(tlsCode)}`
+    })
   }
   const sqlState = codes.find((code) => code !== undefined && /^[0-9A-Z]{5}$/.test(code))
   if (sqlState !== undefined) return new PgError({ reason: pgReasonOf(sqlState), code: sqlState, message })

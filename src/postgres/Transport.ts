@@ -87,7 +87,14 @@ const upgrade = (pg: PgConfig, socket: Net.Socket, options: NodeTls.ConnectionOp
     const secure = NodeTls.connect({ ...options, socket })
     const onError = (cause: Error) => {
       secure.destroy()
-      resume(Effect.fail(new PgError({ reason: "Tls", message: `TLS (PGSSLMODE=${pg.sslMode}) with ${pg.host} failed: ${cause.message}` })))
+      const code = (cause as { readonly code?: unknown }).code
+      resume(Effect.fail(
+        new PgError({
+          reason: "Tls",
+          message: `TLS (PGSSLMODE=${pg.sslMode}) with ${pg.host} failed: ${cause.message}: ` +
+            ErrorPolicy.tlsAdvice(typeof code === "string" ? code : undefined)
+        })
+      ))
     }
     secure.once("error", onError)
     secure.once("secureConnect", () => {

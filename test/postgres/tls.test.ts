@@ -146,6 +146,9 @@ describe("PGSSLMODE on every PostgreSQL connection (self-signed CA)", () => {
           expect(outcome.ok, label).toBe(false)
           if (!outcome.ok) {
             expect(outcome.message, label).toMatch(c.expect)
+            // and says what to do
+            if (c.expect === wrongHost) expect(outcome.message, label).toContain("PGSSLMODE=verify-ca to check the chain only")
+            if (c.expect === untrusted) expect(outcome.message, label).toContain("set PGSSLROOTCERT to the CA bundle")
             // a certificate problem is a TLS error (fatal), never a retriable connection error
             if (kind !== "cli") expect(outcome.tag, label).toBe("PgError/Tls")
           }
