@@ -25,6 +25,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import { Backfill } from "./backfill/Backfill.ts"
 import * as Backoff from "./Backoff.ts"
 import { ServiceConfig } from "./config/ServiceConfig.ts"
 import type { ServiceError } from "./Errors.ts"
@@ -75,15 +76,19 @@ const stream = (stopped: Effect.Effect<void>, isStopping: Effect.Effect<boolean>
       // every stream is checked (its record limit read) before the service calls itself ready
       const destinations = yield* StreamRoutes.resolve(config.kinesis, kinesis)
       const maxRecordBytes = destinations.maxRecordBytes
+      // backfills, when the service has them: a splicer in the reader, a worker beside the pipeline
+      const backfill = yield* Effect.serviceOption(Backfill)
+      const backfillSession = Option.isSome(backfill) ? yield* backfill.value.session : undefined
       // a change over the record limit is dropped as it arrives, never held whole
-      const session = yield* source.open({ maxMessageBytes: maxRecordBytes })
+      const session = yield* source.open({ maxMessageBytes: maxRecordBytes, intercept: backfillSession?.intercept })
       yield* health.setState("streaming")
       streamingSinceMs = yield* Clock.currentTimeMillis
       yield* Effect.logInfo("streaming").pipe(Effect.annotateLogs({ slot: session.slot, plugin: config.replication.plugin }))
       // ticks every STATUS_TICK_MS; declared slower so a GC pause or a busy event loop is not "wedged"
       const heartbeat = yield* health.heartbeat("pipeline", 5_000)
       pipelineRunning = true
-      yield* pipeline.run(session, { maxRecordBytes, destinations, stop: stopped, onTick: heartbeat.tick }).pipe(
+      const beside = backfillSession?.worker({ slotCreated: session.slotCreated === true })
+      yield* pipeline.run(session, { maxRecordBytes, destinations, stop: stopped, onTick: heartbeat.tick, beside }).pipe(
         Effect.ensuring(Effect.sync(() => {
           pipelineRunning = false
         }))

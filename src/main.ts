@@ -6,6 +6,7 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Layer from "effect/Layer"
+import * as Backfill from "./backfill/Backfill.ts"
 import * as ServiceConfig from "./config/ServiceConfig.ts"
 import * as FatalReport from "./FatalReport.ts"
 import * as KinesisSdk from "./kinesis/KinesisSdk.ts"
@@ -25,7 +26,7 @@ const MainLive = Layer.mergeAll(
   ProbeServer.layerConfig.pipe(Layer.tapCause(FatalReport.reportFatal)),
   SecondSignal.layer
 ).pipe(
-  Layer.provide(Layer.mergeAll(Leadership.layerConfig, ReplicationSource.layerConfig, Pipeline.layerConfig)),
+  Layer.provide(Layer.mergeAll(Leadership.layerConfig, ReplicationSource.layerConfig, Pipeline.layerConfig, Backfill.layerConfig)),
   Layer.provideMerge(KinesisSdk.layerConfig),
   Layer.provideMerge(Health.layer),
   Layer.provide(Logging.layerConfig),

@@ -6,14 +6,15 @@
  * - The paging key: the primary key (immediate or deferrable), else a unique index over columns that
  *   are all NOT NULL (the replica-identity index first, then the narrowest). Without one a table
  *   cannot be read in chunks by key, and the request is refused with {@link NoUsableKey}.
- * - The stream key: the primary key, else the replica-identity index when the identity is
- *   `USING INDEX`, else none, in table column order; a backfilled row's `pk` is rendered from it
- *   as the decoders render a live change's, so both land on one partition key.
+ * - The stream key: the row key of {@link KeyCatalog} (the replica-identity index with `USING
+ *   INDEX`, else the primary key, else none), in table column order; a backfilled row's `pk` is
+ *   rendered from it as the decoders render a live change's, so both land on one partition key.
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type { PgError } from "../Errors.ts"
 import * as Quote from "../postgres/Quote.ts"
+import type * as KeyCatalog from "../replication/KeyCatalog.ts"
 import * as PgOutputValues from "../replication/PgOutputValues.ts"
 import type { Query } from "./Query.ts"
 
@@ -149,16 +150,18 @@ export const read = (
     const indexOf = (attnum: number): number => attnums.indexOf(attnum)
     const indexRows = yield* query(INDEXES_SQL, [schema, table])
     let pageKey: ReadonlyArray<number> | undefined
-    let streamKey: ReadonlyArray<number> = []
+    let primaryKey: ReadonlyArray<number> = []
+    let identityKey: ReadonlyArray<number> = []
     for (const [primary, replident, relreplident, indkey] of indexRows) {
       const keyColumns = (indkey ?? "").split(" ").filter((s) => s !== "").map((n) => indexOf(Number(n)))
       if (keyColumns.length === 0 || keyColumns.some((i) => i < 0)) continue
       const isPrimary = primary === "true"
-      if (streamKey.length === 0 && (isPrimary || (replident === "true" && relreplident === "i"))) {
-        streamKey = [...keyColumns].sort((a, b) => a - b)
-      }
+      if (isPrimary) primaryKey = [...keyColumns].sort((a, b) => a - b)
+      if (replident === "true" && relreplident === "i") identityKey = [...keyColumns].sort((a, b) => a - b)
       if (pageKey === undefined && (isPrimary || keyColumns.every((i) => notNull[i]))) pageKey = keyColumns
     }
     if (pageKey === undefined) return yield* new NoUsableKey({ table: name })
+    // the row key of KeyCatalog: the replica-identity index with USING INDEX, else the primary key
+    const streamKey = identityKey.length > 0 ? identityKey : primaryKey
     return { schema, table, columns, pageKey, streamKey, estimatedRows }
   })

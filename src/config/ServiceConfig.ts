@@ -97,6 +97,12 @@ export interface LeaderConfig {
   readonly watchdogIntervalMs: number
 }
 
+/** Backfills (the rows that existed before the slot). */
+export interface BackfillConfig {
+  /** Backfill every streamed table once, when the service creates its slot. */
+  readonly initial: boolean
+}
+
 /** Logs, metrics and probes. */
 export interface ObservabilityConfig {
   readonly httpPort: number
@@ -221,6 +227,10 @@ const leaderFields = {
   LEADER_WATCHDOG_INTERVAL_MS: ms(2_000, 10)("LEADER_WATCHDOG_INTERVAL_MS")
 }
 
+const backfillFields = {
+  INITIAL_BACKFILL: Env.withDefault("INITIAL_BACKFILL", Env.boolean, false)
+}
+
 const observabilityFields = {
   HTTP_PORT: Env.withDefault("HTTP_PORT", Env.integer({ min: 0, max: 65535 }), 8080),
   LOG_LEVEL: Env.withDefault("LOG_LEVEL", logLevel, "Info"),
@@ -269,6 +279,8 @@ const toLeader = (v: Values<typeof leaderFields>): LeaderConfig => ({
   watchdogIntervalMs: v.LEADER_WATCHDOG_INTERVAL_MS
 })
 
+const toBackfill = (v: Values<typeof backfillFields>): BackfillConfig => ({ initial: v.INITIAL_BACKFILL })
+
 const toObservability = (v: Values<typeof observabilityFields>): ObservabilityConfig => ({
   httpPort: v.HTTP_PORT, logLevel: v.LOG_LEVEL, logFormat: v.LOG_FORMAT
 })
@@ -290,12 +302,14 @@ export interface ServiceConfigShape {
   readonly format: FormatConfig
   readonly pipeline: PipelineConfig
   readonly leader: LeaderConfig
+  readonly backfill: BackfillConfig
   readonly observability: ObservabilityConfig
 }
 
 /** Reads every variable of the service; one error names every bad one. */
 export const load: Effect.Effect<ServiceConfigShape, Env.InvalidConfig> = Env.collect({
-  ...pgFields, ...replicationFields, ...kinesisFields, ...formatFields, ...pipelineFields, ...leaderFields, ...observabilityFields
+  ...pgFields, ...replicationFields, ...kinesisFields, ...formatFields, ...pipelineFields, ...leaderFields, ...backfillFields,
+  ...observabilityFields
 }).pipe(
   Env.check((v) =>
     crossChecks({
@@ -305,7 +319,7 @@ export const load: Effect.Effect<ServiceConfigShape, Env.InvalidConfig> = Env.co
   ),
   Effect.map((v) => ({
     pg: toPg(v), replication: toReplication(v), kinesis: toKinesis(v), format: toFormat(v), pipeline: toPipeline(v),
-    leader: toLeader(v), observability: toObservability(v)
+    leader: toLeader(v), backfill: toBackfill(v), observability: toObservability(v)
   }))
 )
 

@@ -9,11 +9,13 @@
 import * as Lsn from "./Lsn.ts"
 
 /**
- * I insert, U update, D delete, T truncate, M logical message; B and C are transaction boundaries
- * (begin, commit), which drive acknowledgement and are not published. BEGIN and COMMIT are the
- * published transaction records (PUBLISH_TRANSACTION_RECORDS; their bodies say "B" and "C").
+/**
+ * I insert, U update, D delete, T truncate, M logical message, R a row read by a backfill (shaped
+ * like an insert); B and C are transaction boundaries (begin, commit), which drive acknowledgement
+ * and are not published. BEGIN and COMMIT are the published transaction records
+ * (PUBLISH_TRANSACTION_RECORDS; their bodies say "B" and "C").
  */
-export type Action = "I" | "U" | "D" | "T" | "M" | "B" | "C" | "BEGIN" | "COMMIT"
+export type Action = "I" | "U" | "D" | "T" | "M" | "R" | "B" | "C" | "BEGIN" | "COMMIT"
 
 export interface ChangeEvent {
   /** Position of this message in the WAL (the XLogData start). */

@@ -85,6 +85,20 @@ export const reconnects = Metric.counter("cdc_reconnects_total", {
   incremental: true
 })
 
+/** Rows a backfill published (R records Kinesis accepted), by `table`; exported at 0 unlabelled from the start. */
+export const backfillRows = Metric.counter("cdc_backfill_rows_total", {
+  description: "Rows published by backfills (acknowledged chunks), by table",
+  incremental: true
+})
+
+/** The slot's backfill requests by `state` (queued, running, done, cancelled, failed), as the leader last read them. */
+export const backfillTables = Metric.gauge("cdc_backfill_tables", {
+  description: "Backfill requests of the slot, by state"
+})
+
+/** Every state {@link backfillTables} reports. */
+export const backfillStates = ["queued", "running", "done", "cancelled", "failed"] as const
+
 /** The actions counted by {@link changesReceived} (B/C are transaction boundaries, not changes). */
 export const receivedActions = ["I", "U", "D", "T", "M"] as const
 
@@ -118,7 +132,9 @@ const all: ReadonlyArray<Metric.Metric<never, unknown>> = [
   replicationLagBytes,
   replicationLagSeconds,
   leader,
-  reconnects
+  reconnects,
+  backfillRows,
+  ...backfillStates.map((state) => Metric.withAttributes(backfillTables, { state }))
 ]
 
 /** Registers every metric in the current registry without updating it: counters and gauges read 0, histograms are empty. */

@@ -55,13 +55,20 @@ export interface RunOptions {
   readonly destinations?: StreamRoutes.Destinations | undefined
   /** Run on every status tick: a liveness heartbeat for /healthz. */
   readonly onTick?: Effect.Effect<void> | undefined
+  /**
+   * Runs beside the session's fibers, given the frontier (the confirmed position the pipeline would
+   * report): the backfill's worker. It never ends by itself; it is interrupted when `run` ends.
+   */
+  readonly beside?: ((frontier: () => Lsn.Lsn) => Effect.Effect<never>) | undefined
 }
 
 const countByAction = (events: ReadonlyArray<ChangeEvent>): Map<Action, number> => {
   const counts = new Map<Action, number>()
   for (const event of events) {
-    // transaction records are not changes
-    if (isPublishable(event) && !isTransactionRecord(event)) counts.set(event.action, (counts.get(event.action) ?? 0) + 1)
+    // transaction records are not changes; rows a backfill read are counted by cdc_backfill_rows_total
+    if (isPublishable(event) && !isTransactionRecord(event) && event.action !== "R") {
+      counts.set(event.action, (counts.get(event.action) ?? 0) + 1)
+    }
   }
   return counts
 }
@@ -152,7 +159,8 @@ const runSession = (
 
     // scoped: however `run` ends, the publisher and its requests are interrupted and awaited
     const publishing = yield* Effect.forkScoped(publisher.run)
-    const streaming = Effect.all([reader, status, Fiber.join(publishing)], { concurrency: "unbounded", discard: true })
+    const beside = options.beside === undefined ? Effect.never : options.beside(frontier.current)
+    const streaming = Effect.all([reader, status, Fiber.join(publishing), beside], { concurrency: "unbounded", discard: true })
     yield* Effect.raceFirst(streaming, options.stop ?? Effect.never)
 
     // graceful stop: reading and status updates are interrupted; drain what was read

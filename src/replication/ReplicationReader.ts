@@ -285,6 +285,7 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
     const session: ReplicationSession = {
       slot: slotName,
       startLsn,
+      slotCreated: slot.created,
       take,
       acknowledge: (lsn) =>
         Effect.sync(() => {

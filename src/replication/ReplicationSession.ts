@@ -11,6 +11,8 @@ export interface ReplicationSession {
   /** The slot's name and the LSN streaming started from. */
   readonly slot: string
   readonly startLsn: Lsn
+  /** Whether opening the session created the slot (INITIAL_BACKFILL acts on it). */
+  readonly slotCreated?: boolean | undefined
   /**
    * Waits for the next read and returns every change decoded from it, in WAL order (B/C boundaries
    * included). Not calling it stops reading the socket (back-pressure reaches the server through

@@ -6,9 +6,11 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import type { FormatConfig, PgConfig, ReplicationConfig } from "../config/ServiceConfig.ts"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
+import type { ChangeEvent } from "../domain/ChangeEvent.ts"
 import type { ServiceError } from "../Errors.ts"
 import * as Formats from "../format/Formats.ts"
 import type { Decoder } from "./Decoder.ts"
@@ -21,6 +23,11 @@ import * as Wal2JsonDecoder from "./Wal2JsonDecoder.ts"
 
 export interface OpenOptions {
   readonly maxMessageBytes: number
+  /**
+   * Sees each decoded read before the record format does (the backfill's {@link Splicer}: it
+   * consumes its watermarks and puts backfilled rows in their place).
+   */
+  readonly intercept?: ((events: ReadonlyArray<ChangeEvent>) => ReadonlyArray<ChangeEvent>) | undefined
 }
 
 export class ReplicationSource extends Context.Service<ReplicationSource, {
@@ -32,8 +39,23 @@ export class ReplicationSource extends Context.Service<ReplicationSource, {
 }>()("cdc-logical-replication/ReplicationSource") {}
 
 /** The decoder for the configured plugin, built on the replication connection, with the record format. */
-export const decoderFor = (replication: ReplicationConfig, format?: FormatConfig): ReplicationReader.DecoderFactory =>
-  Formats.around(pluginDecoderFor(replication), format, { slot: replication.slot })
+export const decoderFor = (
+  replication: ReplicationConfig,
+  format?: FormatConfig,
+  intercept?: OpenOptions["intercept"]
+): ReplicationReader.DecoderFactory =>
+  Formats.around(intercepted(pluginDecoderFor(replication), intercept), format, { slot: replication.slot })
+
+/** The factory's decoder with each decoded read passed through `intercept`. */
+const intercepted = (
+  factory: ReplicationReader.DecoderFactory,
+  intercept: OpenOptions["intercept"]
+): ReplicationReader.DecoderFactory =>
+  intercept === undefined ? factory : (query) =>
+    Effect.map(factory(query), (decoder): Decoder => ({
+      ...decoder,
+      decode: (messages) => Result.map(decoder.decode(messages), intercept)
+    }))
 
 /**
  * The decoder for the configured plugin, built on the replication connection: the row keys are
@@ -77,11 +99,11 @@ export const make = (
   options: { readonly pg: PgConfig; readonly replication: ReplicationConfig; readonly format?: FormatConfig | undefined }
 ): ReplicationSource["Service"] =>
   ReplicationSource.of({
-    open: ({ maxMessageBytes }) =>
+    open: ({ intercept, maxMessageBytes }) =>
       ReplicationReader.open({
         pg: options.pg,
         replication: options.replication,
-        decoder: decoderFor(options.replication, options.format),
+        decoder: decoderFor(options.replication, options.format, intercept),
         maxMessageBytes
       })
   })

@@ -71,7 +71,7 @@ export const byKey = (records: ReadonlyArray<StreamRecord>): Map<string, Array<R
 /**
  * Rebuilds the tables: keys are replayed one after the other in `order` (any order gives the same
  * result when each row's history is on one key, in order), each key's records by the README's rule.
- * An insert sets the row; an update merges its columns into it (a column left out is an unchanged
+ * An insert or a backfilled row (R) sets the row; an update merges its columns into it (a column left out is an unchanged
  * TOAST value); a delete removes it. Other records (T, M, B, C) change no row.
  */
 export const rebuild = (
@@ -90,7 +90,7 @@ export const rebuild = (
   for (const key of order([...grouped.keys()])) {
     for (const body of grouped.get(key)!) {
       if (!shouldApply(applied, key, body)) continue
-      if (body.action === "I") tableOf(body).set(key, Object.fromEntries((body.columns ?? []).map((c) => [c.name, c.value])))
+      if (body.action === "I" || body.action === "R") tableOf(body).set(key, Object.fromEntries((body.columns ?? []).map((c) => [c.name, c.value])))
       else if (body.action === "U") {
         const table = tableOf(body)
         table.set(key, { ...table.get(key), ...Object.fromEntries((body.columns ?? []).map((c) => [c.name, c.value])) })
