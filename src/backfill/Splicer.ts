@@ -10,8 +10,10 @@
  *   `commit_idx` counting on after the message's), keyed by their stream key like live changes.
  *   A truncated or unkeyable window gives no rows: the chunk is read again.
  *
- * It works on whole reads and touches only reads that hold a logical message or fall inside a
- * window; everything else passes as it came. One chunk at a time is expected.
+ * With PUBLISH_TRANSACTION_RECORDS, a watermark's transaction loses its BEGIN and COMMIT records
+ * too (the R records are not a transaction of the database). It works on whole reads and touches
+ * only reads that hold a logical message or fall inside a window; everything else passes as it
+ * came. One chunk at a time is expected.
  */
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"
@@ -85,6 +87,8 @@ const keyOf = (view: WalBody.BodyView, list: WalBody.ColumnList | undefined, nam
 /** A splicer for one replication session of `slot`. */
 export const make = (slot: string): Splicer => {
   let pending: Pending | undefined
+  /** The commit LSN of the last watermark's transaction: its transaction records are not published either. */
+  let watermarkCommit: Lsn.Lsn | undefined
 
   /** Notes what a change of the chunk's table inside the window means for the chunk. */
   const note = (chunk: Pending, event: ChangeEvent): void => {
@@ -146,13 +150,22 @@ export const make = (slot: string): Splicer => {
         break
       }
     }
-    if (!hasMessage && window === undefined) return events
+    if (!hasMessage && window === undefined && watermarkCommit === undefined) return events
     const out: Array<ChangeEvent> = []
     for (const event of events) {
       const chunk = pending
+      if ((event.action === "BEGIN" || event.action === "COMMIT") && event.commitLsn === watermarkCommit) {
+        // PUBLISH_TRANSACTION_RECORDS: a watermark's transaction holds nothing that is published as it
+        if (event.action === "COMMIT") watermarkCommit = undefined
+        continue
+      }
       if (event.action === "M") {
         const message = Watermark.read(event)
         if (message !== undefined) {
+          watermarkCommit = event.commitLsn
+          // its BEGIN record came just before it
+          const previous = out[out.length - 1]
+          if (previous?.action === "BEGIN" && previous.commitLsn === event.commitLsn) out.pop()
           const watermark = message.watermark
           // the service's message: consumed; acted on when it is the expected chunk's
           if (watermark !== null && watermark.slot === slot && chunk !== undefined && watermark.chunk === chunk.chunk) {
