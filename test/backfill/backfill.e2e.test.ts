@@ -6,18 +6,13 @@
  * watermark messages never reach the stream, the service's own schema neither, and the metrics and
  * log lines say what happened.
  */
-import { execFile } from "node:child_process"
-import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Kinesalite, startKinesalite } from "../../support/KinesaliteHarness.ts"
 import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 import type { ServiceProcess } from "../../support/ServiceProcess.ts"
 import { rebuild, rowsOf, type StreamRecord } from "../contract/Consumer.ts"
 import { processTracker, serviceEnv, uniqueName } from "../e2e/E2eFixture.ts"
-
-const root = Path.resolve(import.meta.dirname, "..", "..")
-const node = Path.join(root, "node_modules", ".bin", "node")
-const cliMain = Path.join(root, "src", "cli", "main.ts")
+import { cli } from "./cliProcess.ts"
 
 let pg: PgCluster
 let kinesis: Kinesalite
@@ -32,28 +27,21 @@ afterAll(async () => {
   await pg?.stop()
 })
 
-export const cli = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>>): Promise<{ code: number | null; stdout: string; stderr: string }> =>
-  new Promise((resolve) => {
-    execFile(node, [cliMain, ...args], { env: { PATH: process.env.PATH ?? "", ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
-    })
-  })
-
 const decoder = new TextDecoder()
 
 /** The stream's records (partition key and body text). */
-export const streamRecords = async (stream: string): Promise<Array<StreamRecord>> =>
+const streamRecords = async (stream: string): Promise<Array<StreamRecord>> =>
   (await kinesis.readAll(stream)).map((r) => ({ partitionKey: r.partitionKey, data: decoder.decode(r.data) }))
 
 /** The table's rows as the rebuild's canonical JSON, sorted. */
-export const tableRows = async (table: string): Promise<Array<string>> => {
+const tableRows = async (table: string): Promise<Array<string>> => {
   const text = await pg.psql(`SELECT coalesce(json_agg(t), '[]') FROM ${table} t`)
   const rows = JSON.parse(text) as Array<Record<string, unknown>>
   return rows.map((row) => JSON.stringify(Object.fromEntries(Object.entries(row).sort(([a], [b]) => (a < b ? -1 : 1))))).sort()
 }
 
 /** Waits until the slot has confirmed everything written so far. */
-export const caughtUp = async (slot: string, service: ServiceProcess) => {
+const caughtUp = async (slot: string, service: ServiceProcess) => {
   const target = await pg.psql("SELECT pg_current_wal_lsn()")
   await service.waitUntil(`slot ${slot} confirmed past ${target}`, async () =>
     (await pg.psql(`SELECT confirmed_flush_lsn >= '${target}' FROM pg_replication_slots WHERE slot_name = '${slot}'`)) === "t",
