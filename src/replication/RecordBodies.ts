@@ -8,7 +8,7 @@
 import * as Lsn from "../domain/Lsn.ts"
 
 export interface Part {
-  /** Text written first (UTF-8). */
+  /** Text written first: ASCII only (positions, action names, numbers, escaped JSON). */
   readonly prefix: string
   /** Bytes copied after the prefix. */
   readonly rest: Uint8Array | undefined
@@ -27,7 +27,7 @@ export const splice = (commitLsn: Lsn.Lsn | string, commitIdx: number, payload: 
 /** Writes every part into one buffer; returns one body per part, in order. */
 export const writeAll = (parts: ReadonlyArray<Part>): Array<Uint8Array> => {
   let total = 0
-  for (const part of parts) total += Buffer.byteLength(part.prefix, "utf8") + (part.rest?.length ?? 0)
+  for (const part of parts) total += part.prefix.length + (part.rest?.length ?? 0)
   // a buffer of its own (never a slice of Node's shared pool), so the queue's accounting is exact
   const buffer = Buffer.allocUnsafeSlow(total)
   const bodies: Array<Uint8Array> = new Array(parts.length)
@@ -35,7 +35,7 @@ export const writeAll = (parts: ReadonlyArray<Part>): Array<Uint8Array> => {
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i]!
     const start = offset
-    offset += buffer.write(part.prefix, offset, "utf8")
+    offset += buffer.write(part.prefix, offset, "latin1")
     if (part.rest !== undefined) {
       buffer.set(part.rest, offset)
       offset += part.rest.length

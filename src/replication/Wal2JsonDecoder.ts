@@ -162,14 +162,30 @@ interface RowKeys {
   readonly oldKey: string | undefined
 }
 
-const renderKeys = (message: Wal2JsonMessage, names: ReadonlyArray<unknown>): { key: string | undefined | "inexact"; oldKey: string | undefined | "inexact" } =>
-  message.action === "D"
-    ? { key: renderKey(names, message.identity, undefined), oldKey: undefined }
-    : {
-      // an unchanged TOAST key column is absent from the new row: it is the old one
-      key: renderKey(names, message.columns, message.identity),
-      oldKey: message.action === "U" && Array.isArray(message.identity) ? renderKey(names, message.identity, undefined) : undefined
-    }
+/**
+ * Whether an update's new row surely has its old key (the common case, told without rendering the
+ * old key): every key column absent from the new row (an unchanged TOAST value) or equal to the old.
+ */
+const sameKey = (names: ReadonlyArray<unknown>, message: Wal2JsonMessage): boolean => {
+  for (const name of names) {
+    const now = findColumn(message.columns, name)
+    if (now === undefined) continue
+    const before = findColumn(message.identity, name)
+    if (before === undefined) return false
+    const a = now.value
+    const b = before.value
+    if (a !== b || (typeof a === "number" && !Number.isSafeInteger(a)) || (typeof a === "object" && a !== null)) return false
+  }
+  return true
+}
+
+const renderKeys = (message: Wal2JsonMessage, names: ReadonlyArray<unknown>): { key: string | undefined | "inexact"; oldKey: string | undefined | "inexact" } => {
+  if (message.action === "D") return { key: renderKey(names, message.identity, undefined), oldKey: undefined }
+  // an unchanged TOAST key column is absent from the new row: it is the old one
+  const key = renderKey(names, message.columns, message.identity)
+  if (message.action !== "U" || !Array.isArray(message.identity)) return { key, oldKey: undefined }
+  return { key, oldKey: sameKey(names, message) ? key : renderKey(names, message.identity, undefined) }
+}
 
 const rowKeys = (message: Wal2JsonMessage, names: ReadonlyArray<unknown>, json: string): RowKeys => {
   const first = renderKeys(message, names)
