@@ -1,17 +1,12 @@
 /**
- * The live {@link KinesisClient}: PutRecords and DescribeStreamSummary through
- * @aws-sdk/client-kinesis over HTTP/1.1 keep-alive (local Kinesis servers such as kinesalite do not
- * speak HTTP/2), with sockets for KINESIS_MAX_INFLIGHT concurrent requests and a request timeout.
- * The SDK makes one attempt per call (the publisher retries); credentials come from the SDK's
- * default chain; the endpoint from AWS_ENDPOINT_URL_KINESIS when set. Failures are classified by
- * `ErrorPolicy.fromAws`.
+ * The live {@link KinesisClient}: DescribeStreamSummary through @aws-sdk/client-kinesis, PutRecords
+ * (the hot path) signed and sent without the SDK's middleware (`PutRecordsHttp`) over the same
+ * client's configuration and HTTP/1.1 keep-alive handler (local Kinesis servers such as kinesalite do
+ * not speak HTTP/2), with sockets for KINESIS_MAX_INFLIGHT concurrent requests and a request timeout.
+ * One attempt per call (the publisher retries); credentials come from the SDK's default chain; the
+ * endpoint from AWS_ENDPOINT_URL_KINESIS when set. Failures are classified by `ErrorPolicy.fromAws`.
  */
-import {
-  DescribeStreamSummaryCommand,
-  KinesisClient as SdkClient,
-  type KinesisClientConfig,
-  PutRecordsCommand
-} from "@aws-sdk/client-kinesis"
+import { DescribeStreamSummaryCommand, KinesisClient as SdkClient, type KinesisClientConfig } from "@aws-sdk/client-kinesis"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -22,7 +17,7 @@ import type { StreamRef } from "../config/Streams.ts"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
 import * as ErrorPolicy from "../ErrorPolicy.ts"
 import { KinesisClient, type KinesisClientShape, type PutRecordResult } from "./KinesisClient.ts"
-import { PutRecordsProtocol } from "./PutRecordsProtocol.ts"
+import * as PutRecordsHttp from "./PutRecordsHttp.ts"
 
 const MiB = 1024 * 1024
 
@@ -32,60 +27,59 @@ export interface SdkOverrides {
   readonly credentials?: KinesisClientConfig["credentials"]
 }
 
-/** The SDK client for a configuration (exported for tests and tools that need raw calls). */
-export const sdkClient = (config: KinesisConfig, overrides: SdkOverrides = {}): SdkClient => {
+/** The SDK client for a configuration, and the HTTP handler it sends with. */
+export const sdkClient = (
+  config: KinesisConfig,
+  overrides: SdkOverrides = {}
+): { readonly client: SdkClient; readonly handler: NodeHttpHandler } => {
   // a few spare sockets beyond the in-flight requests, for DescribeStreamSummary and replaced sockets
   const agentOptions = { keepAlive: true, maxSockets: config.maxInflight + 2 }
+  const handler = new NodeHttpHandler({
+    httpAgent: new Http.Agent(agentOptions),
+    httpsAgent: new Https.Agent(agentOptions),
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: Math.min(config.requestTimeoutMs, 10_000)
+  })
   const client = new SdkClient({
     region: config.region,
     ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
     ...(overrides.credentials === undefined ? {} : { credentials: overrides.credentials }),
     maxAttempts: 1,
-    protocol: PutRecordsProtocol,
-    requestHandler: new NodeHttpHandler({
-      httpAgent: new Http.Agent(agentOptions),
-      httpsAgent: new Https.Agent(agentOptions),
-      requestTimeout: config.requestTimeoutMs,
-      connectionTimeout: Math.min(config.requestTimeoutMs, 10_000)
-    })
+    requestHandler: handler
   })
   // The SDK's logger middleware walks every request (each record) to mask it for a logger we do not
   // use: a measurable share of CPU per PutRecords. Our own logs say what was sent.
   client.middlewareStack.remove("loggerMiddleware")
-  return client
+  return { client, handler }
+}
+
+const text = (value: unknown): string => (typeof value === "string" ? value : "")
+
+/** One entry of a PutRecords response: failed when it has an error code. */
+const resultOf = (entry: Record<string, unknown>): PutRecordResult => {
+  const errorCode = entry.ErrorCode
+  return typeof errorCode === "string" && errorCode !== ""
+    ? { _tag: "Failed", errorCode, errorMessage: text(entry.ErrorMessage) }
+    : { _tag: "Ok", shardId: text(entry.ShardId), sequenceNumber: text(entry.SequenceNumber) }
 }
 
 /** A {@link KinesisClientShape} over the SDK; the client is destroyed when the scope closes. */
 export const make = (config: KinesisConfig, overrides: SdkOverrides = {}) =>
   Effect.gen(function*() {
-    const client = yield* Effect.acquireRelease(
+    const { client, handler } = yield* Effect.acquireRelease(
       Effect.sync(() => sdkClient(config, overrides)),
-      (client) => Effect.sync(() => client.destroy())
+      ({ client }) => Effect.sync(() => client.destroy())
     )
+    const sender = PutRecordsHttp.make(client, handler)
     /** The operations on one stream; `forStream` gives another over the same client. */
     const on = (target: StreamRef): KinesisClientShape => {
       const stream = target.arn !== undefined ? { StreamARN: target.arn } : { StreamName: target.name }
 
       const putRecords: KinesisClientShape["putRecords"] = (records) =>
         Effect.tryPromise({
-          try: (signal) =>
-            client.send(
-              new PutRecordsCommand({
-                ...stream,
-                Records: records.map((record) => ({ Data: record.data, PartitionKey: record.partitionKey }))
-              }),
-              { abortSignal: signal }
-            ),
+          try: (signal) => sender.send(stream, records, signal),
           catch: ErrorPolicy.fromAws
-        }).pipe(
-          Effect.map((output) =>
-            (output.Records ?? []).map((entry): PutRecordResult =>
-              entry.ErrorCode !== undefined && entry.ErrorCode !== null && entry.ErrorCode !== ""
-                ? { _tag: "Failed", errorCode: entry.ErrorCode, errorMessage: entry.ErrorMessage ?? "" }
-                : { _tag: "Ok", shardId: entry.ShardId ?? "", sequenceNumber: entry.SequenceNumber ?? "" }
-            )
-          )
-        )
+        }).pipe(Effect.map((entries) => entries.map(resultOf)))
 
       const describeLimits: KinesisClientShape["describeLimits"] = Effect.tryPromise({
         try: (signal) => client.send(new DescribeStreamSummaryCommand(stream), { abortSignal: signal }),

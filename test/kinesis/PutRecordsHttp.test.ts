@@ -1,0 +1,245 @@
+/**
+ * PutRecordsHttp against the SDK's own client: the same input sent both ways through one request
+ * handler that records each request and answers with a canned response (no network). The request
+ * must be the SDK's (endpoint, operation headers, JSON body, the SDK signer's signature), a response
+ * must read as the SDK reads it, and an error must classify as the SDK's error does.
+ */
+import { KinesisClient as SdkClient, type KinesisClientConfig, PutRecordsCommand } from "@aws-sdk/client-kinesis"
+import type { PutRecordsCommandInput } from "@aws-sdk/client-kinesis"
+import { HttpRequest, HttpResponse } from "@smithy/core/transport"
+import { afterEach, describe, expect, it, vi } from "@effect/vitest"
+import { Readable } from "node:stream"
+import { KinesisError } from "../../src/Errors.ts"
+import * as ErrorPolicy from "../../src/ErrorPolicy.ts"
+import type { PutRecordsEntry } from "../../src/kinesis/KinesisClient.ts"
+import { decodeOutput, encodeBody } from "../../src/kinesis/PutRecordsBody.ts"
+import * as PutRecordsHttp from "../../src/kinesis/PutRecordsHttp.ts"
+
+interface CannedResponse {
+  readonly statusCode: number
+  readonly body: string
+  readonly headers?: Readonly<Record<string, string>>
+}
+
+const text = (body: unknown): string => {
+  if (typeof body === "string") return body
+  const bytes = body as Uint8Array
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")
+}
+
+/** A request handler that keeps every request and answers each with `response`. */
+const capturingHandler = (response: CannedResponse) => {
+  const requests: Array<HttpRequest> = []
+  const handler = {
+    handle: async (request: HttpRequest) => {
+      requests.push(request)
+      return {
+        response: new HttpResponse({
+          statusCode: response.statusCode,
+          headers: { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": "req-1", ...response.headers },
+          body: Readable.from([Buffer.from(response.body)])
+        })
+      }
+    }
+  }
+  return { handler, requests }
+}
+
+const clientWith = (handler: ReturnType<typeof capturingHandler>["handler"], config: Partial<KinesisClientConfig> = {}) =>
+  new SdkClient({
+    region: "us-east-1",
+    credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" },
+    maxAttempts: 1,
+    requestHandler: handler,
+    ...config
+  })
+
+const everyByte = Uint8Array.from({ length: 256 }, (_, i) => i)
+
+const entries: ReadonlyArray<PutRecordsEntry> = [
+  { data: new TextEncoder().encode("{\"action\":\"I\",\"table\":\"t\"}"), partitionKey: "public.t:[1]" },
+  { data: new Uint8Array(0), partitionKey: "ключ \"quoted\" \\ back\nslash" },
+  { data: everyByte.subarray(1, 255), partitionKey: "k" },
+  { data: everyByte, partitionKey: "😀".repeat(20) }
+]
+
+const sdkInput = (stream: PutRecordsHttp.StreamMembers, records: ReadonlyArray<PutRecordsEntry>): PutRecordsCommandInput => ({
+  ...stream,
+  Records: records.map((record) => ({ Data: record.data, PartitionKey: record.partitionKey }))
+})
+
+const okResponse: CannedResponse = {
+  statusCode: 200,
+  body: JSON.stringify({
+    FailedRecordCount: 1,
+    Records: [
+      { SequenceNumber: "49590338271490256608559692538361571095921575989136588898", ShardId: "shardId-000000000000" },
+      { ErrorCode: "ProvisionedThroughputExceededException", ErrorMessage: "Rate exceeded for shard" },
+      { SequenceNumber: "49590338271490256608559692538361571095921575989136588899", ShardId: "shardId-000000000001" },
+      { SequenceNumber: "49590338271490256608559692538361571095921575989136588900", ShardId: "shardId-000000000001" }
+    ],
+    EncryptionType: "KMS"
+  })
+}
+
+/** The same PutRecords sent by the SDK and by PutRecordsHttp: each one's request, and its outcome. */
+const both = async (
+  stream: PutRecordsHttp.StreamMembers,
+  records: ReadonlyArray<PutRecordsEntry>,
+  response: CannedResponse,
+  config: Partial<KinesisClientConfig> = {}
+) => {
+  const sdkSide = capturingHandler(response)
+  const sdkClient = clientWith(sdkSide.handler, config)
+  const sdk = await sdkClient.send(new PutRecordsCommand(sdkInput(stream, records))).then(
+    (output) => ({ output, error: undefined }),
+    (error: unknown) => ({ output: undefined, error })
+  )
+  sdkClient.destroy()
+  const ourSide = capturingHandler(response)
+  const ourClient = clientWith(ourSide.handler, config)
+  const ours = await PutRecordsHttp.make(ourClient, ourSide.handler).send(stream, records).then(
+    (output) => ({ output, error: undefined }),
+    (error: unknown) => ({ output: undefined, error })
+  )
+  ourClient.destroy()
+  return { sdk: { ...sdk, request: sdkSide.requests[0]! }, ours: { ...ours, request: ourSide.requests[0]! } }
+}
+
+const authorization = (request: HttpRequest) => {
+  const header = request.headers["authorization"] ?? ""
+  const match = /^AWS4-HMAC-SHA256 Credential=([^,]+), SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(header)
+  expect(match, header).not.toBeNull()
+  return { credential: match![1]!, signedHeaders: match![2]!.split(";"), signature: match![3]! }
+}
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe("PutRecordsHttp", () => {
+  it("writes the request the SDK writes: endpoint, operation headers, JSON body", async () => {
+    const { sdk, ours } = await both({ StreamName: "orders" }, entries, okResponse, { endpoint: "http://127.0.0.1:4567/base" })
+    expect(JSON.parse(text(ours.request.body))).toEqual(JSON.parse(text(sdk.request.body)))
+    expect(Buffer.byteLength(text(ours.request.body))).toBe(Number(ours.request.headers["content-length"]))
+    for (const field of ["method", "protocol", "hostname", "port", "path"] as const) {
+      expect(ours.request[field]).toEqual(sdk.request[field])
+    }
+    for (const header of ["content-type", "x-amz-target", "host"]) {
+      expect(ours.request.headers[header]).toBe(sdk.request.headers[header])
+    }
+    expect(ours.request.headers["x-amz-target"]).toBe("Kinesis_20131202.PutRecords")
+    expect(ours.request.path).toBe("/base/")
+  })
+
+  it("signs as the SDK signs: same credential scope, the SDK's signed headers, the SDK signer's signature", async () => {
+    vi.useFakeTimers({ toFake: ["Date"], now: new Date("2026-11-29T06:30:00Z") })
+    const { sdk, ours } = await both({ StreamName: "orders" }, entries, okResponse)
+    const sdkAuth = authorization(sdk.request)
+    const ourAuth = authorization(ours.request)
+    expect(ourAuth.credential).toBe(sdkAuth.credential)
+    expect(ourAuth.credential).toBe("AKIDEXAMPLE/20261129/us-east-1/kinesis/aws4_request")
+    expect(ours.request.headers["x-amz-date"]).toBe(sdk.request.headers["x-amz-date"])
+    // what we sign is signed by the SDK too (it adds its user-agent and invocation headers)
+    for (const header of ["host", "content-type", "x-amz-target", "x-amz-date"]) expect(ourAuth.signedHeaders).toContain(header)
+    for (const header of ourAuth.signedHeaders) expect(sdkAuth.signedHeaders).toContain(header)
+    // our signer, given the SDK's request without its signature, signs it exactly as the SDK did
+    const unsigned = HttpRequest.clone(sdk.request)
+    delete unsigned.headers["authorization"]
+    delete unsigned.headers["x-amz-date"]
+    const { handler } = capturingHandler(okResponse)
+    const client = clientWith(handler)
+    const resigned = await PutRecordsHttp.signer(client).sign(unsigned, { signingDate: new Date() })
+    client.destroy()
+    expect(resigned.headers["authorization"]).toBe(sdk.request.headers["authorization"])
+  })
+
+  it("sends StreamARN requests where the SDK does (the account's data endpoint) and empty record lists as it does", async () => {
+    const byArn = { StreamARN: "arn:aws:kinesis:eu-west-1:123456789012:stream/orders" }
+    const { sdk, ours } = await both(byArn, [{ data: new Uint8Array([1, 2, 3]), partitionKey: "p" }], okResponse, { region: "eu-west-1" })
+    expect(ours.request.hostname).toBe(sdk.request.hostname)
+    expect(ours.request.hostname).toBe("123456789012.data-kinesis.eu-west-1.amazonaws.com")
+    expect(ours.request.protocol).toBe("https:")
+    expect(JSON.parse(text(ours.request.body))).toEqual(JSON.parse(text(sdk.request.body)))
+    const empty = await both({ StreamName: "orders" }, [], okResponse)
+    expect(JSON.parse(text(empty.ours.request.body))).toEqual(JSON.parse(text(empty.sdk.request.body)))
+    expect(empty.ours.request.hostname).toBe("kinesis.us-east-1.amazonaws.com")
+  })
+
+  it("reads a successful response into the entries the SDK reads", async () => {
+    const { sdk, ours } = await both({ StreamName: "orders" }, entries, okResponse)
+    expect(ours.output).toEqual(sdk.output?.Records)
+    expect(ours.output?.[1]?.["ErrorCode"]).toBe("ProvisionedThroughputExceededException")
+  })
+
+  it("an error response classifies as the SDK's error for it does (the same code when the response names one)", async () => {
+    const responses: ReadonlyArray<CannedResponse> = [
+      { statusCode: 400, body: JSON.stringify({ __type: "ProvisionedThroughputExceededException", message: "Rate exceeded" }) },
+      { statusCode: 400, body: JSON.stringify({ __type: "com.amazonaws.kinesis.v20131202#ResourceNotFoundException", message: "Stream x not found" }) },
+      { statusCode: 400, body: JSON.stringify({ message: "User is not authorized" }), headers: { "x-amzn-errortype": "AccessDeniedException:http://internal.amazon.com/" } },
+      { statusCode: 400, body: JSON.stringify({ __type: "UnrecognizedClientException", message: "The security token is invalid" }) },
+      { statusCode: 400, body: JSON.stringify({ __type: "KMSDisabledException", Message: "key disabled" }) },
+      { statusCode: 500, body: JSON.stringify({ __type: "InternalFailure" }) },
+      { statusCode: 503, body: "<html>Service Unavailable</html>" },
+      { statusCode: 413, body: "" }
+    ]
+    for (const response of responses) {
+      const { sdk, ours } = await both({ StreamName: "orders" }, entries, response)
+      expect(sdk.error).toBeDefined()
+      expect(ours.error).toBeDefined()
+      const expected = ErrorPolicy.fromAws(sdk.error)
+      const actual = ErrorPolicy.fromAws(ours.error)
+      expect(actual, response.body).toMatchObject({ reason: expected.reason, retriable: expected.retriable })
+      // a body that is not JSON: the SDK names its parser's SyntaxError, we name the status
+      if (response.body.startsWith("{")) expect(actual.code).toBe(expected.code)
+      else expect(actual.code).toBe(`HTTP${response.statusCode}`)
+    }
+  })
+
+  it("credentials that cannot be had fail as the SDK fails: a retriable CredentialsProviderError; the request is not sent", async () => {
+    const credentials = async () => {
+      throw Object.assign(new Error("Could not load credentials from any providers"), { name: "CredentialsProviderError", tryNextLink: false })
+    }
+    const { sdk, ours } = await both({ StreamName: "orders" }, entries, okResponse, { credentials })
+    expect(ours.request).toBeUndefined()
+    expect(ErrorPolicy.fromAws(ours.error)).toMatchObject({ code: "CredentialsProviderError", reason: "CredentialsUnavailable", retriable: true })
+    expect(ErrorPolicy.fromAws(ours.error)).toMatchObject({ code: ErrorPolicy.fromAws(sdk.error).code, retriable: true })
+  })
+
+  it("after an error response, signs with the server's clock as the SDK does", async () => {
+    const serverDate = new Date(Date.now() + 3_600_000)
+    const skewed: CannedResponse = {
+      statusCode: 400,
+      body: JSON.stringify({ __type: "InvalidSignatureException", message: "Signature expired" }),
+      headers: { date: serverDate.toUTCString() }
+    }
+    const { handler, requests } = capturingHandler(skewed)
+    const client = clientWith(handler)
+    const sender = PutRecordsHttp.make(client, handler)
+    await expect(sender.send({ StreamName: "orders" }, entries)).rejects.toBeInstanceOf(Error)
+    await expect(sender.send({ StreamName: "orders" }, entries)).rejects.toBeInstanceOf(Error)
+    client.destroy()
+    const dateOf = (request: HttpRequest) => {
+      const d = request.headers["x-amz-date"]!
+      return Date.parse(`${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6, 8)}T${d.slice(9, 11)}:${d.slice(11, 13)}:${d.slice(13, 15)}Z`)
+    }
+    expect(Math.abs(dateOf(requests[0]!) - Date.now())).toBeLessThan(60_000)
+    expect(Math.abs(dateOf(requests[1]!) - serverDate.getTime())).toBeLessThan(60_000)
+  })
+
+  it("a malformed successful response is a retriable InvalidResponse", async () => {
+    for (const body of ["not json", "[]", "{\"FailedRecordCount\":0}", "{\"Records\":[null]}", "{\"Records\":[1]}"]) {
+      const { ours } = await both({ StreamName: "orders" }, entries, { statusCode: 200, body })
+      const classified = ErrorPolicy.fromAws(ours.error)
+      expect(classified).toBeInstanceOf(KinesisError)
+      expect(classified).toMatchObject({ code: "InvalidResponse", reason: "ServerError", retriable: true })
+    }
+  })
+
+  it("encodeBody and decodeOutput on their own", () => {
+    const body = encodeBody({ StreamName: "s" }, [{ data: new Uint8Array([0xff, 0x00]), partitionKey: "a\"b" }])
+    expect(JSON.parse(body.toString("utf8"))).toEqual({ StreamName: "s", Records: [{ Data: "/wA=", PartitionKey: "a\"b" }] })
+    expect(JSON.parse(encodeBody({}, []).toString("utf8"))).toEqual({ Records: [] })
+    expect(decodeOutput(Buffer.from("{\"Records\":[{\"ShardId\":\"s\"}]}"))).toEqual({ Records: [{ ShardId: "s" }] })
+  })
+})
