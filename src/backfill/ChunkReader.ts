@@ -65,6 +65,16 @@ export const renderRow = (shape: TableShape, values: ReadonlyArray<string | null
   }
 }
 
+/**
+ * The text size of the widest of a few rows (values decompressed): sizes the first chunk, so a table
+ * of wide rows is not read 500 rows at a time before the chunk size adapts.
+ */
+export const sampleRowBytes = (query: Query, shape: TableShape): Effect.Effect<number, PgError> =>
+  Effect.map(
+    query(`SELECT coalesce(max(octet_length(t::text)), 0)::text FROM (SELECT * FROM ${sqlName(shape)} LIMIT 20) AS t`),
+    (rows) => Number(rows[0]?.[0] ?? 0)
+  )
+
 /** Reads the rows after `cursor` (from the start when undefined), at most `limit`. */
 export const read = (
   query: Query,

@@ -66,6 +66,10 @@ export const nextLimit = (rows: number, bytes: number, maxBytes: number): number
   return Math.max(1, Math.min(CHUNK_MAX_ROWS, Math.floor(maxBytes / perRow)))
 }
 
+/** The first chunk's size: {@link CHUNK_FIRST_ROWS}, fewer when the widest sampled row is wide. */
+export const firstLimit = (sampledRowBytes: number, maxBytes: number): number =>
+  Math.max(1, Math.min(CHUNK_FIRST_ROWS, Math.floor(maxBytes / Math.max(1, sampledRowBytes))))
+
 /** Runs the worker; never fails (its own failures are logged and retried), never ends. */
 export const run = (options: WorkerOptions): Effect.Effect<never> => {
   const { config, splicer } = options
@@ -136,7 +140,7 @@ export const run = (options: WorkerOptions): Effect.Effect<never> => {
       }))
       let cursor = request.cursor
       let rowsDone = request.rowsDone
-      let limit = CHUNK_FIRST_ROWS
+      let limit = firstLimit(yield* ChunkReader.sampleRowBytes(query, shape.success), maxBytes)
       let retries = 0
       while (true) {
         const state = yield* Store.stateOf(query, request.id)

@@ -145,6 +145,26 @@ describe("backfill lifecycle (real processes)", () => {
     await service.stop()
   }, 400_000)
 
+  it("publishes wide rows near the record limit whole, and one over it by OVERSIZED_RECORD_POLICY (drop)", async () => {
+    const { env, slot, stream, table } = await setup(0)
+    // random text does not compress: each value is as wide in the record as in the table
+    await pg.psql(`INSERT INTO ${table} SELECT g, 0, (SELECT string_agg(md5(s::text || random()::text), '') FROM generate_series(1, 22000) s WHERE g > 0)
+      FROM generate_series(1, 40) g`)
+    await pg.psql(`INSERT INTO ${table} SELECT 41, 0, (SELECT string_agg(md5(s::text || random()::text), '') FROM generate_series(1, 40000) s)`)
+    const service = processes.start(env)
+    await service.waitForLog("streaming", { timeoutMs: 60_000 })
+    await cli(["backfill", `public.${table}`], env)
+    await service.waitUntil("the backfill is done", async () => (await stateOf(table)) === "done", { timeoutMs: 120_000 })
+    await caughtUp(slot, service)
+    const bodies = (await streamRecords(stream)).map((r) => JSON.parse(r.data) as { action: string; columns: Array<{ name: string; value: unknown }> })
+    const rows = bodies.filter((b) => b.action === "R")
+    expect(rows.length).toBe(40)
+    expect(rows.every((b) => (b.columns.find((c) => c.name === "note")!.value as string).length === 704_000)).toBe(true)
+    const dropped = service.logs().filter((l) => l.message === "change_dropped")
+    expect(dropped.map((l) => [l.reason, l.table])).toEqual([["oversized", table]])
+    await service.stop()
+  }, 200_000)
+
   it("INITIAL_BACKFILL=true backfills every streamed table when the service creates its slot", async () => {
     const { env, slot, stream, table } = await setup(3_000, { INITIAL_BACKFILL: "true" })
     const service = processes.start(env)
