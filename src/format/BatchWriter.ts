@@ -16,6 +16,11 @@ export class BatchWriter {
     this.pieces.push(piece)
   }
 
+  /** Bytes `[start, end)` of `source`, without making a view of them now. */
+  range(source: Uint8Array, start: number, end: number): void {
+    if (end > start) this.pieces.push(new Uint8Array(source.buffer, source.byteOffset + start, end - start))
+  }
+
   /** Ends the current record. */
   end(): void {
     this.ends.push(this.pieces.length)

@@ -28,13 +28,26 @@ export interface Context {
 
 const ops: Readonly<Record<string, string>> = { I: "c", U: "u", D: "d", T: "t", M: "m", R: "r" }
 
+const namesJson = new Map<string, string>()
+
+/** `"name":` for a column name (names repeat on every record: rendered once). */
+const nameJson = (name: string): string => {
+  let json = namesJson.get(name)
+  if (json === undefined) {
+    json = JSON.stringify(name) + ":"
+    if (namesJson.size >= 8192) namesJson.clear()
+    namesJson.set(name, json)
+  }
+  return json
+}
+
 /** Writes a row as `{"column":value,…}`, leaving excluded columns out. */
 const writeRow = (view: BodyView, list: ColumnList, excluded: Excluded | undefined, out: BatchWriter): void => {
   const { bytes } = view
   let text = "{"
   for (const item of list.items) {
     if (excluded?.(item.name)) continue
-    text += (text.length === 1 ? "" : ",") + JSON.stringify(item.name) + ":"
+    text += (text.length === 1 ? "" : ",") + nameJson(item.name)
     if (item.value === undefined) {
       text += "null"
       continue
@@ -46,7 +59,7 @@ const writeRow = (view: BodyView, list: ColumnList, excluded: Excluded | undefin
     if (converted !== undefined) text += converted
     else {
       out.text(text)
-      out.slice(bytes.subarray(item.value.start, item.value.end))
+      out.range(bytes, item.value.start, item.value.end)
       text = ""
     }
   }

@@ -28,17 +28,17 @@ export const write = (view: BodyView, excluded: Excluded, out: BatchWriter): voi
     .sort((a, b) => a.start - b.start)
   let cursor = 0
   for (const list of lists) {
-    out.slice(bytes.subarray(cursor, list.start))
+    out.range(bytes, cursor, list.start)
     out.text("[")
     let first = true
     for (const item of list.items) {
       if (excluded(item.name)) continue
       if (!first) out.text(",")
-      out.slice(bytes.subarray(item.start, item.end))
+      out.range(bytes, item.start, item.end)
       first = false
     }
     out.text("]")
     cursor = list.end
   }
-  out.slice(bytes.subarray(cursor))
+  out.range(bytes, cursor, bytes.length)
 }

@@ -8,6 +8,7 @@
 export class Malformed extends Error {}
 
 const QUOTE = 0x22
+const lenient = new TextDecoder("utf-8")
 const BACKSLASH = 0x5c
 
 /** The index of the first non-whitespace byte at or after `i`. */
@@ -23,13 +24,29 @@ export const skipWs = (b: Uint8Array, i: number): number => {
 /** `i` at an opening quote: the index after the closing quote. */
 export const skipString = (b: Uint8Array, i: number): number => {
   if (b[i] !== QUOTE) throw new Malformed(`expected a string at ${i}`)
-  i++
-  while (i < b.length) {
-    const c = b[i]!
-    if (c === QUOTE) return i + 1
-    i += c === BACKSLASH ? 2 : 1
+  // short strings (names, types, most values) by hand; long ones with a native search
+  const near = Math.min(b.length, i + 48)
+  for (let j = i + 1; j < near; j++) {
+    const c = b[j]!
+    if (c === QUOTE) return j + 1
+    if (c === BACKSLASH) j++
   }
-  throw new Malformed("unterminated string")
+  let from = near
+  if (b[near - 1] === BACKSLASH) {
+    // the loop above may have stopped inside an escape: find where the escape run started
+    let run = 0
+    for (let k = near - 1; k > i && b[k] === BACKSLASH; k--) run++
+    if (run % 2 === 1) from = near + 1
+  }
+  while (true) {
+    // the next quote, then whether an odd run of backslashes escapes it
+    const quote = Uint8Array.prototype.indexOf.call(b, QUOTE, from)
+    if (quote < 0) throw new Malformed("unterminated string")
+    let backslashes = 0
+    for (let k = quote - 1; k > i && b[k] === BACKSLASH; k--) backslashes++
+    if (backslashes % 2 === 0) return quote + 1
+    from = quote + 1
+  }
 }
 
 /** `i` at the start of any value: the index after it. */
@@ -64,30 +81,59 @@ export const skipValue = (b: Uint8Array, i: number): number => {
   return i
 }
 
-const lenient = new TextDecoder("utf-8")
-
 /** The bytes `[start, end)` as text (invalid UTF-8 becomes U+FFFD). */
 export const text = (b: Uint8Array, start: number, end: number): string => lenient.decode(b.subarray(start, end))
 
 /** An ASCII-only span as text, without a decoder (keys, numbers, literals). */
 export const ascii = (b: Uint8Array, start: number, end: number): string => {
+  // a decoder call costs about as much as a dozen characters added one by one
+  if (end - start > 12) return lenient.decode(b.subarray(start, end))
   let out = ""
   for (let i = start; i < end; i++) out += String.fromCharCode(b[i]!)
   return out
 }
 
+const interned = new Map<number, string>()
+
+/**
+ * An ASCII span as text, the same string object each time for the same bytes (keys, column names
+ * and types repeat on every record): hashed and compared in place, allocated once.
+ */
+export const internedAscii = (b: Uint8Array, start: number, end: number): string => {
+  let hash = 0x811c9dc5 ^ (end - start)
+  for (let i = start; i < end; i++) hash = Math.imul(hash ^ b[i]!, 16777619)
+  return internedAt(b, start, end, hash)
+}
+
+const internedAt = (b: Uint8Array, start: number, end: number, hash: number): string => {
+  const known = interned.get(hash)
+  if (known !== undefined && known.length === end - start) {
+    let same = true
+    for (let i = 0; i < known.length; i++) {
+      if (known.charCodeAt(i) !== b[start + i]) {
+        same = false
+        break
+      }
+    }
+    if (same) return known
+  }
+  const text = ascii(b, start, end)
+  if (interned.size >= 8192) interned.clear()
+  interned.set(hash, text)
+  return text
+}
+
 /** The string value whose quoted span is `[start, end)`, unescaped. */
 export const stringValue = (b: Uint8Array, start: number, end: number): string => {
-  let plain = true
+  if (end - start > 66) return JSON.parse(text(b, start, end)) as string
+  // one pass: whether it is plain ASCII, and its hash for the interned copy
+  let hash = 0x811c9dc5 ^ (end - start - 2)
   for (let i = start + 1; i < end - 1; i++) {
     const c = b[i]!
-    if (c === BACKSLASH || c >= 0x80) {
-      plain = false
-      break
-    }
+    if (c === BACKSLASH || c >= 0x80) return JSON.parse(text(b, start, end)) as string
+    hash = Math.imul(hash ^ c, 16777619)
   }
-  if (plain) return ascii(b, start + 1, end - 1)
-  return JSON.parse(text(b, start, end)) as string
+  return internedAt(b, start + 1, end - 1, hash)
 }
 
 /**

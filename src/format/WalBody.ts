@@ -41,16 +41,47 @@ export interface BodyView {
   readonly content: Span | undefined
 }
 
-const columnList = (b: Uint8Array, start: number, end: number): ColumnList => {
+/** `i` at `:` after a key (whitespace allowed): the index of the value. */
+const valueAt = (b: Uint8Array, i: number): number => {
+  i = JsonScan.skipWs(b, i)
+  if (b[i] !== 0x3a /* : */) throw new JsonScan.Malformed(`expected : at ${i}`)
+  return JsonScan.skipWs(b, i + 1)
+}
+
+/**
+ * Calls `visit(key, valueStart)` for each member of the object at `i`; `visit` returns the end of
+ * the value (it may read the value itself, so nothing is scanned twice). Returns the index after `}`.
+ */
+const object = (b: Uint8Array, i: number, visit: (key: string, start: number) => number): number => {
+  if (b[i] !== 0x7b) throw new JsonScan.Malformed(`expected an object at ${i}`)
+  i = JsonScan.skipWs(b, i + 1)
+  if (b[i] === 0x7d) return i + 1
+  while (i < b.length) {
+    const keyEnd = JsonScan.skipString(b, i)
+    const key = JsonScan.stringValue(b, i, keyEnd)
+    i = JsonScan.skipWs(b, visit(key, valueAt(b, keyEnd)))
+    if (b[i] === 0x2c) {
+      i = JsonScan.skipWs(b, i + 1)
+      continue
+    }
+    if (b[i] === 0x7d) return i + 1
+    throw new JsonScan.Malformed(`expected , or } at ${i}`)
+  }
+  throw new JsonScan.Malformed("unterminated object")
+}
+
+const columnList = (b: Uint8Array, start: number): ColumnList => {
   const items: Array<ColumnView> = []
-  JsonScan.elements(b, start, (itemStart, itemEnd) => {
+  const end = JsonScan.elements(b, start, (itemStart, itemEnd) => {
     let name = ""
     let type = ""
     let value: Span | undefined
-    JsonScan.members(b, itemStart, (key, s, e) => {
+    object(b, itemStart, (key, s) => {
+      const e = JsonScan.skipValue(b, s)
       if (key === "name") name = JsonScan.stringValue(b, s, e)
       else if (key === "type") type = JsonScan.stringValue(b, s, e)
       else if (key === "value") value = { start: s, end: e }
+      return e
     })
     items.push({ start: itemStart, end: itemEnd, name, type, value })
   })
@@ -71,7 +102,19 @@ export const read = (bytes: Uint8Array): BodyView => {
   let transactional: boolean | undefined
   let prefix: Span | undefined
   let content: Span | undefined
-  JsonScan.members(bytes, JsonScan.skipWs(bytes, 0), (key, start, end) => {
+  object(bytes, JsonScan.skipWs(bytes, 0), (key, start) => {
+    switch (key) {
+      case "columns":
+        columns = columnList(bytes, start)
+        return columns.end
+      case "identity":
+        identity = columnList(bytes, start)
+        return identity.end
+      case "pk":
+        pk = columnList(bytes, start)
+        return pk.end
+    }
+    const end = JsonScan.skipValue(bytes, start)
     switch (key) {
       case "action":
         action = JsonScan.stringValue(bytes, start, end)
@@ -91,15 +134,6 @@ export const read = (bytes: Uint8Array): BodyView => {
       case "table":
         table = JsonScan.stringValue(bytes, start, end)
         break
-      case "columns":
-        columns = columnList(bytes, start, end)
-        break
-      case "identity":
-        identity = columnList(bytes, start, end)
-        break
-      case "pk":
-        pk = columnList(bytes, start, end)
-        break
       case "transactional":
         transactional = bytes[start] === 0x74 /* t */
         break
@@ -110,6 +144,7 @@ export const read = (bytes: Uint8Array): BodyView => {
         content = { start, end }
         break
     }
+    return end
   })
   return { bytes, action, xid, timestamp, lsn, schema, table, columns, identity, pk, transactional, prefix, content }
 }
