@@ -24,7 +24,7 @@ import { type Options, parseOptions } from "./demo/Options.ts"
 import { openSql } from "./demo/Sql.ts"
 import type { Sql } from "./demo/Sql.ts"
 import { startStreamReader } from "./demo/StreamReader.ts"
-import { schema, setupStatements, startWorkload } from "./demo/Workload.ts"
+import { prefilledRows, prefilledTable, schema, setupStatements, startWorkload } from "./demo/Workload.ts"
 
 const streamName = "cdc-demo"
 const drainTimeoutMs = 30_000
@@ -115,12 +115,17 @@ const main = async (options: Options): Promise<number> => {
   for (const statement of setupStatements) await sql.query(statement)
   const slot = `cdc_demo_${db.plugin}`
   await sql.query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", [slot])
+  // the service keeps backfill requests in a schema of its own: leave the database as it was
+  const ownSchemaExisted = (await sql.query<{ found: boolean }>(
+    "SELECT to_regnamespace('cdc_logical_replication') IS NOT NULL AS found"))[0]?.found === true
   cleanups.push({
     what: "drop the demo's slot and schema",
     run: async () => {
       await sql.query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", [slot])
       await sql.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
       if (db.plugin === "pgoutput") await sql.query("DROP PUBLICATION IF EXISTS cdc_demo")
+      if (!ownSchemaExisted) await sql.query("DROP SCHEMA IF EXISTS cdc_logical_replication CASCADE")
+      else await sql.query("DELETE FROM cdc_logical_replication.backfills WHERE slot = $1", [slot])
     }
   })
 
@@ -140,7 +145,9 @@ const main = async (options: Options): Promise<number> => {
     AWS_ACCESS_KEY_ID: "demo",
     AWS_SECRET_ACCESS_KEY: "demo",
     KINESIS_STREAM: streamName,
-    AWS_ENDPOINT_URL_KINESIS: kinesis.endpoint
+    AWS_ENDPOINT_URL_KINESIS: kinesis.endpoint,
+    // the slot is new: backfill the rows that were there before it (cdc_demo.products)
+    INITIAL_BACKFILL: "true"
   })
   cleanups.push({ what: "stop the service", run: () => service.stop() })
   const failWithLog = (message: string): never => {
@@ -153,12 +160,14 @@ const main = async (options: Options): Promise<number> => {
   }, { timeoutMs: 60_000, intervalMs: 200 })
 
   const ledger = new Ledger(schema)
+  ledger.expectBackfill(prefilledTable, prefilledRows)
   const problems: Array<string> = []
   const reader = await startStreamReader(kinesis.client, streamName, (data, at) => ledger.readBack(data, at),
     (error) => problems.push(`stream reader: ${String(error)}`))
   cleanups.push({ what: "stop the stream reader", run: reader.stop })
   const workload = startWorkload(sql, ledger, options.rate, (error) => problems.push(`workload: ${String(error)}`))
   cleanups.push({ what: "stop the workload", run: workload.stop })
+  say(`${schema}.${prefilledTable} held ${prefilledRows} rows before the slot: the service backfills them while the workload runs`)
   say(`writing about ${options.rate} changes/s${options.seconds === undefined ? " (Ctrl-C to stop)" : ` for ${options.seconds} s`}`)
 
   const started = Date.now()
@@ -197,7 +206,7 @@ const main = async (options: Options): Promise<number> => {
   if (final.missing > 0 && !interrupted) say(`the service's log ends with:\n${service.logTail(15)}`)
   if (workload.failures() > 0) say(`(${workload.failures()} workload transactions failed and were not counted)`)
   if (interrupted) return 130
-  return final.written > 0 && final.missing === 0 ? 0 : 1
+  return final.written > 0 && final.missing === 0 && final.backfilled === final.backfillExpected ? 0 : 1
 }
 
 const parsed = await parseOptions(process.argv.slice(2))

@@ -4,7 +4,8 @@
  * latency (read-back time minus the client timestamp written in the row).
  *
  * Identity: inserts and updates carry a unique `change_id` column (`c:<change_id>`); a row is
- * deleted once, so a delete is `d:<table>:<id>`.
+ * deleted once, so a delete is `d:<table>:<id>`. Rows a backfill published (`R` records) are
+ * counted apart, by `<table>:<id>`, against the rows that were there before the slot.
  */
 import { type Distribution, distribution } from "../../support/Distribution.ts"
 
@@ -40,6 +41,9 @@ export const identify = (body: unknown, schema: string): { readonly key: string;
 }
 
 export interface LedgerSnapshot {
+  /** Distinct rows read back as backfilled (R records), and how many were expected. */
+  readonly backfilled: number
+  readonly backfillExpected: number
   readonly written: number
   readonly writtenByAction: Readonly<Record<Action, number>>
   /** Distinct written changes read back from the stream. */
@@ -61,6 +65,9 @@ export class Ledger {
   /** Read back before the writer recorded it (the commit raced the bookkeeping). */
   private readonly early = new Map<string, number>()
   private readonly arrivedKeys = new Set<string>()
+  private readonly backfilledKeys = new Set<string>()
+  private backfillExpected = 0
+  private backfillTable: string | undefined
   private readonly byAction: Record<Action, number> = { I: 0, U: 0, D: 0 }
   private written = 0
   private duplicates = 0
@@ -72,6 +79,12 @@ export class Ledger {
 
   constructor(schema: string) {
     this.schema = schema
+  }
+
+  /** The table's rows that were in the database before the slot: the backfill should publish each once. */
+  expectBackfill(table: string, rows: number): void {
+    this.backfillTable = table
+    this.backfillExpected = rows
   }
 
   /** Records a committed change. */
@@ -96,6 +109,18 @@ export class Ledger {
       parsed = JSON.parse(text)
     } catch {
       this.other++
+      return
+    }
+    const row = parsed as { action?: unknown; schema?: unknown; table?: unknown; columns?: ReadonlyArray<Column> }
+    if (row.action === "R" && row.schema === this.schema) {
+      // the live tables are backfilled too (INITIAL_BACKFILL takes every table): those rows are not counted
+      if (row.table !== this.backfillTable) {
+        this.other++
+        return
+      }
+      const key = `${String(row.table)}:${String(row.columns?.find((c) => c.name === "id")?.value)}`
+      if (this.backfilledKeys.has(key)) this.duplicates++
+      else this.backfilledKeys.add(key)
       return
     }
     const id = identify(parsed, this.schema)
@@ -125,11 +150,13 @@ export class Ledger {
 
   /** Whether every written change has arrived. */
   complete(): boolean {
-    return this.outstanding.size === 0
+    return this.outstanding.size === 0 && this.backfilledKeys.size >= this.backfillExpected
   }
 
   snapshot(): LedgerSnapshot {
     return {
+      backfilled: this.backfilledKeys.size,
+      backfillExpected: this.backfillExpected,
       written: this.written,
       writtenByAction: { ...this.byAction },
       arrived: this.arrivedKeys.size,

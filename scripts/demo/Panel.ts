@@ -28,6 +28,7 @@ export const panel = (s: PanelState, width: number): string => {
   const lines = [
     `cdc-logical-replication demo — ${s.mode} — ${s.elapsedSeconds.toFixed(0)} s ${s.writing ? "(writing; Ctrl-C to stop)" : "(workload stopped)"}`,
     "",
+    `  rows backfilled      ${num(l.backfilled).padStart(10)}   of ${num(l.backfillExpected)} in the table before the slot (R records)`,
     `  changes written      ${num(l.written).padStart(10)}   (insert ${num(l.writtenByAction.I)}, update ${num(l.writtenByAction.U)}, delete ${num(l.writtenByAction.D)})`,
     `  read from the stream ${num(l.arrived).padStart(10)}   (records read ${num(l.recordsRead)}, duplicates ${num(l.duplicates)})`,
     `  not yet arrived      ${num(l.missing).padStart(10)}   service lag ${s.service.lagBytes === undefined ? "-" : `${num(s.service.lagBytes)} B`}, ${s.service.lagSeconds === undefined ? "-" : `${s.service.lagSeconds.toFixed(2)} s`}; published ${num(s.service.published)}`,
@@ -42,6 +43,7 @@ export const panel = (s: PanelState, width: number): string => {
 export const line = (s: PanelState): string => {
   const l = s.ledger
   return `[demo ${s.elapsedSeconds.toFixed(0).padStart(3)}s] written ${l.written} arrived ${l.arrived} outstanding ${l.missing} ` +
+    `backfilled ${l.backfilled}/${l.backfillExpected} ` +
     `duplicates ${l.duplicates} latency p50 ${ms(l.latencyMs?.p50)} p99 ${ms(l.latencyMs?.p99)} ` +
     `service lag ${s.service.lagSeconds === undefined ? "-" : `${s.service.lagSeconds.toFixed(2)} s`}`
 }
@@ -49,13 +51,15 @@ export const line = (s: PanelState): string => {
 export const summary = (l: LedgerSnapshot, seconds: number, interrupted: boolean): string => [
   "",
   "Summary",
+  `  backfilled: ${l.backfilled} of the ${l.backfillExpected} rows that were in the database before the slot (R records, apart from the live changes below)`,
   `  written: ${l.written} changes in ${seconds.toFixed(1)} s (insert ${l.writtenByAction.I}, update ${l.writtenByAction.U}, delete ${l.writtenByAction.D})`,
   `  arrived: ${l.arrived} of them read back from the stream (${l.missing} missing, ${l.duplicates} duplicates)`,
   `  latency: p50 ${ms(l.latencyMs?.p50)}, p95 ${ms(l.latencyMs?.p95)}, p99 ${ms(l.latencyMs?.p99)}, max ${ms(l.latencyMs?.max)}`,
   `  sample record: ${truncate(l.sample ?? "(none)", 400)}`,
-  l.written > 0 && l.missing === 0
-    ? `RESULT: OK — every change written (${l.written}) arrived in the stream`
+  l.written > 0 && l.missing === 0 && l.backfilled === l.backfillExpected
+    ? `RESULT: OK — every change written (${l.written}) arrived in the stream, and every row there before it (${l.backfilled}) was backfilled`
     : interrupted
       ? `RESULT: stopped (Ctrl-C) — ${l.missing} of ${l.written} changes written had not arrived yet`
-      : `RESULT: FAILED — ${l.written === 0 ? "no change was written" : `${l.missing} of ${l.written} changes written never arrived`}`
+      : `RESULT: FAILED — ${l.written === 0 ? "no change was written" : `${l.missing} of ${l.written} changes written never arrived`}` +
+        `, ${l.backfilled} of ${l.backfillExpected} rows backfilled`
 ].join("\n")

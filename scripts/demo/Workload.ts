@@ -9,6 +9,10 @@ import type { Sql, Statement } from "./Sql.ts"
 
 export const schema = "cdc_demo"
 export const tables = ["customers", "orders", "payments"] as const
+
+/** A table that holds rows before the service's slot exists: the service backfills it (INITIAL_BACKFILL). */
+export const prefilledTable = "products"
+export const prefilledRows = 5_000
 type Table = (typeof tables)[number]
 
 export const setupStatements: ReadonlyArray<string> = [
@@ -22,7 +26,9 @@ export const setupStatements: ReadonlyArray<string> = [
      change_id bigint NOT NULL, written_at_ms bigint NOT NULL)`,
   `CREATE TABLE ${schema}.payments (
      id bigint PRIMARY KEY, order_id bigint NOT NULL, amount numeric(12,2) NOT NULL, method text NOT NULL,
-     change_id bigint NOT NULL, written_at_ms bigint NOT NULL)`
+     change_id bigint NOT NULL, written_at_ms bigint NOT NULL)`,
+  `CREATE TABLE ${schema}.${prefilledTable} (id bigint PRIMARY KEY, name text NOT NULL, price numeric(12,2) NOT NULL)`,
+  `INSERT INTO ${schema}.${prefilledTable} SELECT g, 'product ' || g, (g % 100) + 0.99 FROM generate_series(1, ${prefilledRows}) g`
 ]
 
 interface PlannedChange {
