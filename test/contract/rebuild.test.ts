@@ -14,7 +14,7 @@ import { eventually, type ServiceProcess, serviceEnvFor, startService } from "..
 import { byKey, canonical, lsnValue, rebuild, type RecordBody, rowsOf, type StreamRecord } from "./Consumer.ts"
 import * as PartialFailureProxy from "./PartialFailureProxy.ts"
 
-const TABLES = ["t_pk", "t_index", "t_full", "t_deferred", "t_composite"] as const
+const TABLES = ["t_pk", "t_index", "t_full", "t_deferred", "t_composite", "t_log"] as const
 
 const schema = `
   CREATE TABLE t_pk (id int PRIMARY KEY, v int NOT NULL, note text);
@@ -26,6 +26,8 @@ const schema = `
   CREATE TABLE t_deferred (id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED, v int NOT NULL);
   ALTER TABLE t_deferred REPLICA IDENTITY FULL;
   CREATE TABLE t_composite (a int, b int, v int NOT NULL, PRIMARY KEY (a, b));
+  -- no row key: inserts only (PostgreSQL cannot identify its old rows), each under its own key
+  CREATE TABLE t_log (session float8, n int, at_key int);
   -- one session's work: transactions of 1..4 random changes over 30 keys per table, key changes
   -- included; a change that fails (duplicate key, deadlock) rolls back its transaction only
   CREATE PROCEDURE work(seed float8, n int) LANGUAGE plpgsql AS $$
@@ -35,6 +37,7 @@ const schema = `
     FOR i IN 1..n LOOP
       BEGIN
         SET CONSTRAINTS ALL IMMEDIATE;
+        INSERT INTO t_log SELECT seed, i, g FROM generate_series(1, (random() * 2)::int) g;
         FOR j IN 1..(1 + floor(random() * 4))::int LOOP
           r := random(); k := 1 + floor(random() * 30)::int; k2 := 1 + floor(random() * 30)::int; t := floor(random() * 5)::int;
           IF t = 0 THEN
@@ -68,6 +71,7 @@ const schema = `
       EXCEPTION WHEN OTHERS THEN NULL;
       END;
       COMMIT;
+      PERFORM pg_sleep(0.02);
     END LOOP;
   END $$;`
 
@@ -78,9 +82,13 @@ const schema = `
  */
 const deferredRace = async (pg: PgCluster, id: number): Promise<void> => {
   await pg.psql(`INSERT INTO t_deferred VALUES (${id}, 0)`)
-  const inserting = pg.psql(`BEGIN; INSERT INTO t_deferred VALUES (${id}, ${id}); SELECT pg_sleep(0.6); COMMIT;`)
-  await new Promise((resolve) => setTimeout(resolve, 200))
-  await pg.psql(`DELETE FROM t_deferred WHERE id = ${id}`)
+  // the insert takes an advisory lock once written, then waits for the old row to be deleted
+  const inserting = pg.psql(`BEGIN; INSERT INTO t_deferred VALUES (${id}, ${id}); SELECT pg_advisory_lock(${id});
+    DO $$ BEGIN WHILE EXISTS (SELECT 1 FROM t_deferred WHERE id = ${id} AND v = 0) LOOP PERFORM pg_sleep(0.02); END LOOP; END $$;
+    COMMIT;`)
+  await pg.psql(`DO $$ BEGIN
+      WHILE NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = ${id} AND granted) LOOP PERFORM pg_sleep(0.02); END LOOP;
+    END $$; DELETE FROM t_deferred WHERE id = ${id}`)
   await inserting
 }
 
@@ -140,18 +148,25 @@ describe.each([
     }
     let service = launch()
     await service.waitForLog("streaming", { timeoutMs: 30_000 })
+    // the table whose rows cannot be followed by key is named at start
+    const warning = service.logs().find((line) => line.message === "tables_without_row_key")
+    expect(warning?.["tables"]).toEqual(["public.t_log: no primary key or replica identity index: changes use PARTITION_KEY_FALLBACK"])
 
     // four concurrent sessions (psql each), and deferred-key races beside them; the service killed twice meanwhile
+    let workDone = false
     const work = Promise.all([
-      ...[0.11, 0.22, 0.33, 0.44].map((seed) => pg.psql(`CALL work(${seed}, 150)`)),
+      ...[0.11, 0.22, 0.33, 0.44].map((seed) => pg.psql(`CALL work(${seed}, 250)`)),
       (async () => {
         for (let id = 101; id <= 105; id++) await deferredRace(pg, id)
       })()
-    ])
+    ]).then(() => {
+      workDone = true
+    })
     for (const after of [150, 500]) {
       await service.waitUntil(`${after} records published`, async () => (await service.metric("cdc_changes_published_total")) >= after, {
         timeoutMs: 60_000
       })
+      expect(workDone, "killed while the sessions still write").toBe(false)
       service.kill("SIGKILL")
       await service.exited
       service = launch()
