@@ -42,6 +42,12 @@ describe("RECORD_FORMAT=debezium on both plugins", () => {
                       note varchar(10), doc jsonb, raw json, uid uuid, data bytea, day date, at timestamp, at3 timestamp(3),
                       zoned timestamptz, clock time, zclock timetz, span interval, nums int[], words text[], days date[]);
       CREATE TABLE full_rows (id int PRIMARY KEY, v text);
+      CREATE SCHEMA "we.ird";
+      CREATE SCHEMA weird;
+      CREATE TYPE weird.date AS ENUM ('not a time');
+      CREATE TABLE "we.ird"."ta""ble" ("we""ird col" text PRIMARY KEY, "ü ñ" weird.date, "a.b" int[],
+        inf timestamp, ninf date, bc timestamp, far timestamptz, nan numeric, finf float8, words text[], empty int[],
+        doc jsonb, nothing bytea, span interval, midnight time);
       ALTER TABLE full_rows REPLICA IDENTITY FULL;
       CREATE PUBLICATION cdc FOR ALL TABLES;`)
     await pg.psql(`SELECT pg_create_logical_replication_slot('w', 'wal2json')`)
@@ -56,6 +62,9 @@ describe("RECORD_FORMAT=debezium on both plugins", () => {
       `BEGIN; UPDATE t SET name = 'x'; INSERT INTO full_rows VALUES (2, 'c'); UPDATE t SET ok = false; COMMIT`,
       `TRUNCATE full_rows`,
       `SELECT pg_logical_emit_message(true, 'audit', 'transactional ✓')`,
+      `INSERT INTO "we.ird"."ta""ble" VALUES (E'q"uo\\te\\\\ \\x01' || chr(1) || ' 😀', 'not a time', '{{1,2},{3,4}}', 'infinity',
+        '-infinity', '0044-03-15 12:00:00 BC', '20000-01-01 00:00:00+00', 'NaN', 'Infinity', E'{"a\\\\\\"b",NULL,"NULL",""}', '{}',
+        '{"u": "\\u00e9\\u0001x"}'::text::jsonb, '', '-1 years -2 mons +3 days -04:05:06', '24:00:00')`,
       `DELETE FROM t`
     ]) await pg.psql(sql)
     const values = await pg.psql(`SELECT json_build_object(
@@ -67,7 +76,8 @@ describe("RECORD_FORMAT=debezium on both plugins", () => {
       'zoned', to_char(timestamptz '2024-01-02 03:04:05.5+05:30' AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.FF1"Z"'),
       'clock', (extract(epoch from time '23:59:59.999999') * 1000000)::bigint,
       'span', (extract(epoch from interval '3 days 04:05:06.5') * 1000000)::bigint,
-      'days', json_build_array('2024-01-02'::date - date '1970-01-01'))`)
+      'days', json_build_array('2024-01-02'::date - date '1970-01-01'),
+      'bc', (extract(epoch from timestamp '0044-03-15 12:00:00 BC') * 1000000)::bigint)`)
     expected = JSON.parse(values) as Record<string, unknown>
 
     // the tables' row keys, as the service reads them (psql's NULL is "": the catalog's columns are never "")
@@ -88,7 +98,7 @@ describe("RECORD_FORMAT=debezium on both plugins", () => {
   })
 
   it("gives the same events, byte for byte, whichever plugin", () => {
-    expect(wal2json.length).toBe(10)
+    expect(wal2json.length).toBe(11)
     expect(pgoutput).toEqual(wal2json)
   })
 
@@ -113,7 +123,7 @@ describe("RECORD_FORMAT=debezium on both plugins", () => {
       message?: { prefix: string; content: string }
     })
     expect(events.map((e) => `${e.op}:${e.source.table}`)).toEqual([
-      "c:t", "c:full_rows", "u:full_rows", "d:full_rows", "u:t", "c:full_rows", "u:t", "t:full_rows", "m:", "d:t"
+      "c:t", "c:full_rows", "u:full_rows", "d:full_rows", "u:t", "c:full_rows", "u:t", "t:full_rows", "m:", `c:ta"ble`, "d:t"
     ])
     // REPLICA IDENTITY FULL: the old row; DEFAULT: none
     expect(events[2]!.before).toEqual({ id: 1, v: "a" })
@@ -130,4 +140,30 @@ describe("RECORD_FORMAT=debezium on both plugins", () => {
     expect(BigInt(commitLsn!)).toBeGreaterThan(BigInt(events[6]!.source.lsn))
     expect(events[8]).toMatchObject({ op: "m", message: { prefix: "audit", content: Buffer.from("transactional ✓").toString("base64") } })
   })
+
+  it("never fails on what a role can write: odd names, look-alike types, infinities, BC, far years, escapes", () => {
+    const row = JSON.parse(wal2json[9]!) as { after: Record<string, unknown>; source: { schema: string; table: string } }
+    expect(row.source).toMatchObject({ schema: "we.ird", table: `ta"ble` })
+    expect(row.after).toEqual({
+      [`we"ird col`]: "q\"uo\te\\ \u0001\u0001 😀",
+      "ü ñ": "not a time", // an enum named like a built-in type is its text
+      "a.b": [[1, 2], [3, 4]],
+      inf: "infinity",
+      ninf: "-infinity",
+      bc: expect.any(Number),
+      far: "20000-01-01 00:00:00+00", // beyond ISO-8601's four-digit years: the server's text
+      nan: null,
+      finf: null,
+      words: [`a"b`, null, "NULL", ""],
+      empty: [],
+      doc: `{"u": "é\\u0001x"}`,
+      nothing: "",
+      span: expect.any(Number),
+      midnight: 86_400_000_000
+    })
+    // 44 BC (astronomical year -43), March 15, noon: PostgreSQL's own epoch
+    expect(row.after.bc).toBe(Number(expected.bc))
+    expect(row.after.span).toBe(((-14 * 365.25 / 12 + 3) * 86_400 - (4 * 3600 + 5 * 60 + 6)) * 1_000_000)
+  })
 })
+
