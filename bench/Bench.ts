@@ -42,7 +42,7 @@ export interface SlotSpec {
 }
 
 /** What a scenario adds to the results. */
-export type ScenarioResults = Partial<Pick<BenchResults, "drains" | "latency" | "memory" | "scaling">>
+export type ScenarioResults = Partial<Pick<BenchResults, "drains" | "latency" | "memory" | "scaling" | "backfill">>
 
 export interface Scenario {
   readonly name: string

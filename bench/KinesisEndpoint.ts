@@ -49,9 +49,15 @@ export interface EndpointStats {
   /** Epoch ms of the first and last acknowledgement, when any. */
   readonly firstAckMs: number | undefined
   readonly lastAckMs: number | undefined
-  /** Ack time minus commit time, in ms, over records whose body carried a commit timestamp. */
+  /**
+   * Ack time minus commit time, in ms, over records whose body carried a commit timestamp; rows a
+   * backfill published (`"action":"R"`, stamped with their watermark's commit) are not live changes
+   * and are left out.
+   */
   readonly latencyMs: Distribution | undefined
   readonly recordsWithoutTimestamp: number
+  /** Records that were rows a backfill published. */
+  readonly backfilledRecords: number
 }
 
 /** The endpoint in this process: a TCP server (HTTP/1.1 or HTTP/2 per connection) plus its counters. */
@@ -93,6 +99,8 @@ class Samples {
     return this.values.subarray(0, this.length)
   }
 }
+
+const backfillAction = Buffer.from(`"action":"R"`)
 
 /** FNV-1a of the partition key, to spread records over shards deterministically. */
 const shardOf = (partitionKey: string, shardCount: number): number => {
@@ -148,6 +156,7 @@ export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions):
   let lastAckMs: number | undefined
   let samples = new Samples()
   let withoutTimestamp = 0
+  let backfilled = 0
 
   const checkStream = (input: Record<string, unknown>): void => {
     const name = typeof input.StreamName === "string"
@@ -203,6 +212,11 @@ export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions):
       const sequence = (sequences[shard] = sequences[shard]! + 1n)
       results[i] = { SequenceNumber: String(sequenceBase + sequence), ShardId: shardId(shard) }
       dataBytes += record.data.length
+      // the action is among the first fields, after the position
+      if (record.data.subarray(0, 96).indexOf(backfillAction) >= 0) {
+        backfilled++
+        continue
+      }
       const commitMs = commitTimeOf(record.data)
       if (commitMs === undefined) withoutTimestamp++
       else samples.push(ackMs - commitMs)
@@ -220,7 +234,7 @@ export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions):
 
   const stats = (): EndpointStats => ({
     requests, rejected: { ...rejected }, records, dataBytes, firstAckMs, lastAckMs,
-    latencyMs: distribution(samples.view()), recordsWithoutTimestamp: withoutTimestamp
+    latencyMs: distribution(samples.view()), recordsWithoutTimestamp: withoutTimestamp, backfilledRecords: backfilled
   })
 
   const reset = (): void => {
@@ -232,6 +246,7 @@ export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions):
     lastAckMs = undefined
     samples = new Samples()
     withoutTimestamp = 0
+    backfilled = 0
   }
 
   const answer = (response: Response, status: number, body: unknown, contentType = "application/x-amz-json-1.1"): void => {

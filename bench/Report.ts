@@ -95,6 +95,23 @@ export interface ScalingFigures extends Throughput {
   readonly requestBoundChangesPerSecond: number | undefined
 }
 
+/** A backfill under a live load (issue 13), against COPY of the same table. */
+export interface BackfillFigures {
+  readonly rows: number
+  /** From `backfill_started` to `backfill_finished`. */
+  readonly seconds: number
+  readonly rowsPerSecond: number
+  /** `COPY (SELECT * FROM …) TO STDOUT` of the same table through psql into /dev/null. */
+  readonly copySeconds: number
+  readonly copyRowsPerSecond: number
+  /** Offered single-row transactions per second, for `loadSeconds`, alone and then during the backfill. */
+  readonly liveRate: number
+  readonly loadSeconds: number
+  readonly backfillOutlastedLoad: boolean
+  readonly liveWithoutMs: Distribution
+  readonly liveDuringMs: Distribution
+}
+
 export interface BenchResults {
   readonly startedAt: string
   readonly quick: boolean
@@ -106,6 +123,7 @@ export interface BenchResults {
   readonly memory: ReadonlyArray<MemoryFigures>
   /** Empty unless the run was given --scaling. */
   readonly scaling: ReadonlyArray<ScalingFigures>
+  readonly backfill: ReadonlyArray<BackfillFigures>
   readonly targets: ReadonlyArray<TargetCheck>
 }
 
@@ -168,6 +186,15 @@ export const markdown = (r: BenchResults): string => {
       lines.push(`| ${int(x.changes)} changes, ${x.rows} | ${int(x.averageBodyBytes)} B | ${x.kinesisMaxInflight} | ${x.endpointLatencyMs} ms | ` +
         `${int(x.changesPerSecond)} | ${fixed(x.megabytesPerSecond)} | ${fixed(x.ratioToCeiling * 100, 0)}% | ${fixed(x.serviceCpuUtilization * 100, 0)}% | ${bound} | ${fixed(x.serviceCpuMicrosPerChange)} µs |`)
     }
+  }
+  for (const b of r.backfill) {
+    lines.push("")
+    lines.push(`| Backfill of ${int(b.rows)} rows under ${int(b.liveRate)} live changes/s | Rows/s | Seconds | vs COPY | live p50 | live p99 | live max |`)
+    lines.push("|---|---:|---:|---:|---:|---:|---:|")
+    lines.push(`| COPY (SELECT …) TO STDOUT (ceiling) | ${int(b.copyRowsPerSecond)} | ${fixed(b.copySeconds, 2)} | 100% | | | |`)
+    lines.push(`| live load alone, ${b.loadSeconds} s | | | | ${fixed(b.liveWithoutMs.p50)} ms | ${fixed(b.liveWithoutMs.p99)} ms | ${fixed(b.liveWithoutMs.max)} ms |`)
+    lines.push(`| backfill, with the live load for its first ${b.loadSeconds} s${b.backfillOutlastedLoad ? "" : " (it finished sooner)"} | ${int(b.rowsPerSecond)} | ` +
+      `${fixed(b.seconds, 2)} | ${fixed((b.rowsPerSecond / b.copyRowsPerSecond) * 100, 0)}% | ${fixed(b.liveDuringMs.p50)} ms | ${fixed(b.liveDuringMs.p99)} ms | ${fixed(b.liveDuringMs.max)} ms |`)
   }
   lines.push("")
   lines.push("| Target | Measured | Result |")

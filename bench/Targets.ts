@@ -22,7 +22,11 @@ export const targets = {
   /** Service CPU per change at least this far below the baseline. */
   cpuReduction: 0.4,
   /** Peak RSS ≤ QUEUE_MAX_BYTES + this. */
-  memoryAboveQueueBytes: 150 * 1_000_000
+  memoryAboveQueueBytes: 150 * 1_000_000,
+  /** Live p99 during a backfill of `backfillRows` under `backfillLiveRate` changes/s ≤ this × without (issue 13). */
+  backfillP99Factor: 3,
+  backfillRows: 1_000_000,
+  backfillLiveRate: 2_000
 } as const
 
 export interface TargetCheck {
@@ -77,6 +81,16 @@ export const checkTargets = (r: Omit<BenchResults, "targets">): ReadonlyArray<Ta
       target: `p99 commit → ack ≤ ${targets.latencyP99Ms} ms at ${targets.latencyRate.toLocaleString("en-US")} changes/s (${l.name})`,
       measured: l.offeredRate === targets.latencyRate ? measured : `${measured}, not comparable: offered ${l.offeredRate.toLocaleString("en-US")}/s`,
       met: l.offeredRate === targets.latencyRate ? l.latencyMs.p99 <= targets.latencyP99Ms : undefined
+    })
+  }
+  for (const b of r.backfill) {
+    const comparable = b.rows === targets.backfillRows && b.liveRate === targets.backfillLiveRate
+    const measured = `p99 ${b.liveDuringMs.p99.toFixed(1)} ms during against ${b.liveWithoutMs.p99.toFixed(1)} ms without ` +
+      `(${(b.liveDuringMs.p99 / b.liveWithoutMs.p99).toFixed(1)}×)`
+    checks.push({
+      target: `live p99 during a backfill of ${targets.backfillRows.toLocaleString("en-US")} rows under ${targets.backfillLiveRate.toLocaleString("en-US")} changes/s ≤ ${targets.backfillP99Factor}× without`,
+      measured: comparable ? measured : `${measured}, not comparable: ${b.rows.toLocaleString("en-US")} rows`,
+      met: comparable ? b.liveDuringMs.p99 <= targets.backfillP99Factor * b.liveWithoutMs.p99 : undefined
     })
   }
   for (const m of r.memory) {

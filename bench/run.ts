@@ -14,7 +14,8 @@ import * as Os from "node:os"
 import { parseArguments, type ScenarioName, scenarioNames } from "./Arguments.ts"
 import { type Bench, cleanUp, log, machine, type Scenario, setUp } from "./Bench.ts"
 import { markdown, writeResults } from "./Report.ts"
-import type { BenchResults, DrainFigures, LatencyFigures, MemoryFigures, ScalingFigures } from "./Report.ts"
+import type { BackfillFigures, BenchResults, DrainFigures, LatencyFigures, MemoryFigures, ScalingFigures } from "./Report.ts"
+import * as Backfill from "./scenarios/Backfill.ts"
 import * as Drains from "./scenarios/Drains.ts"
 import * as HugeRow from "./scenarios/HugeRow.ts"
 import * as Latency from "./scenarios/Latency.ts"
@@ -32,6 +33,7 @@ const byName: Readonly<Record<ScenarioName, Scenario>> = {
   memory: Memory.scenario,
   "huge-row": HugeRow.scenario,
   latency: Latency.scenario,
+  backfill: Backfill.scenario,
   scaling: Scaling.scenario
 }
 const scenarios: ReadonlyArray<Scenario> = scenarioNames
@@ -46,19 +48,21 @@ const main = async (): Promise<void> => {
   const latency: Array<LatencyFigures> = []
   const memory: Array<MemoryFigures> = []
   const scaling: Array<ScalingFigures> = []
+  const backfill: Array<BackfillFigures> = []
   for (const scenario of scenarios) {
     const added = await scenario.run(bench)
     drains.push(...(added.drains ?? []))
     latency.push(...(added.latency ?? []))
     memory.push(...(added.memory ?? []))
     scaling.push(...(added.scaling ?? []))
+    backfill.push(...(added.backfill ?? []))
   }
   const { changes, transactions, byAction, bodyBytes } = bench.backlog
   const measured = {
     startedAt, quick: settings.quick, machine: await machine(bench.pg, loadAverageAtStart),
     backlog: { changes, transactions, byAction, bodyBytes },
     ceilings: [bench.ceiling("wal2json"), bench.ceiling("pgoutput")],
-    drains, latency, memory, scaling
+    drains, latency, memory, scaling, backfill
   }
   const results: BenchResults = { ...measured, targets: checkTargets(measured) }
   process.stdout.write(markdown(results) + "\n")

@@ -28,6 +28,7 @@ const results = (overrides: Partial<Omit<BenchResults, "targets">> = {}): Omit<B
     { run: "default queue", queueMaxBytes: 64 * MiB, streamedBytes: 263 * MiB, seconds: 10, peakRssBytes: 250 * MiB }
   ],
   scaling: [],
+  backfill: [],
   ...overrides
 })
 
@@ -72,5 +73,19 @@ describe("bench targets", () => {
     const perPlugin = checkTargets(r).filter((t) => t.target.startsWith("wal2json") || t.target.startsWith("pgoutput"))
     expect(perPlugin.length).toBe(4)
     expect(perPlugin.every((t) => t.met === undefined && t.measured === "no such drain in this run")).toBe(true)
+  })
+
+  it("live p99 during a backfill of 1,000,000 rows under 2,000 changes/s ≤ 3× without; other sizes not comparable", () => {
+    const backfill = (rows: number, withoutP99: number, duringP99: number) => ({
+      rows, seconds: 50, rowsPerSecond: rows / 50, copySeconds: 2, copyRowsPerSecond: rows / 2, liveRate: 2_000, loadSeconds: 30,
+      backfillOutlastedLoad: true,
+      liveWithoutMs: { count: 60_000, min: 1, p50: 3, p95: 6, p99: withoutP99, max: 20 },
+      liveDuringMs: { count: 60_000, min: 1, p50: 5, p95: 15, p99: duringP99, max: 90 }
+    })
+    expect(byTarget(results({ backfill: [backfill(1_000_000, 10, 29)] }), "during a backfill").map((t) => t.met)).toEqual([true])
+    expect(byTarget(results({ backfill: [backfill(1_000_000, 10, 31)] }), "during a backfill").map((t) => t.met)).toEqual([false])
+    const quick = byTarget(results({ backfill: [backfill(100_000, 10, 12)] }), "during a backfill")
+    expect(quick.map((t) => t.met)).toEqual([undefined])
+    expect(quick[0]!.measured).toContain("not comparable: 100,000 rows")
   })
 })
