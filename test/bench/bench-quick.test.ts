@@ -68,6 +68,13 @@ describe("npm run bench -- --quick", () => {
         for (const p of [l.latencyMs.p50, l.latencyMs.p95, l.latencyMs.p99, l.latencyMs.max]) positive(p)
       }
       expect(results.scaling).toEqual([]) // only with --scaling
+      // the backfill: every row, its rate beside COPY's, live latency with and without it
+      expect(results.backfill.length).toBe(1)
+      for (const b of results.backfill) {
+        expect(b.rows).toBe(100_000)
+        for (const n of [b.rowsPerSecond, b.copyRowsPerSecond, b.liveWithoutMs.p99, b.liveDuringMs.p99]) positive(n)
+        expect(b.rowsPerSecond).toBeCloseTo(b.rows / b.seconds, 6)
+      }
       expect(results.memory.length).toBeGreaterThanOrEqual(1)
       for (const m of results.memory) {
         expect(m.streamedBytes).toBeGreaterThanOrEqual(4 * m.queueMaxBytes)
