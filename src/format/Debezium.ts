@@ -122,3 +122,33 @@ export const write = (
   else out.text("null")
   out.text(`,${source},"op":"${op}","ts_ms":${context.nowMs},${transaction}}`)
 }
+
+/**
+ * A transaction record (PUBLISH_TRANSACTION_RECORDS) as Debezium's transaction metadata event:
+ * `status` BEGIN or END, `id` as in the changes' `transaction` block, and for END the number of
+ * records and their count per table (`data_collections`, `schema.table`).
+ */
+export const writeTransaction = (
+  event: ChangeEvent,
+  view: BodyView,
+  perTable: ReadonlyMap<string, number> | undefined,
+  context: Context,
+  out: BatchWriter
+): void => {
+  const xid = view.xid ?? (event.xid === undefined ? "null" : String(event.xid))
+  const head = `{"status":"${event.action === "BEGIN" ? "BEGIN" : "END"}","id":"${xid}:${event.commitLsn.toString()}",` +
+    `"ts_ms":${event.commitTimeMs ?? context.nowMs},`
+  if (event.action === "BEGIN") {
+    out.text(`${head}"event_count":null,"data_collections":null}`)
+    return
+  }
+  let count = 0
+  const collections: Array<string> = []
+  for (const [table, records] of perTable ?? []) {
+    count += records
+    // logical messages count as records but belong to no table
+    if (table === ".") continue
+    collections.push(`{"data_collection":${JSON.stringify(table)},"event_count":${records}}`)
+  }
+  out.text(`${head}"event_count":${count},"data_collections":[${collections.join(",")}]}`)
+}

@@ -85,9 +85,19 @@ const debezium = (options: Options, now: () => number): RecordFormat => {
       const result = events.slice()
       for (let i = 0; i < events.length; i++) {
         const event = events[i]!
-        // transaction records keep their own JSON
-        if (!isPublishable(event) || isTransactionRecord(event)) continue
+        if (!isPublishable(event)) continue
         const view = event.body.length === 0 ? undefined : WalBody.read(event.body)
+        if (isTransactionRecord(event)) {
+          if (view === undefined) continue
+          if (event.commitLsn !== transactionLsn) {
+            transactionLsn = event.commitLsn
+            perTable.clear()
+          }
+          Debezium.writeTransaction(event, view, perTable, context, out)
+          out.end()
+          rendered.push(i)
+          continue
+        }
         // outside a transaction: a non-transactional message (a backfill row is positioned in the
         // transaction of its chunk's high watermark, so it carries that position like a change)
         const inTransaction = view === undefined

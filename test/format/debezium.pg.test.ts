@@ -33,6 +33,9 @@ describe("RECORD_FORMAT=debezium on both plugins", () => {
   let pg: PgCluster
   let wal2json: ReadonlyArray<string>
   let pgoutput: ReadonlyArray<string>
+  /** The same, with PUBLISH_TRANSACTION_RECORDS. */
+  let wal2jsonTx: ReadonlyArray<string>
+  let pgoutputTx: ReadonlyArray<string>
   let expected: Record<string, unknown>
 
   beforeAll(async () => {
@@ -60,6 +63,7 @@ describe("RECORD_FORMAT=debezium on both plugins", () => {
       `INSERT INTO t VALUES (${row})`,
       `INSERT INTO full_rows VALUES (1, 'a'); UPDATE full_rows SET v = 'b'; DELETE FROM full_rows`,
       `BEGIN; UPDATE t SET name = 'x'; INSERT INTO full_rows VALUES (2, 'c'); UPDATE t SET ok = false; COMMIT`,
+      `UPDATE full_rows SET id = 3 WHERE id = 2`,
       `TRUNCATE full_rows`,
       `SELECT pg_logical_emit_message(true, 'audit', 'transactional ✓')`,
       `INSERT INTO "we.ird"."ta""ble" VALUES (E'q"uo\\te\\\\ \\x01' || chr(1) || ' 😀', 'not a time', '{{1,2},{3,4}}', 'infinity',
@@ -88,17 +92,21 @@ describe("RECORD_FORMAT=debezium on both plugins", () => {
     ))
     const w = Wal2JsonDecoder.make({ addTables: [], filterTables: [], keys })
     const wRows = await readChanges(pg, "w", w.startOptions)
-    wal2json = formatted(w, wRows.map((row) => ({ lsn: row.lsn, data: encoder.encode(row.data) })))
+    const wMessages = wRows.map((row) => ({ lsn: row.lsn, data: encoder.encode(row.data) }))
+    wal2json = formatted(w, wMessages)
+    wal2jsonTx = formatted(Wal2JsonDecoder.make({ addTables: [], filterTables: [], keys, transactionRecords: true }), wMessages)
     const p = PgOutputDecoder.make({ publication: "cdc", keys })
     const pRows = await readChanges(pg, "p", p.startOptions, { binary: true })
-    pgoutput = formatted(p, pRows.map((row) => ({ lsn: row.lsn, data: Buffer.from(row.data, "hex") })))
+    const pMessages = pRows.map((row) => ({ lsn: row.lsn, data: Buffer.from(row.data, "hex") }))
+    pgoutput = formatted(p, pMessages)
+    pgoutputTx = formatted(PgOutputDecoder.make({ publication: "cdc", keys, transactionRecords: true }), pMessages)
   })
   afterAll(async () => {
     await pg?.stop()
   })
 
   it("gives the same events, byte for byte, whichever plugin", () => {
-    expect(wal2json.length).toBe(11)
+    expect(wal2json.length).toBe(13)
     expect(pgoutput).toEqual(wal2json)
   })
 
@@ -123,7 +131,8 @@ describe("RECORD_FORMAT=debezium on both plugins", () => {
       message?: { prefix: string; content: string }
     })
     expect(events.map((e) => `${e.op}:${e.source.table}`)).toEqual([
-      "c:t", "c:full_rows", "u:full_rows", "d:full_rows", "u:t", "c:full_rows", "u:t", "t:full_rows", "m:", `c:ta"ble`, "d:t"
+      "c:t", "c:full_rows", "u:full_rows", "d:full_rows", "u:t", "c:full_rows", "u:t", "d:full_rows", "c:full_rows",
+      "t:full_rows", "m:", `c:ta"ble`, "d:t"
     ])
     // REPLICA IDENTITY FULL: the old row; DEFAULT: none
     expect(events[2]!.before).toEqual({ id: 1, v: "a" })
@@ -138,11 +147,15 @@ describe("RECORD_FORMAT=debezium on both plugins", () => {
     const [xid, commitLsn] = events[4]!.transaction!.id.split(":")
     expect(Number(xid)).toBe(events[4]!.source.txId)
     expect(BigInt(commitLsn!)).toBeGreaterThan(BigInt(events[6]!.source.lsn))
-    expect(events[8]).toMatchObject({ op: "m", message: { prefix: "audit", content: Buffer.from("transactional ✓").toString("base64") } })
+    // a key-changing update: a delete under the old key, then a create, as Debezium publishes it
+    expect(events[7]).toMatchObject({ op: "d", before: { id: 2, v: "c" }, after: null, transaction: { total_order: 1 } })
+    expect(events[8]).toMatchObject({ op: "c", before: null, after: { id: 3, v: "c" }, transaction: { total_order: 2 } })
+    expect(events[7]!.transaction!.id).toBe(events[8]!.transaction!.id)
+    expect(events[10]).toMatchObject({ op: "m", message: { prefix: "audit", content: Buffer.from("transactional ✓").toString("base64") } })
   })
 
   it("never fails on what a role can write: odd names, look-alike types, infinities, BC, far years, escapes", () => {
-    const row = JSON.parse(wal2json[9]!) as { after: Record<string, unknown>; source: { schema: string; table: string } }
+    const row = JSON.parse(wal2json[11]!) as { after: Record<string, unknown>; source: { schema: string; table: string } }
     expect(row.source).toMatchObject({ schema: "we.ird", table: `ta"ble` })
     expect(row.after).toEqual({
       [`we"ird col`]: "q\"uo\te\\ \u0001\u0001 😀",
@@ -164,6 +177,28 @@ describe("RECORD_FORMAT=debezium on both plugins", () => {
     // 44 BC (astronomical year -43), March 15, noon: PostgreSQL's own epoch
     expect(row.after.bc).toBe(Number(expected.bc))
     expect(row.after.span).toBe(((-14 * 365.25 / 12 + 3) * 86_400 - (4 * 3600 + 5 * 60 + 6)) * 1_000_000)
+  })
+
+  it("renders transaction records (PUBLISH_TRANSACTION_RECORDS) as Debezium's transaction metadata events", () => {
+    expect(pgoutputTx).toEqual(wal2jsonTx)
+    const events = wal2jsonTx.map((body) => JSON.parse(body) as Record<string, unknown>)
+    const statuses = events.filter((e) => "status" in e)
+    // one BEGIN and one END around each transaction's records
+    expect(statuses.length).toBeGreaterThan(0)
+    expect(statuses.map((e) => e.status)).toEqual(statuses.map((_, i) => (i % 2 === 0 ? "BEGIN" : "END")))
+    const begin = events.findIndex((e) => e.status === "BEGIN" && events[events.indexOf(e) + 1]?.op === "u")
+    const end = events.findIndex((e, i) => i > begin && e.status === "END")
+    const changes = events.slice(begin + 1, end) as Array<{ transaction: { id: string } }>
+    expect(changes.map((e) => (e as unknown as { op: string }).op)).toEqual(["u", "c", "u"])
+    expect(events[begin]).toEqual({
+      status: "BEGIN", id: changes[0]!.transaction.id, ts_ms: expect.any(Number), event_count: null, data_collections: null
+    })
+    expect(events[end]).toEqual({
+      status: "END", id: changes[0]!.transaction.id, ts_ms: (events[begin] as { ts_ms: number }).ts_ms, event_count: 3,
+      data_collections: [{ data_collection: "public.t", event_count: 2 }, { data_collection: "public.full_rows", event_count: 1 }]
+    })
+    // a change's total_order counts the BEGIN record as the wal2json format's commit_idx does
+    expect((changes[0] as unknown as { transaction: { total_order: number } }).transaction.total_order).toBe(2)
   })
 })
 
