@@ -179,8 +179,10 @@ describe("RECORD_FORMAT=debezium (service process, both plugins)", () => {
       COMMIT;
       DELETE FROM accounts WHERE id > 15;
       UPDATE events SET payload = '{"done": true}' WHERE id <= 3;
+      UPDATE accounts SET id = id + 100 WHERE id <= 2;
       SELECT pg_logical_emit_message(true, 'audit', 'checkpoint');`)
-    const count = 20 + 6 + 10 + 5 + 3 + 1
+    // the key-changing update of two rows: a delete and a create each
+    const count = 20 + 6 + 10 + 5 + 3 + 4 + 1
     const streams = new Map<string, ReadonlyArray<Read>>()
     for (const { plugin, stream, service } of services) {
       const records = await readStream(stream, count, service)
