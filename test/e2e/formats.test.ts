@@ -4,7 +4,7 @@
  * and warns about a pattern that matches nothing; RECORD_FORMAT=debezium publishes Debezium's
  * change event values, the same for both plugins, from which the tables are rebuilt;
  * KINESIS_STREAM_ROUTES sends each table to its stream, in per-key order, with metrics by stream,
- * and a missing routed stream is fatal, named.
+ * and a missing routed stream is fatal, named; backfilled rows get the same format and exclusions.
  */
 import * as Lsn from "../../src/domain/Lsn.ts"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -295,4 +295,42 @@ describe("KINESIS_STREAM_ROUTES (service process)", () => {
     expect(JSON.stringify(fatal[0])).toContain("no-such-stream")
     expect(JSON.stringify(fatal[0])).toContain("ResourceNotFoundException")
   }, 60_000)
+})
+
+describe("formats of backfilled rows (service process)", () => {
+  it("renders rows read by INITIAL_BACKFILL as Debezium reads (op r), without the excluded columns", async () => {
+    await pg.psql(`
+      CREATE TABLE patients (id int PRIMARY KEY, name text, ssn text);
+      INSERT INTO patients SELECT i, 'p' || i, 'ssn-' || i FROM generate_series(1, 50) i;`)
+    await kinesis.createStream("backfill-debezium", 2)
+    const service = processes.start(serviceEnv(pg, kinesis, {
+      stream: "backfill-debezium",
+      slot: "backfill_debezium",
+      extra: {
+        RECORD_FORMAT: "debezium", EXCLUDE_COLUMNS: "*.ssn", INITIAL_BACKFILL: "true", WAL2JSON_ADD_TABLES: "public.patients"
+      }
+    }))
+    await service.waitForLog("streaming", { timeoutMs: 30_000 })
+    await pg.psql(`UPDATE patients SET name = 'changed' WHERE id = 7`)
+    const records = await readStream("backfill-debezium", 51, service)
+    const reads = records.filter((r) => r.json.op === "r")
+    expect(reads).toHaveLength(50)
+    for (const record of records) expect(record.text).not.toContain("ssn")
+    for (const read of reads) expect(read.json.source).toMatchObject({ snapshot: "true", table: "patients" })
+    expect(reads.every((r) => (r.json.transaction as { total_order: number } | null)?.total_order !== undefined)).toBe(true)
+    // the rebuilt table is the database's, update included, whatever the order the rows and change came in
+    const rows = new Map<number, Record<string, unknown>>()
+    const applied = new Map<string, readonly [bigint, number]>()
+    for (const record of records) {
+      const place = position(record)
+      const last = applied.get(record.partitionKey)
+      if (last !== undefined && compare(place, last) <= 0) continue
+      applied.set(record.partitionKey, place)
+      const after = record.json.after as Record<string, unknown>
+      rows.set(after.id as number, after)
+    }
+    expect(rows.get(7)).toEqual({ id: 7, name: "changed" })
+    expect(rows.size).toBe(50)
+    await service.stop()
+  }, 120_000)
 })
