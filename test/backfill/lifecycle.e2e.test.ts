@@ -145,6 +145,38 @@ describe("backfill lifecycle (real processes)", () => {
     await service.stop()
   }, 400_000)
 
+  it("a table altered during its backfill: a new column is read from the next chunk on; a dropped key ends it as failed", async () => {
+    const a = await setup(60_000)
+    const b = uniqueName("bf")
+    await pg.psql(`CREATE TABLE ${b} (id int PRIMARY KEY, note text); INSERT INTO ${b} SELECT g, 'x' FROM generate_series(1, 60000) g`)
+    const env = { ...a.env, WAL2JSON_ADD_TABLES: `public.${a.table},public.${b}` }
+    const service = processes.start(env)
+    await service.waitForLog("streaming", { timeoutMs: 60_000 })
+    await cli(["backfill", `public.${a.table}`, `public.${b}`], env)
+    await eventually("a runs", async () => (await stateOf(a.table)) === "running", 60_000, 20)
+    await pg.psql(`ALTER TABLE ${a.table} ADD COLUMN extra int NOT NULL DEFAULT 7`)
+    await service.waitUntil("a done", async () => (await stateOf(a.table)) === "done", { timeoutMs: 120_000 })
+    await eventually("b runs", async () => (await stateOf(b)) === "running", 60_000, 20)
+    await pg.psql(`ALTER TABLE ${b} DROP CONSTRAINT ${b}_pkey`)
+    await service.waitUntil("b failed", async () => (await stateOf(b)) === "failed", { timeoutMs: 60_000 })
+    expect(await pg.psql(`SELECT error FROM cdc_logical_replication.backfills WHERE table_name = '${b}'`))
+      .toMatch(/has no primary key and no unique index over NOT NULL columns.*\(altered during its backfill\)/)
+    await caughtUp(a.slot, service)
+    type Body = { action: string; table: string; commit_lsn: string; commit_idx: number; columns: Array<{ name: string; value: unknown }> }
+    const position = (r: Body) => (BigInt(`0x${r.commit_lsn.split("/")[0]}`) << 32n) + BigInt(`0x${r.commit_lsn.split("/")[1]}`)
+    // in commit order (the stream is read shard by shard)
+    const rows = (await streamRecords(a.stream)).map((r) => JSON.parse(r.data) as Body)
+      .filter((r) => r.action === "R" && r.table === a.table)
+      .sort((x, y) => (position(x) < position(y) ? -1 : position(x) > position(y) ? 1 : x.commit_idx - y.commit_idx))
+    const withExtra = rows.filter((r) => r.columns.some((c) => c.name === "extra" && c.value === 7))
+    expect(withExtra.length).toBeGreaterThan(0)
+    expect(withExtra.length).toBeLessThan(60_000)
+    // once a chunk carries the column, every later one does
+    const firstWith = rows.findIndex((r) => r.columns.some((c) => c.name === "extra"))
+    expect(rows.slice(firstWith).every((r) => r.columns.some((c) => c.name === "extra"))).toBe(true)
+    await service.stop()
+  }, 300_000)
+
   it("publishes wide rows near the record limit whole, and one over it by OVERSIZED_RECORD_POLICY (drop)", async () => {
     const { env, slot, stream, table } = await setup(0)
     // random text does not compress: each value is as wide in the record as in the table
