@@ -8,21 +8,35 @@ export class BatchWriter {
   private readonly pieces: Array<string | Uint8Array> = []
   /** Index in `pieces` where each record ends. */
   private readonly ends: Array<number> = []
+  /** Text not yet pushed: consecutive text is joined into one piece. */
+  private pending = ""
+
   text(piece: string): void {
-    this.pieces.push(piece)
+    this.pending += piece
+  }
+
+  private flush(): void {
+    if (this.pending.length > 0) {
+      this.pieces.push(this.pending)
+      this.pending = ""
+    }
   }
 
   slice(piece: Uint8Array): void {
+    this.flush()
     this.pieces.push(piece)
   }
 
   /** Bytes `[start, end)` of `source`, without making a view of them now. */
   range(source: Uint8Array, start: number, end: number): void {
-    if (end > start) this.pieces.push(new Uint8Array(source.buffer, source.byteOffset + start, end - start))
+    if (end <= start) return
+    this.flush()
+    this.pieces.push(new Uint8Array(source.buffer, source.byteOffset + start, end - start))
   }
 
   /** Ends the current record. */
   end(): void {
+    this.flush()
     this.ends.push(this.pieces.length)
   }
 

@@ -74,8 +74,27 @@ const hasOldRow = (view: BodyView): boolean => {
   return identity.items.some((item) => !key.has(item.name))
 }
 
-const decimalLsn = (text: string | undefined, fallback: Lsn.Lsn): string =>
-  ((text === undefined ? undefined : Lsn.parse(text)) ?? fallback).toString()
+/** `16/B374D848` as a decimal number's text, without a BigInt while it is below 2^53. */
+const decimalLsn = (text: string | undefined, fallback: Lsn.Lsn): string => {
+  const slash = text === undefined ? -1 : text.indexOf("/")
+  if (text !== undefined && slash > 0 && slash <= 6 && text.length - slash - 1 <= 8 && text.length - slash > 1) {
+    const high = parseInt(text.slice(0, slash), 16)
+    const low = parseInt(text.slice(slash + 1), 16)
+    if (high < 0x200000 && Number.isInteger(high) && Number.isInteger(low)) return String(high * 0x1_0000_0000 + low)
+  }
+  return ((text === undefined ? undefined : Lsn.parse(text)) ?? fallback).toString()
+}
+
+/** The decimal text of the last commit LSN asked for (every record of a transaction asks). */
+let lastCommitLsn = -1n
+let lastCommitLsnText = ""
+const decimalCommitLsn = (lsn: Lsn.Lsn): string => {
+  if (lsn !== lastCommitLsn) {
+    lastCommitLsn = lsn
+    lastCommitLsnText = lsn.toString()
+  }
+  return lastCommitLsnText
+}
 
 /**
  * Writes the event's Debezium value (not ending the record). `dataCollectionOrder` is the 1-based
@@ -92,7 +111,7 @@ export const write = (
 ): void => {
   const op = ops[view.action]
   if (op === undefined) throw new JsonScan.Malformed(`no Debezium operation for action ${JSON.stringify(view.action)}`)
-  const commitLsn = event.commitLsn.toString()
+  const commitLsn = decimalCommitLsn(event.commitLsn)
   const lsn = decimalLsn(view.lsn, event.lsn)
   const xid = view.xid ?? (event.xid === undefined ? "null" : String(event.xid))
   const source = `"source":{"version":${context.version},"connector":"postgresql","name":${context.name},` +

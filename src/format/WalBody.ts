@@ -41,6 +41,33 @@ export interface BodyView {
   readonly content: Span | undefined
 }
 
+/** The keys the formats read; any other key is skipped. */
+const KEYS = [
+  "action", "xid", "timestamp", "lsn", "schema", "table", "columns", "identity", "pk", "transactional", "prefix", "content",
+  "name", "type", "value"
+] as const
+type Key = (typeof KEYS)[number] | undefined
+
+/** Known keys by length, as char codes, so a key is recognized without making a string of it. */
+const keysByLength = new Map<number, Array<readonly [Key, ReadonlyArray<number>]>>()
+for (const key of KEYS) {
+  const list = keysByLength.get(key.length) ?? []
+  list.push([key, [...key].map((c) => c.charCodeAt(0))])
+  keysByLength.set(key.length, list)
+}
+
+/** The known key whose quoted span is `[start, end)`, or undefined. */
+const keyAt = (b: Uint8Array, start: number, end: number): Key => {
+  const candidates = keysByLength.get(end - start - 2)
+  if (candidates === undefined) return undefined
+  for (const [key, codes] of candidates) {
+    let k = 0
+    while (k < codes.length && b[start + 1 + k] === codes[k]) k++
+    if (k === codes.length) return key
+  }
+  return undefined
+}
+
 /** `i` at `:` after a key (whitespace allowed): the index of the value. */
 const valueAt = (b: Uint8Array, i: number): number => {
   i = JsonScan.skipWs(b, i)
@@ -52,13 +79,13 @@ const valueAt = (b: Uint8Array, i: number): number => {
  * Calls `visit(key, valueStart)` for each member of the object at `i`; `visit` returns the end of
  * the value (it may read the value itself, so nothing is scanned twice). Returns the index after `}`.
  */
-const object = (b: Uint8Array, i: number, visit: (key: string, start: number) => number): number => {
+const object = (b: Uint8Array, i: number, visit: (key: Key, start: number) => number): number => {
   if (b[i] !== 0x7b) throw new JsonScan.Malformed(`expected an object at ${i}`)
   i = JsonScan.skipWs(b, i + 1)
   if (b[i] === 0x7d) return i + 1
   while (i < b.length) {
     const keyEnd = JsonScan.skipString(b, i)
-    const key = JsonScan.stringValue(b, i, keyEnd)
+    const key = keyAt(b, i, keyEnd)
     i = JsonScan.skipWs(b, visit(key, valueAt(b, keyEnd)))
     if (b[i] === 0x2c) {
       i = JsonScan.skipWs(b, i + 1)
