@@ -13,34 +13,51 @@ const base64Length = (bytes: number): number => Math.ceil(bytes / 3) * 4
 const RECORD_OPEN = "{\"Data\":\""
 const KEY_FIELD = "\",\"PartitionKey\":"
 
+/** Keys JSON writes as they are: printable ASCII but `"` and `\\` (most keys: `schema.table:[values]`). */
+const plainKey = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
+
 /**
  * The JSON body of a PutRecords request in one buffer: the request's other members (stream name or
- * ARN) as JSON, then `"Records":[{"Data":"<base64>","PartitionKey":"…"},…]`.
+ * ARN) as JSON, then `"Records":[{"Data":"<base64>","PartitionKey":"…"},…]`. A plain key is copied
+ * in between quotes; any other is written as `JSON.stringify` writes it.
  */
 export const encodeBody = (members: Readonly<Record<string, unknown>>, records: ReadonlyArray<PutRecordsEntry>): Buffer => {
   const head = JSON.stringify(members)
   const prefix = (head === "{}" ? "{" : head.slice(0, -1) + ",") + "\"Records\":["
-  const keys: Array<string> = new Array(records.length)
+  /** The JSON of each key that is not plain; undefined for plain ones. */
+  let escaped: Array<string | undefined> | undefined
   let size = Buffer.byteLength(prefix) + 2 + Math.max(0, records.length - 1)
   for (let i = 0; i < records.length; i++) {
     const record = records[i]!
-    const key = JSON.stringify(record.partitionKey)
-    keys[i] = key
-    size += RECORD_OPEN.length + base64Length(record.data.byteLength) + KEY_FIELD.length + Buffer.byteLength(key) + 1
+    const key = record.partitionKey
+    let keyBytes: number
+    if (plainKey.test(key)) keyBytes = key.length + 2
+    else {
+      const json = JSON.stringify(key)
+      ;(escaped ??= new Array(records.length))[i] = json
+      keyBytes = Buffer.byteLength(json)
+    }
+    size += RECORD_OPEN.length + base64Length(record.data.byteLength) + KEY_FIELD.length + keyBytes + 1
   }
   const body = Buffer.allocUnsafe(size)
   let offset = body.write(prefix, 0)
   for (let i = 0; i < records.length; i++) {
-    const data = records[i]!.data
-    if (i > 0) offset = body.writeUInt8(0x2c, offset)
+    const { data, partitionKey } = records[i]!
+    if (i > 0) body[offset++] = 0x2c
     offset += body.write(RECORD_OPEN, offset, "latin1")
-    offset += body.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64"), offset, "latin1")
+    const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+    offset += body.write(bytes.toString("base64"), offset, "latin1")
     offset += body.write(KEY_FIELD, offset, "latin1")
-    offset += body.write(keys[i]!, offset)
-    offset = body.writeUInt8(0x7d, offset)
+    const json = escaped?.[i]
+    if (json === undefined) {
+      body[offset++] = 0x22
+      offset += body.write(partitionKey, offset, "latin1")
+      body[offset++] = 0x22
+    } else offset += body.write(json, offset)
+    body[offset++] = 0x7d
   }
-  offset = body.writeUInt8(0x5d, offset)
-  offset = body.writeUInt8(0x7d, offset)
+  body[offset++] = 0x5d
+  body[offset++] = 0x7d
   return offset === size ? body : body.subarray(0, offset)
 }
 

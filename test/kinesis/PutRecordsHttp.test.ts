@@ -8,6 +8,7 @@ import { KinesisClient as SdkClient, type KinesisClientConfig, PutRecordsCommand
 import type { PutRecordsCommandInput } from "@aws-sdk/client-kinesis"
 import { HttpRequest, HttpResponse } from "@smithy/core/transport"
 import { afterEach, describe, expect, it, vi } from "@effect/vitest"
+import * as fc from "fast-check"
 import { Readable } from "node:stream"
 import { KinesisError } from "../../src/Errors.ts"
 import * as ErrorPolicy from "../../src/ErrorPolicy.ts"
@@ -234,6 +235,20 @@ describe("PutRecordsHttp", () => {
       expect(classified).toBeInstanceOf(KinesisError)
       expect(classified).toMatchObject({ code: "InvalidResponse", reason: "ServerError", retriable: true })
     }
+  })
+
+  it("encodeBody writes the JSON JSON.stringify writes, for any keys (plain, escaped, any Unicode) and any data", () => {
+    const record = fc.record({
+      data: fc.uint8Array({ maxLength: 64 }).chain((bytes) => fc.constantFrom(bytes, Buffer.from(bytes), new Uint8Array([0, ...bytes, 0]).subarray(1, bytes.length + 1))),
+      partitionKey: fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: "binary", maxLength: 40 }), fc.constantFrom("public.t:[1]", "a\"b", "\\", "\u007f", "\u0000"))
+    })
+    fc.assert(fc.property(fc.array(record, { maxLength: 20 }), (records) => {
+      const expected = JSON.stringify({
+        StreamName: "s",
+        Records: records.map((r) => ({ Data: Buffer.from(r.data).toString("base64"), PartitionKey: r.partitionKey }))
+      })
+      expect(encodeBody({ StreamName: "s" }, records).toString("utf8")).toBe(expected)
+    }), { numRuns: 300 })
   })
 
   it("encodeBody and decodeOutput on their own", () => {
