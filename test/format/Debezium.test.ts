@@ -86,6 +86,17 @@ describe("Debezium change event values (the documentation's customers examples)"
     expect(other).toMatchObject({ op: "c", transaction: { total_order: 2, data_collection_order: 1 } })
   })
 
+  it("writes LSNs beyond 2^53 exactly", () => {
+    const body = `{"commit_lsn":"200000/20","commit_idx":0,"action":"I","xid":9,"lsn":"200000/10","schema":"public","table":"customers",` +
+      `"columns":${customer(1, "Anne")},${pk}}`
+    const format = RecordFormat.make({ recordFormat: "debezium", exclude: ColumnFilter.make([]), source: { name: "n", db: "d" } })!
+    const commitLsn = (0x200000n << 32n) | 0x20n
+    const [rendered] = format.formatBatch([{ ...event("I", 0, ""), commitLsn, body: encoder.encode(body) }])
+    const text = decoder.decode(rendered!.body)
+    expect(text).toContain(`"lsn":${((0x200000n << 32n) | 0x10n).toString()},`)
+    expect(text).toContain(`"id":"9:${commitLsn.toString()}"`)
+  })
+
   it("renders a backfill row as a read (op r, snapshot), positioned like a change", () => {
     const [read] = render([event("R", 4, `"schema":"public","table":"customers","columns":${customer(1, "Anne")},${pk}`)])
     expect(read).toMatchObject({
