@@ -1,7 +1,7 @@
 /**
  * The start-time check of EXCLUDE_COLUMNS against the catalog: a pattern that matches no column of
  * any table is most likely a typo that would let the column it meant through, so each is named in
- * a warning (`exclude_columns_unmatched`). Not fatal: the table may be created later.
+ * a warning (`exclude_columns_unmatched`), once per process. Not fatal: the table may be created later.
  */
 import * as Effect from "effect/Effect"
 import type { ServiceError } from "../Errors.ts"
@@ -25,14 +25,19 @@ export const catalogColumns = (query: Query): Effect.Effect<Array<ColumnFilter.C
       schema == null || table == null || column == null ? [] : [[schema, table, column] as const])
   )
 
-/** Warns about each pattern that matches nothing; returns those patterns. */
+/** Patterns already warned about in this process: a reconnect does not repeat the warning. */
+const warned = new Set<string>()
+
+/** Warns about each pattern that matches nothing (once per process); returns those patterns. */
 export const warnUnmatched = (
   query: Query,
   patterns: ReadonlyArray<ColumnFilter.ColumnPattern>
 ): Effect.Effect<ReadonlyArray<ColumnFilter.ColumnPattern>, ServiceError> =>
   patterns.length === 0 ? Effect.succeed([]) : Effect.gen(function*() {
     const unmatched = ColumnFilter.unmatched(patterns, yield* catalogColumns(query))
-    yield* Effect.forEach(unmatched, (pattern) =>
+    const fresh = unmatched.filter((pattern) => !warned.has(pattern.text))
+    for (const pattern of fresh) warned.add(pattern.text)
+    yield* Effect.forEach(fresh, (pattern) =>
       Effect.logWarning("exclude_columns_unmatched").pipe(Effect.annotateLogs({
         variable: "EXCLUDE_COLUMNS",
         pattern: pattern.text,
