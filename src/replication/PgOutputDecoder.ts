@@ -4,7 +4,8 @@
  * it, so consumers see one format whichever plugin the slot uses. Relation and Type messages are
  * cached per decoder (a new Relation message replaces the old one: schema changes mid-stream).
  * Changes of the service's own schema (a publication FOR ALL TABLES includes it) are skipped: they
- * never reach the stream and take no index.
+ * never reach the stream and take no index. Row keys, key-change splits and record positions are
+ * the wal2json decoder's, made the same way (see KeyCatalog, DeferredKeys, RecordBodies).
  */
 import * as Result from "effect/Result"
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
@@ -13,6 +14,7 @@ import * as Lsn from "../domain/Lsn.ts"
 import { DecodeError } from "../Errors.ts"
 import * as CommitTimestamp from "./CommitTimestamp.ts"
 import type { Decoder, WalMessage } from "./Decoder.ts"
+import * as DeferredKeys from "./DeferredKeys.ts"
 import * as KeyCatalog from "./KeyCatalog.ts"
 import * as PgOutputValues from "./PgOutputValues.ts"
 import * as RecordBodies from "./RecordBodies.ts"
@@ -57,6 +59,10 @@ interface Relation {
   readonly pkJson: string
   /** A table of the service's own schema: its changes are read and skipped. */
   readonly own: boolean
+  /** Keyed by a deferrable primary key: rows may share a key within a transaction ({@link DeferredKeys}). */
+  readonly deferrable: boolean
+  /** `schema.table:`, before a row key in {@link DeferredKeys}. */
+  readonly tableKey: string
 }
 
 /** A tuple's columns: the rendered JSON value, `null` text for NULL, `undefined` for an unchanged TOAST value. */
@@ -210,6 +216,18 @@ export const make = (options: Options): Decoder => {
   let beginLsn: Lsn.Lsn = Lsn.zero
   let beginPending = false
   let beginWritten = false
+  /** Rows that arrived at a key of a deferrable-key table in the open transaction. */
+  const sharedKeys = new DeferredKeys.TransactionKeys()
+
+  /** A row's values (name → value as JSON text); unchanged TOAST values left out. */
+  const imageOf = (relation: Relation, tuple: Tuple): Map<string, string> => {
+    const image = new Map<string, string>()
+    for (let i = 0; i < tuple.length; i++) {
+      const value = tuple[i]
+      if (value !== undefined) image.set(relation.columns[i]!.name, value)
+    }
+    return image
+  }
   /** `"xid":…,"timestamp":…` of the current transaction. */
   let transactionJson = `"xid":null,"timestamp":null`
 
@@ -249,6 +267,8 @@ export const make = (options: Options): Decoder => {
     }).join(",")}]}`
     relations.set(id, {
       schema, table, columns, identity, keyIndexes, pkJson, own: schema === OwnSchema.SCHEMA,
+      deferrable: known !== undefined && known.deferrablePrimaryKey && identity !== "i" && !(identity === "d" && marked.length > 0),
+      tableKey: `${schema}.${table}:`,
       tableJson: `"schema":${JSON.stringify(schema)},"table":${JSON.stringify(table)}`
     })
   }
@@ -347,6 +367,7 @@ export const make = (options: Options): Decoder => {
         commitTimeMs = CommitTimestamp.pgMicrosToMillis(micros)
         transactionJson = `"xid":${xid},"timestamp":"${CommitTimestamp.formatPgMicrosUtc(micros)}"`
         beginLsn = lsn
+        sharedKeys.reset()
         beginPending = options.transactionRecords === true
         beginWritten = false
         events.push({
@@ -386,17 +407,18 @@ export const make = (options: Options): Decoder => {
         break
       }
       case 0x49: { // I: relation, 'N', new tuple
-        beforeRecord(events)
         const relation = relationOf(reader)
         if (reader.byte() !== 0x4e) throw new Malformed("insert without a new tuple")
         const row = readTuple(reader, relation)
         if (relation.own) break
+        beforeRecord(events)
+        const key = primaryKey(relation, row, undefined)
+        if (relation.deferrable && key !== undefined) sharedKeys.arrived(`${relation.tableKey}${key}`, imageOf(relation, row))
         const body = `${header("I", lsn)},${relation.tableJson},"columns":${columnsJson(relation, row, false)}${relation.pkJson}`
-        events.push(rowEvent(lsn, "I", relation, nextIdx++, body, primaryKey(relation, row, undefined)))
+        events.push(rowEvent(lsn, "I", relation, nextIdx++, body, key))
         break
       }
       case 0x55: { // U: relation, optional 'K'/'O' old tuple, 'N' new tuple
-        beforeRecord(events)
         const relation = relationOf(reader)
         let kind = reader.byte()
         let old: Tuple | undefined
@@ -409,6 +431,7 @@ export const make = (options: Options): Decoder => {
         if (kind !== 0x4e) throw new Malformed("update without a new tuple")
         const row = readTuple(reader, relation)
         if (relation.own) break
+        beforeRecord(events)
         const identitySource = old ?? (relation.identity === "d" || relation.identity === "i" ? row : undefined)
         const identity = identitySource === undefined || relation.identity === "n" || !relation.columns.some((c) => c.isKey)
           ? ""
@@ -416,10 +439,22 @@ export const make = (options: Options): Decoder => {
         const key = primaryKey(relation, row, old)
         const oldKey = old === undefined ? undefined : primaryKey(relation, old, undefined)
         const columns = `,"columns":${columnsJson(relation, row, false)}`
-        if (identity !== "" && key !== undefined && oldKey !== undefined && key !== oldKey) {
+        const split = identity !== "" && key !== undefined && oldKey !== undefined && key !== oldKey
+        // a deferrable key: a record of the row that still held a key another row took in this transaction is left out
+        let departs = true
+        if (relation.deferrable && key !== undefined && old !== undefined) {
+          const before = imageOf(relation, old)
+          if (split) {
+            departs = sharedKeys.concerns(`${relation.tableKey}${oldKey}`, before, "departed")
+            sharedKeys.arrived(`${relation.tableKey}${key}`, new Map([...before, ...imageOf(relation, row)]))
+          } else if (!sharedKeys.concerns(`${relation.tableKey}${key}`, before, { updated: imageOf(relation, row) })) break
+        }
+        if (split) {
           // a key change: a delete under the old key, then an insert under the new one, at adjacent positions
-          const remove = `${header("D", lsn)},${relation.tableJson}${identity}${relation.pkJson}`
-          events.push(rowEvent(lsn, "D", relation, nextIdx++, remove, oldKey))
+          if (departs) {
+            const remove = `${header("D", lsn)},${relation.tableJson}${identity}${relation.pkJson}`
+            events.push(rowEvent(lsn, "D", relation, nextIdx++, remove, oldKey))
+          }
           const insert = `${header("I", lsn)},${relation.tableJson}${columns}${relation.pkJson}`
           events.push(rowEvent(lsn, "I", relation, nextIdx++, insert, key))
           break
@@ -429,14 +464,18 @@ export const make = (options: Options): Decoder => {
         break
       }
       case 0x44: { // D: relation, 'K'/'O' old tuple
-        beforeRecord(events)
         const relation = relationOf(reader)
         const kind = reader.byte()
         if (kind !== 0x4b && kind !== 0x4f) throw new Malformed("delete without an old tuple")
         const old = readTuple(reader, relation)
         if (relation.own) break
+        const key = primaryKey(relation, old, undefined)
+        if (relation.deferrable && key !== undefined && !sharedKeys.concerns(`${relation.tableKey}${key}`, imageOf(relation, old), "departed")) {
+          break
+        }
+        beforeRecord(events)
         const body = `${header("D", lsn)},${relation.tableJson},"identity":${columnsJson(relation, old, kind === 0x4b)}${relation.pkJson}`
-        events.push(rowEvent(lsn, "D", relation, nextIdx++, body, primaryKey(relation, old, undefined)))
+        events.push(rowEvent(lsn, "D", relation, nextIdx++, body, key))
         break
       }
       case 0x54: { // T: relation count, options, relation ids — one event per table, as wal2json writes them

@@ -6,7 +6,8 @@
  * spliced in after the opening `{`; the bodies of one batch are written into one new buffer.
  * The row key's columns come from the catalog ({@link KeyCatalog}), else from wal2json's `pk`; an
  * update whose old key (its `identity`) differs from its new one becomes a delete and an insert,
- * cut from the payload's own text.
+ * cut from the payload's own bytes. With a deferrable key, a record of a row that still held a key
+ * another row took in the same transaction is left out ({@link DeferredKeys}).
  */
 import * as Result from "effect/Result"
 import type { Action, ChangeEvent } from "../domain/ChangeEvent.ts"
@@ -15,6 +16,7 @@ import { DecodeError } from "../Errors.ts"
 import type { Decoder, WalMessage } from "./Decoder.ts"
 import * as StartOptions from "./StartOptions.ts"
 import * as CommitTimestamp from "./CommitTimestamp.ts"
+import * as DeferredKeys from "./DeferredKeys.ts"
 import * as KeyCatalog from "./KeyCatalog.ts"
 import * as RecordBodies from "./RecordBodies.ts"
 
@@ -221,6 +223,18 @@ const splitUpdate = (data: Uint8Array): { readonly remove: Uint8Array; readonly 
 
 const updateStart = Buffer.from(`{"action":"U"`)
 
+/** A row's values (name → value as JSON text) from a column list. */
+const imageOf = (columns: ReadonlyArray<Column> | undefined): Map<string, string> => {
+  const image = new Map<string, string>()
+  if (!Array.isArray(columns)) return image
+  for (const column of columns as ReadonlyArray<Column>) {
+    if (column !== null && typeof column === "object" && typeof column.name === "string") {
+      image.set(column.name, JSON.stringify(column.value) ?? "null")
+    }
+  }
+  return image
+}
+
 /** An event while its batch is decoded: its body is set once the batch's bodies are written. */
 type Draft = { -readonly [K in keyof ChangeEvent]: ChangeEvent[K] }
 
@@ -238,6 +252,8 @@ export const make = (options: Options): Decoder => {
   /** The open transaction's B message (for its BEGIN record), and whether that record was written. */
   let begin: { readonly lsn: Lsn.Lsn; readonly xid: number | undefined; readonly envelope: string } | undefined
   let begun = false
+  /** Rows that arrived at a key of a deferrable-key table in the open transaction. */
+  const sharedKeys = new DeferredKeys.TransactionKeys()
 
   const commitTime = (text: unknown): number | undefined => {
     if (typeof text !== "string") return transactionTimeMs
@@ -338,6 +354,7 @@ export const make = (options: Options): Decoder => {
           commitLsn = parsedCommitLsn
           commitLsnText = message.lsn as string
           nextIdx = 0
+          sharedKeys.reset()
           if (options.transactionRecords === true) {
             begin = { lsn, xid, envelope: `"xid":${xid ?? null},"timestamp":${JSON.stringify(message.timestamp ?? null)}` }
             begun = false
@@ -371,13 +388,38 @@ export const make = (options: Options): Decoder => {
       if (inTransaction) beforeRecord()
       const commitTimeMs = action === "M" && message.timestamp === null ? undefined : commitTime(message.timestamp)
       let keys: RowKeys | undefined
+      /** Whether rows of this table may share a key within the transaction (a deferrable primary key). */
+      let deferrable = false
       if (action === "I" || action === "U" || action === "D") {
         const known = KeyCatalog.lookup(catalog, schema, table)
         keys = rowKeys(message, known !== undefined && known.columns.length > 0 ? known.columns : pkNames(message), json)
+        deferrable = inTransaction && known !== undefined && known.deferrablePrimaryKey && known.identity !== "i"
       }
       const split = keys !== undefined && keys.oldKey !== undefined && keys.key !== undefined && keys.oldKey !== keys.key
         ? splitUpdate(data)
         : undefined
+      if (deferrable && keys!.key !== undefined) {
+        const rowKey = `${schema}.${table}:`
+        const old = imageOf(message.identity)
+        if (split !== undefined) {
+          // the new holder of the key may be another row's old key: the departure is left out when so
+          const departs = sharedKeys.concerns(rowKey + keys!.oldKey, old, "departed")
+          sharedKeys.arrived(rowKey + keys!.key, new Map([...old, ...imageOf(message.columns)]))
+          if (!departs) {
+            events.push({
+              lsn, ackLsn: lsn, xid, commitLsn: commitLsn!, commitIdx: nextIdx, action: "I", schema, table, pk: keys!.key,
+              commitTimeMs, body: emptyBody
+            })
+            records.push(events.length - 1)
+            parts.push({ prefix: `${RecordBodies.positionPrefix(commitLsnText, nextIdx++)}"action":"I"`, rest: split.insert })
+            continue
+          }
+        } else if (action === "I") sharedKeys.arrived(rowKey + keys!.key, imageOf(message.columns))
+        else if (!sharedKeys.concerns(rowKey + keys!.key, old, action === "D" ? "departed" : { updated: imageOf(message.columns) })) {
+          // a record of the row that still held a key another row took in this transaction: left out
+          continue
+        }
+      }
       if (split !== undefined && inTransaction) {
         // a key change: a delete under the old key, then an insert under the new one, at adjacent positions
         const base = { lsn, ackLsn: lsn, xid, commitLsn: commitLsn!, schema, table, commitTimeMs, body: emptyBody }

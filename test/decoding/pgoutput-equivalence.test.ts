@@ -93,6 +93,8 @@ describe("pgoutput and wal2json give the same changes", () => {
       // a deferrable primary key (not in wal2json's "pk"): keyed from the catalog; swapped within one transaction
       `INSERT INTO deferred_full VALUES (1, 'one'), (2, 'two'); UPDATE deferred_full SET v = 'uno' WHERE id = 1`,
       `UPDATE deferred_full SET id = 3 - id; DELETE FROM deferred_full WHERE id = 1`,
+      `INSERT INTO deferred_full VALUES (5, 'five'), (6, 'six'), (7, 'seven')`,
+      `UPDATE deferred_full SET id = id + 1 WHERE id >= 5`,
       `INSERT INTO deferred_default VALUES (7, 'inserts only: no old key is logged for updates and deletes')`
     ]
     for (const sql of workload) await pg.psql(sql)
@@ -125,7 +127,7 @@ describe("pgoutput and wal2json give the same changes", () => {
     const fromWal2json = wal2json.filter(isPublished)
     const fromPgoutput = pgoutput.filter(isPublished)
     // every row change (the 5 key changes split in two), 2 truncated tables, 2 messages
-    expect(fromWal2json.length).toBe(22 + 2 + 6 + 8 + 1)
+    expect(fromWal2json.length).toBe(22 + 2 + 6 + 7 + 7 + 1)
     expect(fromPgoutput.map((event) => event.action)).toEqual(fromWal2json.map((event) => event.action))
     for (let i = 0; i < fromWal2json.length; i++) {
       expect(json(fromPgoutput[i]!), `change ${i}`).toEqual(json(fromWal2json[i]!))
@@ -159,8 +161,10 @@ describe("pgoutput and wal2json give the same changes", () => {
       expect(rows(events, "deferred_full"), events === wal2json ? "wal2json" : "pgoutput").toEqual([
         "I[1]@0", "I[2]@1", "U[1]@2",
         // the swap (PostgreSQL updates row 2 first): it leaves key 2 and takes key 1 while row 1 still
-        // has it, then row 1 takes key 2; then the row now keyed 1 is deleted
-        "D[2]@0", "I[1]@1", "D[1]@2", "I[2]@3", "D[1]@4"
+        // has it, then row 1 takes key 2, its departure from key 1 (now row 2's) left out; then the
+        // row now keyed 1 is deleted; then a shift of ids 5..7 by one
+        "D[2]@0", "I[1]@1", "I[2]@2", "D[1]@3",
+        "I[5]@0", "I[6]@1", "I[7]@2", "D[5]@0", "I[6]@1", "I[7]@2", "I[8]@3"
       ])
       expect(rows(events, "deferred_default")).toEqual(["I[7]@0"])
       // the old key of a changed composite key gets its delete
@@ -191,9 +195,9 @@ describe("pgoutput and wal2json give the same changes", () => {
       const comparable = (event: ChangeEvent) => event.action === "BEGIN" ? { ...fields(event), lsn: 0n, ackLsn: 0n } : fields(event)
       expect(comparable(p[i]!), `record ${i}`).toEqual(comparable(w[i]!))
     }
-    // one BEGIN and one COMMIT per transaction with records (16), none for ALTER TABLE's (wal2json sends its B and C)
-    expect(w.filter((event) => event.action === "BEGIN")).toHaveLength(16)
-    expect(w.filter((event) => event.action === "COMMIT")).toHaveLength(16)
+    // one BEGIN and one COMMIT per transaction with records (18), none for ALTER TABLE's (wal2json sends its B and C)
+    expect(w.filter((event) => event.action === "BEGIN")).toHaveLength(18)
+    expect(w.filter((event) => event.action === "COMMIT")).toHaveLength(18)
     // the changes keep their order; every transaction's records are indexed 0..n+1, COMMIT counting the n changes
     expect(w.filter((event) => event.action !== "BEGIN" && event.action !== "COMMIT").map((event) => event.body.length > 0))
       .toHaveLength(records(wal2json).length)
@@ -242,7 +246,7 @@ describe("pgoutput and wal2json give the same changes", () => {
         .map((event) => event.action === "C" ? fields(event) : { action: event.action, xid: event.xid, commitTimeMs: event.commitTimeMs })
     }
     const fromWal2json = commits(wal2json)
-    expect(fromWal2json.length).toBe(2 * 16) // every workload transaction but ALTER TABLE and the non-transactional message
+    expect(fromWal2json.length).toBe(2 * 18) // every workload transaction but ALTER TABLE and the non-transactional message
     expect(commits(pgoutput)).toEqual(fromWal2json)
     for (const commit of pgoutput.filter((event) => event.action === "C")) {
       expect(commit.ackLsn).toBe(commit.lsn) // the commit's XLogData starts at the transaction's end LSN
