@@ -83,7 +83,12 @@ const stream = (stopped: Effect.Effect<void>, isStopping: Effect.Effect<boolean>
       const session = yield* source.open({ maxMessageBytes: maxRecordBytes, intercept: backfillSession?.intercept })
       yield* health.setState("streaming")
       streamingSinceMs = yield* Clock.currentTimeMillis
-      yield* Effect.logInfo("streaming").pipe(Effect.annotateLogs({ slot: session.slot, plugin: config.replication.plugin }))
+      yield* Effect.logInfo("streaming").pipe(Effect.annotateLogs({
+        slot: session.slot,
+        plugin: config.replication.plugin,
+        recordFormat: config.format.recordFormat,
+        streams: destinations.all.map((destination) => destination.stream.name).join(",")
+      }))
       // ticks every STATUS_TICK_MS; declared slower so a GC pause or a busy event loop is not "wedged"
       const heartbeat = yield* health.heartbeat("pipeline", 5_000)
       pipelineRunning = true

@@ -241,7 +241,8 @@ describe("KINESIS_STREAM_ROUTES (service process)", () => {
       slot: "routes_slot",
       extra: { KINESIS_STREAM_ROUTES: "public.orders=orders-cdc, public.app_*=app-cdc", BATCH_MAX_RECORDS: "50" }
     }))
-    await service.waitForLog("streaming", { timeoutMs: 30_000 })
+    const streaming = await service.waitForLog("streaming", { timeoutMs: 30_000 })
+    expect(streaming.streams).toBe("routes-default,orders-cdc,app-cdc")
     await pg.psql(`
       INSERT INTO orders SELECT i, 0 FROM generate_series(1, 40) i;
       INSERT INTO app_users SELECT i, 0 FROM generate_series(1, 30) i;
