@@ -41,6 +41,20 @@ const nameJson = (name: string): string => {
   return json
 }
 
+const tablesJson = new Map<string, string>()
+
+/** `"schema":…,"table":…` (tables repeat on every record: rendered once). */
+const tableJson = (schema: string, table: string): string => {
+  const key = `${schema}\u0000${table}`
+  let json = tablesJson.get(key)
+  if (json === undefined) {
+    json = `"schema":${JSON.stringify(schema)},"table":${JSON.stringify(table)}`
+    if (tablesJson.size >= 8192) tablesJson.clear()
+    tablesJson.set(key, json)
+  }
+  return json
+}
+
 /** Writes a row as `{"column":value,…}`, leaving excluded columns out. */
 const writeRow = (view: BodyView, list: ColumnList, excluded: Excluded | undefined, out: BatchWriter): void => {
   const { bytes } = view
@@ -116,8 +130,8 @@ export const write = (
   const xid = view.xid ?? (event.xid === undefined ? "null" : String(event.xid))
   const source = `"source":{"version":${context.version},"connector":"postgresql","name":${context.name},` +
     `"ts_ms":${event.commitTimeMs ?? context.nowMs},"snapshot":${op === "r" ? `"true"` : `"false"`},"db":${context.db},` +
-    `"sequence":"[\\"${commitLsn}\\",\\"${lsn}\\"]","schema":${JSON.stringify(view.schema)},` +
-    `"table":${JSON.stringify(view.table)},"txId":${xid},"lsn":${lsn},"xmin":null}`
+    `"sequence":"[\\"${commitLsn}\\",\\"${lsn}\\"]",${tableJson(view.schema, view.table)},` +
+    `"txId":${xid},"lsn":${lsn},"xmin":null}`
   const transaction = dataCollectionOrder === undefined
     ? `"transaction":null`
     : `"transaction":{"id":"${xid}:${commitLsn}","total_order":${event.commitIdx + 1},` +

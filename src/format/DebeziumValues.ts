@@ -119,6 +119,10 @@ const timestampWithZone: Converter = (json) => {
   if (m === null || m[8] === undefined) return undefined
   const offset = offsetSeconds(m[8])
   if (offset === undefined) return undefined
+  // UTC already (the usual server TimeZone): the text says it all
+  if (offset === 0 && m[9] === undefined && m[1]!.length === 4) {
+    return `"${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${m[7] === undefined ? "" : "." + m[7].replace(/0+$/, "")}Z"`
+  }
   let days = daysFromCivil(yearOf(m[1]!, m[9]), Number(m[2]), Number(m[3]))
   let seconds = (Number(m[4]) * 60 + Number(m[5])) * 60 + Number(m[6]) - offset
   days += Math.floor(seconds / 86_400)
