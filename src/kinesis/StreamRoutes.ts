@@ -1,14 +1,14 @@
 /**
  * KINESIS_STREAM_ROUTES at run time: which stream each table's records go to. The first route
- * (see config/Streams.ts) that matches a table wins; KINESIS_STREAM takes the rest and the logical
- * messages. At start every
+ * (see config/Streams.ts) that matches a table wins; KINESIS_STREAM takes the rest, the logical
+ * messages and the transaction records. At start every
  * stream is checked (a missing one is fatal, named) and its record limit read; the publisher then
  * batches, orders and limits records per stream.
  */
 import * as Effect from "effect/Effect"
 import type { KinesisConfig } from "../config/ServiceConfig.ts"
 import type { Route, StreamRef } from "../config/Streams.ts"
-import type { ChangeEvent } from "../domain/ChangeEvent.ts"
+import { type ChangeEvent, isTransactionRecord } from "../domain/ChangeEvent.ts"
 import { KinesisError } from "../Errors.ts"
 import type { KinesisClientShape } from "./KinesisClient.ts"
 
@@ -48,7 +48,7 @@ export const router = (
   const indexOfStream = new Map(all.map((destination, index) => [destination.stream.name, index]))
   const cache = new Map<string, number>()
   return (event) => {
-    if (event.action === "M") return 0
+    if (event.action === "M" || isTransactionRecord(event)) return 0
     const name = `${event.schema}.${event.table}`
     let index = cache.get(name)
     if (index === undefined) {
