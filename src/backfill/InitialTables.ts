@@ -2,7 +2,8 @@
  * The tables INITIAL_BACKFILL backfills: every table the slot streams. For pgoutput, the tables of
  * the publication; for wal2json, every user table that WAL2JSON_ADD_TABLES (when set) lets through
  * and WAL2JSON_FILTER_TABLES does not filter (patterns as wal2json reads them: `schema.table`,
- * `*` for a whole part). The service's own schema is never one of them.
+ * `*` for a whole part): partitions, not their partitioned parents, since changes stream under the
+ * partitions' names. The service's own schema is never one of them.
  */
 import * as Effect from "effect/Effect"
 import type { ReplicationConfig } from "../config/ServiceConfig.ts"
@@ -47,7 +48,7 @@ export const list = (
       ])
       : query(
         `SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-          WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relpersistence = 'p'
+          WHERE c.relkind = 'r' AND c.relpersistence = 'p'
             AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
           ORDER BY 1, 2`
       ),

@@ -52,6 +52,7 @@ export const request = (
       const shape = yield* TableShape.read(query, parsed.schema, parsed.table).pipe(
         Effect.catchTags({
           TableMissing: (error) => Effect.succeed(error.message),
+          PartitionedTable: (error) => Effect.succeed(error.message),
           NoUsableKey: (error) => Effect.succeed(error.message)
         })
       )

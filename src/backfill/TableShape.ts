@@ -46,6 +46,13 @@ export class TableMissing extends Data.TaggedError("TableMissing")<{ readonly ta
   }
 }
 
+/** A partitioned table: its rows live, and their changes stream, under its partitions' names. */
+export class PartitionedTable extends Data.TaggedError("PartitionedTable")<{ readonly table: string }> {
+  override get message(): string {
+    return `table ${this.table} is partitioned: its changes stream under its partitions' names, so backfill each partition instead`
+  }
+}
+
 /** The table has no key the backfill can page by. */
 export class NoUsableKey extends Data.TaggedError("NoUsableKey")<{ readonly table: string }> {
   override get message(): string {
@@ -104,7 +111,7 @@ export const parseName = (text: string): { readonly schema: string; readonly tab
 
 const COLUMNS_SQL = `
 SELECT a.attnum::text, a.attname::text, a.atttypid::text, format_type(a.atttypid, a.atttypmod), a.attnotnull::text,
-       c.reltuples::bigint::text
+       c.reltuples::bigint::text, c.relkind::text
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -126,11 +133,12 @@ export const read = (
   query: Query,
   schema: string,
   table: string
-): Effect.Effect<TableShape, TableMissing | NoUsableKey | PgError> =>
+): Effect.Effect<TableShape, TableMissing | PartitionedTable | NoUsableKey | PgError> =>
   Effect.gen(function*() {
     const name = qualified(schema, table)
     const columnRows = yield* query(COLUMNS_SQL, [schema, table])
     if (columnRows.length === 0) return yield* new TableMissing({ table: name })
+    if (columnRows[0]![6] === "p") return yield* new PartitionedTable({ table: name })
     const attnums: Array<number> = []
     const notNull: Array<boolean> = []
     const columns: Array<Column> = []

@@ -36,7 +36,9 @@ beforeAll(async () => {
     CREATE TABLE prices (code numeric(20,4), region text, amount bigint, PRIMARY KEY (region, code));
     CREATE TABLE coded (code text NOT NULL, region int NOT NULL, v text, UNIQUE (region, code));
     CREATE TABLE loose (a int UNIQUE, b text);
-    CREATE TABLE nothing (a int, b text);`)
+    CREATE TABLE nothing (a int, b text);
+    CREATE TABLE parted (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+    CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (1000);`)
   await pg.psql(`SELECT pg_create_logical_replication_slot('w', 'wal2json')`)
   await pg.psql(`INSERT INTO items VALUES
     (1, 'héllo "wörld" ✓ 😀 tab\tend', 12345678901234567890.0123456789, '{a,"b c",NULL}', '{"k": [1, 2.50, null]}', 'short',
@@ -65,11 +67,16 @@ describe("TableShape", () => {
     expect(shape.success.streamKey).toEqual([]) // live changes of such a table have no row key either
   })
 
-  it("refuses a table without one, and a missing table", async () => {
+  it("refuses a table without one, a partitioned table (not its partitions), and a missing table", async () => {
     for (const table of ["loose", "nothing"]) {
       const shape = await shapeOf(table)
       expect(Result.isFailure(shape) && shape.failure._tag).toBe("NoUsableKey")
     }
+    const parted = await shapeOf("parted")
+    expect(Result.isFailure(parted) && parted.failure.message)
+      .toBe("table public.parted is partitioned: its changes stream under its partitions' names, so backfill each partition instead")
+    const partition = await shapeOf("parted_1")
+    expect(Result.isSuccess(partition)).toBe(true)
     const missing = await shapeOf("absent")
     expect(Result.isFailure(missing) && missing.failure.message).toBe("table public.absent does not exist")
   })
