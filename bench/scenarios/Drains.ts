@@ -1,7 +1,8 @@
 /**
  * Drains: the service (default settings) draining the backlog from its own slot, from spawn until its
  * frontier passes the backlog's end, into the bench endpoint at 0 and 20 ms per request (wal2json)
- * and at 20 ms (pgoutput), and into kinesalite (wal2json). Each is compared with its plugin's
+ * and at 20 ms (pgoutput), into kinesalite (wal2json), and at 20 ms again for each plugin with
+ * RECORD_FORMAT=debezium (the cost of rendering Debezium's envelope, in CPU per change). Each is compared with its plugin's
  * ceiling; CPU per change and peak RSS come with it. Given a baseline checkout (`--baseline`), each
  * 20 ms drain is followed by the same drain run by the baseline's code, so CPU per change can be
  * compared within one run. With a backlog of at least 4× the default queue, this checkout's
@@ -19,6 +20,8 @@ interface Drain {
   readonly endpoint: "bench endpoint" | "kinesalite"
   readonly latencyMs: number
   readonly checkout: "this" | "baseline"
+  /** RECORD_FORMAT; wal2json when absent. */
+  readonly format?: "debezium"
 }
 
 const drainsOf = (settings: Settings): ReadonlyArray<Drain> => {
@@ -28,15 +31,20 @@ const drainsOf = (settings: Settings): ReadonlyArray<Drain> => {
   })
   const withBaseline = (d: Drain): ReadonlyArray<Drain> =>
     settings.baselineCheckout === undefined ? [d] : [d, drain(d.plugin, d.endpoint, d.latencyMs, "baseline")]
+  const debezium = (plugin: Plugin): Drain => ({ ...drain(plugin, "bench endpoint", 20), slot: `bench_drain_${plugin}_20ms_debezium`, format: "debezium" })
   return [
     drain("wal2json", "bench endpoint", 0),
     ...withBaseline(drain("wal2json", "bench endpoint", 20)),
     ...withBaseline(drain("pgoutput", "bench endpoint", 20)),
-    drain("wal2json", "kinesalite", 0)
+    drain("wal2json", "kinesalite", 0),
+    debezium("wal2json"),
+    debezium("pgoutput")
   ]
 }
 
-const nameOf = (d: Drain): string => (d.endpoint === "kinesalite" ? "kinesalite" : `bench endpoint, ${d.latencyMs} ms`)
+const nameOf = (d: Drain): string =>
+  (d.endpoint === "kinesalite" ? "kinesalite" : `bench endpoint, ${d.latencyMs} ms`) +
+  (d.format === undefined ? "" : `, RECORD_FORMAT=${d.format}`)
 
 const runDrain = async (bench: Bench, d: Drain): Promise<DrainFigures> => {
   const { backlog } = bench
@@ -44,7 +52,10 @@ const runDrain = async (bench: Bench, d: Drain): Promise<DrainFigures> => {
   bench.log(`drain: service${checkout ? ` (baseline ${checkout.root})` : ""}, ${d.plugin} → ${nameOf(d)} (slot ${d.slot})`)
   const endpoint = d.endpoint === "bench endpoint" ? await bench.startEndpoint({ latencyMs: d.latencyMs }) : undefined
   const server = endpoint ?? await bench.startKinesalite({ streamName: "bench", shards: 4 })
-  const run = await bench.measureService({ slot: d.slot, plugin: d.plugin, endpointUrl: server.url, ...(checkout ? { checkout } : {}) })
+  const run = await bench.measureService({
+    slot: d.slot, plugin: d.plugin, endpointUrl: server.url, ...(checkout ? { checkout } : {}),
+    ...(d.format === undefined ? {} : { env: { RECORD_FORMAT: d.format } })
+  })
   const stats = endpoint === undefined ? undefined : await endpoint.stats()
   await server.stop()
   if (stats !== undefined && stats.records < backlog.changes) {
