@@ -12,7 +12,7 @@ import type { Settings } from "./Bench.ts"
 const MiB = 1024 * 1024
 
 /** The scenarios of bench/scenarios/, as `--only` names them (bench/run.ts maps each to its module). */
-export const scenarioNames = ["drains", "memory", "huge-row", "latency", "backfill", "scaling"] as const
+export const scenarioNames = ["drains", "memory", "huge-row", "stuck-key", "latency", "backfill", "scaling"] as const
 export type ScenarioName = (typeof scenarioNames)[number]
 
 const positive = (name: string) => Flag.filter((n: number) => n > 0, (n) => `--${name} must be positive, got ${n}`)

@@ -21,6 +21,8 @@ export interface ChildServer {
 export interface EndpointProcess extends ChildServer {
   readonly stats: () => Promise<EndpointStats>
   readonly reset: () => Promise<void>
+  /** Fails every record of `partitionKey` with ProvisionedThroughputExceededException; "" stops. */
+  readonly failKey: (partitionKey: string) => Promise<void>
 }
 
 /** Spawns `node <script> ...args` and waits for its `{"port":N}` line. */
@@ -70,6 +72,10 @@ export const startEndpointProcess = async (options: EndpointProcessOptions = {})
     reset: async () => {
       const response = await fetch(`${server.url}/reset`, { method: "POST" })
       if (!response.ok) throw new Error(`endpoint /reset answered ${response.status}`)
+    },
+    failKey: async (partitionKey) => {
+      const response = await fetch(`${server.url}/fail-key`, { method: "POST", body: partitionKey })
+      if (!response.ok) throw new Error(`endpoint /fail-key answered ${response.status}`)
     }
   }
 }

@@ -8,7 +8,9 @@
  * Run it in its own process so it never shares the measured service's event loop:
  *   node bench/KinesisEndpoint.ts [--port 0] [--endpoint-latency-ms 20] [--shards 4] [--stream bench]
  * prints one JSON line `{"port":N}` once it listens; GET /stats returns {@link EndpointStats};
- * POST /reset clears the counters.
+ * POST /reset clears the counters; POST /fail-key with a partition key as the body fails every record
+ * of that key with ProvisionedThroughputExceededException (a throttled hot key) until a POST with an
+ * empty body.
  */
 import * as Http from "node:http"
 import * as Http2 from "node:http2"
@@ -45,6 +47,8 @@ export interface EndpointStats {
   /** Requests answered with an error, by error type. */
   readonly rejected: Readonly<Record<string, number>>
   readonly records: number
+  /** Records failed on purpose (POST /fail-key). */
+  readonly failedRecords: number
   readonly dataBytes: number
   /** Epoch ms of the first and last acknowledgement, when any. */
   readonly firstAckMs: number | undefined
@@ -151,6 +155,8 @@ export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions):
   let requests = 0
   let rejected: Record<string, number> = {}
   let records = 0
+  let failedRecords = 0
+  let failKey: string | undefined
   let dataBytes = 0
   let firstAckMs: number | undefined
   let lastAckMs: number | undefined
@@ -205,9 +211,17 @@ export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions):
     if (options.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, options.latencyMs))
     // sub-millisecond, like the commit timestamps it is compared with
     const ackMs = performance.timeOrigin + performance.now()
-    const results = new Array<{ SequenceNumber: string; ShardId: string }>(incoming.length)
+    const results = new Array<{ SequenceNumber: string; ShardId: string } | { ErrorCode: string; ErrorMessage: string }>(
+      incoming.length
+    )
+    let failed = 0
     for (let i = 0; i < incoming.length; i++) {
       const record = incoming[i]!
+      if (record.partitionKey === failKey) {
+        results[i] = { ErrorCode: "ProvisionedThroughputExceededException", ErrorMessage: "Rate exceeded for the key (bench)" }
+        failed++
+        continue
+      }
       const shard = shardOf(record.partitionKey, options.shardCount)
       const sequence = (sequences[shard] = sequences[shard]! + 1n)
       results[i] = { SequenceNumber: String(sequenceBase + sequence), ShardId: shardId(shard) }
@@ -221,10 +235,13 @@ export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions):
       if (commitMs === undefined) withoutTimestamp++
       else samples.push(ackMs - commitMs)
     }
-    records += incoming.length
-    firstAckMs ??= ackMs
-    lastAckMs = ackMs
-    return { FailedRecordCount: 0, Records: results }
+    records += incoming.length - failed
+    failedRecords += failed
+    if (failed < incoming.length) {
+      firstAckMs ??= ackMs
+      lastAckMs = ackMs
+    }
+    return { FailedRecordCount: failed, Records: results }
   }
 
   const operations: Record<string, (input: Record<string, unknown>) => unknown> = {
@@ -233,7 +250,7 @@ export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions):
   }
 
   const stats = (): EndpointStats => ({
-    requests, rejected: { ...rejected }, records, dataBytes, firstAckMs, lastAckMs,
+    requests, rejected: { ...rejected }, records, failedRecords, dataBytes, firstAckMs, lastAckMs,
     latencyMs: distribution(samples.view()), recordsWithoutTimestamp: withoutTimestamp, backfilledRecords: backfilled
   })
 
@@ -241,6 +258,7 @@ export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions):
     requests = 0
     rejected = {}
     records = 0
+    failedRecords = 0
     dataBytes = 0
     firstAckMs = undefined
     lastAckMs = undefined
@@ -264,6 +282,11 @@ export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions):
     if (request.method === "POST" && request.url === "/reset") {
       reset()
       return answer(response, 200, { reset: true }, "application/json")
+    }
+    if (request.method === "POST" && request.url === "/fail-key") {
+      const key = (await readBody(request, 1024)).toString("utf8")
+      failKey = key === "" ? undefined : key
+      return answer(response, 200, { failKey: failKey ?? null }, "application/json")
     }
     const target = request.headers["x-amz-target"]
     const operation = typeof target === "string" ? operations[target] : undefined

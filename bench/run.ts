@@ -3,7 +3,8 @@
  * in a slot per measurement, the pg_recvlogical ceiling of each plugin (wal2json, pgoutput) on a
  * twin slot, then the scenarios of bench/scenarios/ in turn: drains of both plugins into the bench
  * endpoint (0 and 20 ms per request) and kinesalite, memory with a small queue, memory while one
- * 300 MB row passes, commit → ack latency under a steady load; with --baseline, the baseline
+ * 300 MB row passes, memory while one key fails for five minutes under load on other keys, commit →
+ * ack latency under a steady load; with --baseline, the baseline
  * commit's 20 ms drains beside this checkout's; with --scaling, the scaling table (drain rate against
  * KINESIS_MAX_INFLIGHT, the endpoint's latency and the row size). Prints a markdown report (rates, CPU per change,
  * peak RSS, targets met or missed) and writes the results to one JSON file: bench/results/latest.json
@@ -21,6 +22,7 @@ import * as HugeRow from "./scenarios/HugeRow.ts"
 import * as Latency from "./scenarios/Latency.ts"
 import * as Memory from "./scenarios/Memory.ts"
 import * as Scaling from "./scenarios/Scaling.ts"
+import * as StuckKey from "./scenarios/StuckKey.ts"
 import { checkTargets } from "./Targets.ts"
 
 const parsed = await parseArguments(process.argv.slice(2))
@@ -32,6 +34,7 @@ const byName: Readonly<Record<ScenarioName, Scenario>> = {
   drains: Drains.scenario,
   memory: Memory.scenario,
   "huge-row": HugeRow.scenario,
+  "stuck-key": StuckKey.scenario,
   latency: Latency.scenario,
   backfill: Backfill.scenario,
   scaling: Scaling.scenario

@@ -142,6 +142,32 @@ describe("KinesisEndpoint with the AWS SDK", () => {
 })
 
 describe("the endpoint as a child process", () => {
+  it("fails every record of one partition key while told to (a throttled key), then accepts it again", async () => {
+    const endpoint = await startEndpointProcess({ streamName: "bench" })
+    const client = sdk(endpoint.url)
+    const put = () =>
+      client.send(new PutRecordsCommand({
+        StreamName: "bench",
+        Records: [{ Data: body(1, "x"), PartitionKey: "a" }, { Data: body(2, "x"), PartitionKey: "stuck" }, { Data: body(3, "x"), PartitionKey: "b" }]
+      }))
+    try {
+      await endpoint.failKey("stuck")
+      const failing = await put()
+      expect(failing.FailedRecordCount).toBe(1)
+      expect(failing.Records?.map((r) => r.ErrorCode)).toEqual([undefined, "ProvisionedThroughputExceededException", undefined])
+      expect(failing.Records?.[0]?.SequenceNumber).toBeDefined()
+      expect(await endpoint.stats()).toMatchObject({ records: 2, failedRecords: 1 })
+      await endpoint.failKey("")
+      const healed = await put()
+      expect(healed.FailedRecordCount).toBe(0)
+      expect(await endpoint.stats()).toMatchObject({ records: 5, failedRecords: 1 })
+    } finally {
+      client.destroy()
+      await endpoint.stop()
+    }
+  })
+
+
   it("listens, adds its fixed latency, reports stats and resets", async () => {
     const endpoint = await startEndpointProcess({ latencyMs: 60, streamName: "bench" })
     const client = sdk(endpoint.url)

@@ -1,0 +1,119 @@
+/**
+ * Memory while one key is stuck: the service (wal2json, default settings) streams a steady load of
+ * single-row transactions (pgbench: 99 % inserts of new rows, 1 % updates of one row) into the bench
+ * endpoint, which fails every record of that one row's partition key with
+ * ProvisionedThroughputExceededException for the whole load (five minutes; a quick run: 10 s with
+ * the small queue), then accepts it again. The stuck row's changes keep their read buffers alive, so
+ * they fill QUEUE_MAX_BYTES after a while and the service stops reading until the key recovers. Peak RSS covers the load and the recovery; the row also names the highest
+ * frontier bookkeeping (cdc_frontier_pending) and queue bytes seen, and RSS and bookkeeping 10 s
+ * after every change was acknowledged. The run fails unless every change arrives.
+ */
+import { execFile as execFileCb } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { promisify } from "node:util"
+import { valueOf } from "../../support/Metrics.ts"
+import * as Backlog from "../Backlog.ts"
+import type { Scenario } from "../Bench.ts"
+import { createLoadSchema, table } from "../LatencyLoad.ts"
+
+const execFile = promisify(execFileCb)
+
+const slot = "bench_stuck_key"
+const stuckTable = "public.bench_stuck"
+/** The partition key of the stuck row (PARTITION_KEY_MODE=primary_key). */
+const stuckKey = `${stuckTable}:[0]`
+const MiB = 1024 * 1024
+/** QUEUE_MAX_BYTES's default. */
+const defaultQueueBytes = 64 * MiB
+
+/** How this scenario's memory row starts (its streamed bytes are a load's, not 4× the queue). */
+export const stuckRunPrefix = "one key failing"
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+export const scenario: Scenario = {
+  name: "memory, one key stuck",
+  backlogSlots: () => [],
+  run: async (bench) => {
+    const { pg, workDir } = bench
+    const { quick } = bench.settings
+    const seconds = quick ? 10 : 300
+    const rate = quick ? 300 : 1_000
+    const queueMaxBytes = quick ? bench.settings.memoryQueueBytes : defaultQueueBytes
+    await createLoadSchema(pg)
+    await pg.psql(`CREATE TABLE ${stuckTable} (id integer PRIMARY KEY, v bigint NOT NULL); INSERT INTO ${stuckTable} VALUES (0, 0)`)
+    // created after the backlog: it streams only the load
+    await Backlog.createSlot(pg, slot)
+    const endpoint = await bench.startEndpoint({ latencyMs: 0 })
+    const service = bench.startService({
+      slot, plugin: "wal2json", endpointUrl: endpoint.url, env: { QUEUE_MAX_BYTES: String(queueMaxBytes) }
+    })
+    await pg.psql(`INSERT INTO ${table} (account, status, payload) VALUES (0, 'warm-up', 'x')`)
+    await service.waitUntil("the service to publish a first change", async () => (await endpoint.stats()).records > 0,
+      { timeoutMs: 60_000 })
+    await endpoint.reset()
+
+    bench.log(`one key stuck: ${rate} transactions/s for ${seconds} s, 1 % of them on the key the endpoint fails`)
+    await endpoint.failKey(stuckKey)
+    const startedAt = performance.now()
+    let peakRss = 0
+    let maxPending = 0
+    let maxQueueBytes = 0
+    let sampling = true
+    const sampler = (async () => {
+      while (sampling) {
+        const memory = service.memory()
+        if (memory !== undefined) peakRss = Math.max(peakRss, memory.peakRssBytes, memory.rssBytes)
+        const samples = await service.metricsNow()
+        if (samples !== undefined) {
+          maxPending = Math.max(maxPending, valueOf(samples, "cdc_frontier_pending") ?? 0)
+          maxQueueBytes = Math.max(maxQueueBytes, valueOf(samples, "cdc_queue_bytes") ?? 0)
+        }
+        await sleep(250)
+      }
+    })()
+    const others = Path.join(workDir, "stuck-others.sql")
+    const stuck = Path.join(workDir, "stuck-key.sql")
+    Fs.writeFileSync(others, `\\set n random(1, 1000000000)
+INSERT INTO ${table} (account, status, payload) VALUES (:n % 1000, 'new', rpad(md5(:n::text), 10 + :n % 200, md5((:n + 1)::text)));
+`)
+    Fs.writeFileSync(stuck, `UPDATE ${stuckTable} SET v = v + 1 WHERE id = 0;\n`)
+    const { stdout } = await execFile(Path.join(pg.binDir, "pgbench"), [
+      "-h", pg.host, "-p", String(pg.port), "-U", pg.user, "-n", "-f", `${others}@99`, "-f", `${stuck}@1`,
+      "-R", String(rate), "-T", String(seconds), "-c", "4", "-j", "2", pg.database
+    ], { env: { ...process.env, PGPASSWORD: pg.password, PGSSLMODE: "disable" }, timeout: (seconds + 120) * 1000 })
+    const transactions = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1])
+    if (!Number.isFinite(transactions)) throw new Error(`could not read pgbench's output:\n${stdout}`)
+
+    await endpoint.failKey("")
+    await service.waitUntil(`all ${transactions} changes acknowledged after the key recovered`, async () =>
+      (await endpoint.stats()).records >= transactions &&
+      valueOf((await service.metricsNow()) ?? [], "cdc_frontier_pending") === 0, { timeoutMs: 600_000, intervalMs: 100 })
+    const totalSeconds = (performance.now() - startedAt) / 1000
+    sampling = false
+    await sampler
+    const settleMs = quick ? 2_000 : 10_000
+    await sleep(settleMs)
+    const after = service.memory()
+    const pendingAfter = valueOf((await service.metricsNow()) ?? [], "cdc_frontier_pending")
+    const stats = await endpoint.stats()
+    if (after !== undefined) peakRss = Math.max(peakRss, after.peakRssBytes)
+    await service.stop()
+    await endpoint.stop()
+    if (peakRss === 0 || after === undefined) throw new Error("could not read the service's RSS from /proc")
+    bench.log(`  peak RSS ${(peakRss / MiB).toFixed(1)} MiB, RSS after recovery ${(after.rssBytes / MiB).toFixed(1)} MiB, ` +
+      `max cdc_frontier_pending ${maxPending}, ${stats.failedRecords} records failed`)
+    return {
+      memory: [{
+        run: `${stuckRunPrefix} ${seconds} s under ${rate} tx/s on other keys, ${queueMaxBytes / MiB} MiB queue ` +
+          `(max frontier pending ${maxPending}, queue ${(maxQueueBytes / MiB).toFixed(1)} MiB; ` +
+          `${settleMs / 1000} s after recovery: RSS ${(after.rssBytes / MiB).toFixed(1)} MiB, pending ${pendingAfter ?? "n/a"})`,
+        queueMaxBytes,
+        streamedBytes: stats.dataBytes,
+        seconds: totalSeconds,
+        peakRssBytes: peakRss
+      }]
+    }
+  }
+}
