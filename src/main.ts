@@ -10,9 +10,9 @@ import * as Backfill from "./backfill/Backfill.ts"
 import * as ServiceConfig from "./config/ServiceConfig.ts"
 import * as FatalReport from "./FatalReport.ts"
 import * as KinesisSdk from "./kinesis/KinesisSdk.ts"
-import { Leadership } from "./leader/Leadership.ts"
-import { Health } from "./observability/Health.ts"
-import { ProbeServer } from "./observability/HttpServer.ts"
+import * as Leadership from "./leader/Leadership.ts"
+import * as Health from "./observability/Health.ts"
+import * as ProbeServer from "./observability/HttpServer.ts"
 import * as Logging from "./observability/Logging.ts"
 import * as Pipeline from "./pipeline/Pipeline.ts"
 import * as ReplicationSource from "./replication/ReplicationSource.ts"
@@ -28,7 +28,7 @@ const MainLive = Layer.mergeAll(
 ).pipe(
   Layer.provide(Layer.mergeAll(Leadership.layerConfig, ReplicationSource.layerConfig, Pipeline.layerConfig, Backfill.layerConfig)),
   Layer.provideMerge(KinesisSdk.layerConfig),
-  Layer.provideMerge(Health.layer),
+  Layer.provideMerge(Health.layer()),
   Layer.provide(Logging.layerConfig),
   Layer.provideMerge(ConfigLive)
 )

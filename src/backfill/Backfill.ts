@@ -7,7 +7,6 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type { ServiceConfigShape } from "../config/ServiceConfig.ts"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
 import type * as Lsn from "../domain/Lsn.ts"
@@ -28,7 +27,7 @@ export class Backfill extends Context.Service<Backfill, {
 }>()("cdc-logical-replication/Backfill") {}
 
 /** Backfills for a configuration. */
-export const make = (config: Pick<ServiceConfigShape, "pg" | "replication" | "backfill" | "pipeline">): Backfill["Service"] =>
+export const make = (config: Pick<ServiceConfig["Service"], "pg" | "replication" | "backfill" | "pipeline">): Backfill["Service"] =>
   Backfill.of({
     session: Effect.sync(() => {
       const splicer = Splicer.make(config.replication.slot)

@@ -16,7 +16,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
-import type { ServiceConfigShape } from "../config/ServiceConfig.ts"
+import type { ServiceConfig } from "../config/ServiceConfig.ts"
 import * as Lsn from "../domain/Lsn.ts"
 import type { PgError } from "../Errors.ts"
 import * as Metrics from "../observability/Metrics.ts"
@@ -43,7 +43,7 @@ const FRONTIER_POLL_MS = 20
 const RESTART_MS = 5_000
 
 export interface WorkerOptions {
-  readonly config: Pick<ServiceConfigShape, "pg" | "replication" | "backfill" | "pipeline">
+  readonly config: Pick<ServiceConfig["Service"], "pg" | "replication" | "backfill" | "pipeline">
   readonly splicer: Splicer
   /** The pipeline's frontier (the confirmed position it would report). */
   readonly frontier: () => Lsn.Lsn

@@ -7,7 +7,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import type * as LogLevel from "effect/LogLevel"
 import * as ColumnFilter from "../format/ColumnFilter.ts"
@@ -294,8 +294,8 @@ const crossChecks = (v: { readonly retryBase: number; readonly retryMax: number;
     : [])
 ]
 
-/** The whole configuration of the streaming service. */
-export interface ServiceConfigShape {
+/** The whole configuration of the streaming service, as a service: layers depend on it, tests supply it directly. */
+export class ServiceConfig extends Context.Service<ServiceConfig, {
   readonly pg: PgConfig
   readonly replication: ReplicationConfig
   readonly kinesis: KinesisConfig
@@ -304,10 +304,10 @@ export interface ServiceConfigShape {
   readonly leader: LeaderConfig
   readonly backfill: BackfillConfig
   readonly observability: ObservabilityConfig
-}
+}>()("cdc-logical-replication/ServiceConfig") {}
 
 /** Reads every variable of the service; one error names every bad one. */
-export const load: Effect.Effect<ServiceConfigShape, Env.InvalidConfig> = Env.collect({
+export const load: Effect.Effect<ServiceConfig["Service"], Env.InvalidConfig> = Env.collect({
   ...pgFields, ...replicationFields, ...kinesisFields, ...formatFields, ...pipelineFields, ...leaderFields, ...backfillFields,
   ...observabilityFields
 }).pipe(
@@ -329,17 +329,8 @@ export const loadPgOnly: Effect.Effect<{ readonly pg: PgConfig; readonly replica
     Effect.map((v) => ({ pg: toPg(v), replication: toReplication(v), observability: toObservability(v) }))
   )
 
-/** The configuration as a service, so layers can depend on it and tests can supply it directly. */
-export class ServiceConfig extends Context.Service<ServiceConfig, ServiceConfigShape>()(
-  "cdc-logical-replication/ServiceConfig"
-) {
-  static readonly layerValue = (value: ServiceConfigShape): Layer.Layer<ServiceConfig> =>
-    Layer.succeed(ServiceConfig, value)
-}
+/** An explicit configuration. */
+export const layer = (config: ServiceConfig["Service"]): Layer.Layer<ServiceConfig> => Layer.succeed(ServiceConfig, config)
 
 /** From the environment (or whatever ConfigProvider is installed); one error names every bad variable. */
 export const layerConfig: Layer.Layer<ServiceConfig, Env.InvalidConfig> = Layer.effect(ServiceConfig, load)
-
-/** Defaults for every non-required field, for tests and the demo to override. */
-export const redactedPassword = (password: string | undefined): Redacted.Redacted<string> | undefined =>
-  password === undefined ? undefined : Redacted.make(password)

@@ -23,15 +23,16 @@ export interface StreamLimits {
   readonly maxRecordBytes: number
 }
 
-export interface KinesisClientShape {
+/** The operations on one stream (the service's shape, `KinesisClient["Service"]`). */
+export interface StreamOperations {
   /** One PutRecords request. A request-level failure is a classified {@link KinesisError}. */
   readonly putRecords: (records: ReadonlyArray<PutRecordsEntry>) => Effect.Effect<ReadonlyArray<PutRecordResult>, KinesisError>
   /** DescribeStreamSummary: fails with ResourceNotFoundException when the stream is missing. */
   readonly describeLimits: Effect.Effect<StreamLimits, KinesisError>
   /** The same operations on another stream (KINESIS_STREAM_ROUTES), over the same connections. */
-  readonly forStream: (stream: StreamRef) => KinesisClientShape
+  readonly forStream: (stream: StreamRef) => StreamOperations
 }
 
-export class KinesisClient extends Context.Service<KinesisClient, KinesisClientShape>()(
+export class KinesisClient extends Context.Service<KinesisClient, StreamOperations>()(
   "cdc-logical-replication/KinesisClient"
 ) {}

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { KinesisError } from "../Errors.ts"
 import * as ErrorPolicy from "../ErrorPolicy.ts"
-import { KinesisClient, type KinesisClientShape, type PutRecordResult, type PutRecordsEntry } from "./KinesisClient.ts"
+import { KinesisClient, type PutRecordResult, type PutRecordsEntry } from "./KinesisClient.ts"
 
 /** What the fake does with one request. */
 export type RequestOutcome =
@@ -54,8 +54,9 @@ export interface KinesisMemoryOptions {
   readonly behaviour?: Behaviour
 }
 
-export interface KinesisMemoryShape {
-  readonly client: KinesisClientShape
+/** The fake's controls, for tests that run it as a layer. */
+export class KinesisMemory extends Context.Service<KinesisMemory, {
+  readonly client: KinesisClient["Service"]
   /** Records accepted, in the order the stream stored them. */
   readonly accepted: () => ReadonlyArray<AcceptedRecord>
   /** Records another stream (`client.forStream`) accepted, in order. */
@@ -65,14 +66,14 @@ export interface KinesisMemoryShape {
   readonly inflight: () => number
   readonly maxInflightSeen: () => number
   readonly setBehaviour: (behaviour: Behaviour) => void
-}
+}>()("cdc-logical-replication/KinesisMemory") {}
 
 const MiB = 1024 * 1024
 
 const validation = (message: string) =>
   ErrorPolicy.fromAws({ name: "ValidationException", message })
 
-export const make = (options: KinesisMemoryOptions = {}): KinesisMemoryShape => {
+export const make = (options: KinesisMemoryOptions = {}): KinesisMemory["Service"] => {
   const maxRecordBytes = options.maxRecordBytes ?? MiB
   const maxRequestBytes = options.maxRequestBytes ?? 10 * MiB
   let behaviour: Behaviour = options.behaviour ?? (() => Effect.succeed(accept))
@@ -150,7 +151,7 @@ export const make = (options: KinesisMemoryOptions = {}): KinesisMemoryShape => 
   const isMissing = (stream: string): boolean =>
     stream === "" ? options.missing === true : options.missingStreams?.includes(stream) === true
 
-  const clientOn = (stream: string): KinesisClientShape => ({
+  const clientOn = (stream: string): KinesisClient["Service"] => ({
     putRecords: putRecordsOn(stream),
     describeLimits: Effect.suspend(() =>
       isMissing(stream)
@@ -161,7 +162,7 @@ export const make = (options: KinesisMemoryOptions = {}): KinesisMemoryShape => 
   })
   const client = clientOn("")
 
-  return {
+  return KinesisMemory.of({
     client,
     accepted: () => accepted,
     acceptedOn: (stream) => stateOf(stream).accepted,
@@ -171,16 +172,12 @@ export const make = (options: KinesisMemoryOptions = {}): KinesisMemoryShape => 
     setBehaviour: (next) => {
       behaviour = next
     }
-  }
+  })
 }
 
-/** The fake's controls, for tests that run it as a layer. */
-export class KinesisMemory extends Context.Service<KinesisMemory, KinesisMemoryShape>()(
-  "cdc-logical-replication/KinesisMemory"
-) {
-  /** Provides both the fake's controls and the {@link KinesisClient} it implements. */
-  static readonly layer = (options: KinesisMemoryOptions = {}): Layer.Layer<KinesisMemory | KinesisClient> => {
+/** Provides both the fake's controls and the {@link KinesisClient} it implements. */
+export const layer = (options: KinesisMemoryOptions = {}): Layer.Layer<KinesisMemory | KinesisClient> =>
+  Layer.suspend(() => {
     const memory = make(options)
     return Layer.mergeAll(Layer.succeed(KinesisMemory, memory), Layer.succeed(KinesisClient, memory.client))
-  }
-}
+  })

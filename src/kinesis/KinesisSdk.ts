@@ -16,7 +16,7 @@ import type { KinesisConfig } from "../config/ServiceConfig.ts"
 import type { StreamRef } from "../config/Streams.ts"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
 import * as ErrorPolicy from "../ErrorPolicy.ts"
-import { KinesisClient, type KinesisClientShape, type PutRecordResult } from "./KinesisClient.ts"
+import { KinesisClient, type PutRecordResult, type PutRecordsEntry } from "./KinesisClient.ts"
 import * as PutRecordsHttp from "./PutRecordsHttp.ts"
 
 const MiB = 1024 * 1024
@@ -63,7 +63,7 @@ const resultOf = (entry: Record<string, unknown>): PutRecordResult => {
     : { _tag: "Ok", shardId: text(entry.ShardId), sequenceNumber: text(entry.SequenceNumber) }
 }
 
-/** A {@link KinesisClientShape} over the SDK; the client is destroyed when the scope closes. */
+/** A {@link KinesisClient} over the SDK; the client is destroyed when the scope closes. */
 export const make = (config: KinesisConfig, overrides: SdkOverrides = {}) =>
   Effect.gen(function*() {
     const { client, handler } = yield* Effect.acquireRelease(
@@ -72,23 +72,26 @@ export const make = (config: KinesisConfig, overrides: SdkOverrides = {}) =>
     )
     const sender = PutRecordsHttp.make(client, handler)
     /** The operations on one stream; `forStream` gives another over the same client. */
-    const on = (target: StreamRef): KinesisClientShape => {
+    const on = (target: StreamRef): KinesisClient["Service"] => {
       const stream = target.arn !== undefined ? { StreamARN: target.arn } : { StreamName: target.name }
 
-      const putRecords: KinesisClientShape["putRecords"] = (records) =>
-        Effect.tryPromise({
+      const putRecords = Effect.fn("KinesisSdk.putRecords")(function*(records: ReadonlyArray<PutRecordsEntry>) {
+        const entries = yield* Effect.tryPromise({
           try: (signal) => sender.send(stream, records, signal),
           catch: ErrorPolicy.fromAws
-        }).pipe(Effect.map((entries) => entries.map(resultOf)))
+        })
+        return entries.map(resultOf)
+      })
 
-      const describeLimits: KinesisClientShape["describeLimits"] = Effect.tryPromise({
+      const describeLimits: KinesisClient["Service"]["describeLimits"] = Effect.tryPromise({
         try: (signal) => client.send(new DescribeStreamSummaryCommand(stream), { abortSignal: signal }),
         catch: ErrorPolicy.fromAws
       }).pipe(
         Effect.map((output) => {
           const kib = output.StreamDescriptionSummary?.MaxRecordSizeInKiB
           return { maxRecordBytes: typeof kib === "number" && kib > 0 ? kib * 1024 : MiB }
-        })
+        }),
+        Effect.withSpan("KinesisSdk.describeLimits")
       )
 
       return { putRecords, describeLimits, forStream: on }

@@ -10,12 +10,12 @@ import type { KinesisConfig } from "../config/ServiceConfig.ts"
 import type { Route, StreamRef } from "../config/Streams.ts"
 import { type ChangeEvent, isTransactionRecord } from "../domain/ChangeEvent.ts"
 import { KinesisError } from "../Errors.ts"
-import type { KinesisClientShape } from "./KinesisClient.ts"
+import type { KinesisClient } from "./KinesisClient.ts"
 
 /** One stream records go to: its client and its per-record limit. */
 export interface Destination {
   readonly stream: StreamRef
-  readonly client: KinesisClientShape
+  readonly client: KinesisClient["Service"]
   /** Data plus partition key, in bytes. */
   readonly maxRecordBytes: number
 }
@@ -32,7 +32,7 @@ export interface Destinations {
 const MiB = 1024 * 1024
 
 /** The per-record limit of one stream: KINESIS_MAX_RECORD_BYTES when set, else the stream's (1 MiB when it reports none). */
-const limitOf = (kinesis: KinesisConfig, client: KinesisClientShape, stream: StreamRef): Effect.Effect<number, KinesisError> =>
+const limitOf = (kinesis: KinesisConfig, client: KinesisClient["Service"], stream: StreamRef): Effect.Effect<number, KinesisError> =>
   client.describeLimits.pipe(
     Effect.map((limits) => kinesis.maxRecordBytes ?? (limits.maxRecordBytes > 0 ? limits.maxRecordBytes : MiB)),
     Effect.mapError((error) =>
@@ -65,7 +65,7 @@ export const router = (
  * Checks every stream (DescribeStreamSummary: a missing stream or no permission fails here, at
  * start, naming the stream) and reads its limit.
  */
-export const resolve = (kinesis: KinesisConfig, client: KinesisClientShape): Effect.Effect<Destinations, KinesisError> =>
+export const resolve = (kinesis: KinesisConfig, client: KinesisClient["Service"]): Effect.Effect<Destinations, KinesisError> =>
   Effect.gen(function*() {
     const routes = kinesis.routes ?? []
     const streams: Array<StreamRef> = [{ name: kinesis.streamName, arn: kinesis.streamArn }]
@@ -80,7 +80,7 @@ export const resolve = (kinesis: KinesisConfig, client: KinesisClientShape): Eff
   })
 
 /** One stream for everything, its limit already known. */
-export const single = (stream: StreamRef, client: KinesisClientShape, maxRecordBytes: number): Destinations => ({
+export const single = (stream: StreamRef, client: KinesisClient["Service"], maxRecordBytes: number): Destinations => ({
   all: [{ stream, client, maxRecordBytes }],
   indexOf: () => 0,
   maxRecordBytes

@@ -44,26 +44,26 @@ export class Leadership extends Context.Service<Leadership, {
   readonly runWhileLeader: <A, E, R>(work: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PgError, R>
   /** Whether this instance holds the lock right now. */
   readonly isLeader: Effect.Effect<boolean>
-}>()("cdc-logical-replication/Leadership") {
-  /** Election through the advisory lock. */
-  static readonly layer = (options: LeadershipOptions): Layer.Layer<Leadership, never, Health> =>
-    Layer.effect(Leadership, make(options))
+}>()("cdc-logical-replication/Leadership") {}
 
-  /** From the service configuration: the advisory lock, or always leader when LEADER_ELECTION=false. */
-  static readonly layerConfig: Layer.Layer<Leadership, never, ServiceConfig | Health> = Layer.effect(
-    Leadership,
-    Effect.gen(function*() {
-      const config = yield* ServiceConfig
-      if (!config.leader.enabled) return yield* makeAlwaysLeader
-      return yield* make({
-        pg: config.pg,
-        lockKey: LockKey.resolve({ override: config.leader.lockKey, database: config.pg.database, slot: config.replication.slot }),
-        pollIntervalMs: config.leader.pollIntervalMs,
-        watchdogIntervalMs: config.leader.watchdogIntervalMs
-      })
+/** Election through the advisory lock, with explicit options. */
+export const layer = (options: LeadershipOptions): Layer.Layer<Leadership, never, Health> =>
+  Layer.effect(Leadership, make(options))
+
+/** From the {@link ServiceConfig}: the advisory lock, or always leader when LEADER_ELECTION=false. */
+export const layerConfig: Layer.Layer<Leadership, never, ServiceConfig | Health> = Layer.effect(
+  Leadership,
+  Effect.gen(function*() {
+    const config = yield* ServiceConfig
+    if (!config.leader.enabled) return yield* makeAlwaysLeader
+    return yield* make({
+      pg: config.pg,
+      lockKey: LockKey.resolve({ override: config.leader.lockKey, database: config.pg.database, slot: config.replication.slot }),
+      pollIntervalMs: config.leader.pollIntervalMs,
+      watchdogIntervalMs: config.leader.watchdogIntervalMs
     })
-  )
-}
+  })
+)
 
 const setLeaderGauge = (leading: boolean) => Metric.update(Metrics.leader, leading ? 1 : 0)
 
@@ -73,18 +73,18 @@ const makeAlwaysLeader: Effect.Effect<Leadership["Service"], never, Health> = Ef
   let leading = false
   return Leadership.of({
     isLeader: Effect.sync(() => leading),
-    runWhileLeader: (work) =>
-      Effect.gen(function*() {
+    runWhileLeader: Effect.fn("Leadership.runWhileLeader")(
+      function*<A, E, R>(work: Effect.Effect<A, E, R>) {
         leading = true
         yield* setLeaderGauge(true)
         yield* health.setState("connecting")
         return yield* work
-      }).pipe(
-        Effect.ensuring(Effect.suspend(() => {
-          leading = false
-          return setLeaderGauge(false)
-        }))
-      )
+      },
+      Effect.ensuring(Effect.suspend(() => {
+        leading = false
+        return setLeaderGauge(false)
+      }))
+    )
   })
 })
 
@@ -242,30 +242,29 @@ export const make = (options: LeadershipOptions): Effect.Effect<Leadership["Serv
         )
       })).pipe(Effect.ensuring(setLeading(false)))
 
-    const runWhileLeader = <A, E, R>(work: Effect.Effect<A, E, R>): Effect.Effect<A, E | PgError, R> =>
-      Effect.gen(function*() {
-        while (true) {
-          yield* health.setState("connecting")
-          const round = yield* leadOnce(work)
-          switch (round._tag) {
-            case "Done":
-              return round.value
-            case "Lost":
-              yield* Effect.logWarning("leadership_lost").pipe(Effect.annotateLogs({ ...lockFields, reason: round.error.message }))
-              yield* health.recordError({ tag: round.error._tag, message: round.error.message })
-              yield* health.setState("standby")
-              break
-            case "SessionFailed":
-              if (!round.error.retriable) return yield* round.error
-              yield* Effect.logWarning("leader_session_failed").pipe(
-                Effect.annotateLogs({ ...lockFields, error: round.error._tag, reason: round.error.message })
-              )
-              yield* health.recordError({ tag: round.error._tag, message: round.error.message })
-              break
-          }
-          yield* Effect.sleep(options.pollIntervalMs)
+    const runWhileLeader = Effect.fn("Leadership.runWhileLeader")(function*<A, E, R>(work: Effect.Effect<A, E, R>) {
+      while (true) {
+        yield* health.setState("connecting")
+        const round = yield* leadOnce(work)
+        switch (round._tag) {
+          case "Done":
+            return round.value
+          case "Lost":
+            yield* Effect.logWarning("leadership_lost").pipe(Effect.annotateLogs({ ...lockFields, reason: round.error.message }))
+            yield* health.recordError({ tag: round.error._tag, message: round.error.message })
+            yield* health.setState("standby")
+            break
+          case "SessionFailed":
+            if (!round.error.retriable) return yield* round.error
+            yield* Effect.logWarning("leader_session_failed").pipe(
+              Effect.annotateLogs({ ...lockFields, error: round.error._tag, reason: round.error.message })
+            )
+            yield* health.recordError({ tag: round.error._tag, message: round.error.message })
+            break
         }
-      })
+        yield* Effect.sleep(options.pollIntervalMs)
+      }
+    })
 
     return Leadership.of({ isLeader: Effect.sync(() => leading), runWhileLeader })
   })

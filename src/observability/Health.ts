@@ -56,11 +56,7 @@ export class Health extends Context.Service<Health, {
   /** Registers a heartbeat for a loop that runs every `intervalMs`; unregistered when the scope closes. */
   readonly heartbeat: (name: string, intervalMs: number) => Effect.Effect<Heartbeat, never, Scope.Scope>
   readonly snapshot: Effect.Effect<HealthSnapshot>
-}>()("cdc-logical-replication/Health") {
-  static readonly layer: Layer.Layer<Health> = Layer.effect(Health, Effect.suspend(() => make()))
-  static readonly layerWith = (options: { readonly staleAfter?: number }): Layer.Layer<Health> =>
-    Layer.effect(Health, Effect.suspend(() => make(options)))
-}
+}>()("cdc-logical-replication/Health") {}
 
 interface HeartbeatEntry {
   readonly name: string
@@ -68,7 +64,12 @@ interface HeartbeatEntry {
   lastTickMs: number
 }
 
-export const make = (options: { readonly staleAfter?: number } = {}) =>
+export interface HealthOptions {
+  /** How many intervals a heartbeat may miss (default {@link DEFAULT_STALE_AFTER}). */
+  readonly staleAfter?: number
+}
+
+export const make = (options: HealthOptions = {}): Effect.Effect<Health["Service"]> =>
   Effect.gen(function*() {
     const staleAfter = options.staleAfter ?? DEFAULT_STALE_AFTER
     const startedMs = yield* Clock.currentTimeMillis
@@ -77,44 +78,42 @@ export const make = (options: { readonly staleAfter?: number } = {}) =>
     let lastError: HealthError | undefined
     const heartbeats = new Set<HeartbeatEntry>()
 
-    const setState = (next: HealthState): Effect.Effect<void> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.sync(() => {
-          // fatal is terminal: a late "standby" from a finalizer must not make the probes green again
-          if (state === "fatal" || state === next) return
-          state = next
-          sinceMs = now
-        }))
+    const setState = Effect.fn("Health.setState")(function*(next: HealthState) {
+      const now = yield* Clock.currentTimeMillis
+      // fatal is terminal: a late "standby" from a finalizer must not make the probes green again
+      if (state === "fatal" || state === next) return
+      state = next
+      sinceMs = now
+    })
 
-    const recordError = (
+    const recordError = Effect.fn("Health.recordError")(function*(
       error: { readonly tag: string; readonly message: string },
       errorOptions: { readonly fatal?: boolean } = {}
-    ): Effect.Effect<void> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.sync(() => {
-          lastError = { tag: error.tag, message: error.message, atMs: now }
-          if (errorOptions.fatal === true && state !== "fatal") {
-            state = "fatal"
-            sinceMs = now
-          }
-        }))
+    ) {
+      const now = yield* Clock.currentTimeMillis
+      lastError = { tag: error.tag, message: error.message, atMs: now }
+      if (errorOptions.fatal === true && state !== "fatal") {
+        state = "fatal"
+        sinceMs = now
+      }
+    })
 
-    const heartbeat = (name: string, intervalMs: number): Effect.Effect<Heartbeat, never, Scope.Scope> =>
-      Effect.acquireRelease(
-        Effect.map(Clock.currentTimeMillis, (now) => {
-          const entry: HeartbeatEntry = { name, intervalMs, lastTickMs: now }
-          heartbeats.add(entry)
-          return entry
+    const heartbeat = Effect.fn("Health.heartbeat")(function*(name: string, intervalMs: number) {
+      const entry = yield* Effect.acquireRelease(
+        Effect.map(Clock.currentTimeMillis, (now): HeartbeatEntry => {
+          const created: HeartbeatEntry = { name, intervalMs, lastTickMs: now }
+          heartbeats.add(created)
+          return created
         }),
-        (entry) => Effect.sync(() => heartbeats.delete(entry))
-      ).pipe(
-        Effect.map((entry): Heartbeat => ({
-          tick: Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Effect.sync(() => {
-              entry.lastTickMs = now
-            }))
-        }))
+        (created) => Effect.sync(() => heartbeats.delete(created))
       )
+      return {
+        tick: Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.sync(() => {
+            entry.lastTickMs = now
+          }))
+      } satisfies Heartbeat
+    })
 
     const snapshot: Effect.Effect<HealthSnapshot> = Effect.map(Clock.currentTimeMillis, (now) => {
       const beats = Array.from(heartbeats, (h): HeartbeatStatus => {
@@ -134,3 +133,6 @@ export const make = (options: { readonly staleAfter?: number } = {}) =>
 
     return Health.of({ setState, recordError, heartbeat, snapshot })
   })
+
+/** The service's health, fresh for each build of the layer. */
+export const layer = (options: HealthOptions = {}): Layer.Layer<Health> => Layer.effect(Health, make(options))

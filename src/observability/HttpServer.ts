@@ -28,14 +28,7 @@ export interface ProbeServerOptions {
 /** The running probe server: where it listens. */
 export class ProbeServer extends Context.Service<ProbeServer, { readonly port: number }>()(
   "cdc-logical-replication/ProbeServer"
-) {
-  static readonly layer = (options: ProbeServerOptions): Layer.Layer<ProbeServer, ServeError, Health> => makeLayer(options)
-
-  /** On HTTP_PORT from the service configuration. */
-  static readonly layerConfig: Layer.Layer<ProbeServer, ServeError, Health | ServiceConfig> = Layer.unwrap(
-    Effect.map(Effect.service(ServiceConfig), (config) => makeLayer({ port: config.observability.httpPort }))
-  )
-}
+) {}
 
 const probeBody = (snapshot: HealthSnapshot, ok: boolean) => ({
   status: ok ? "ok" : "unavailable",
@@ -62,7 +55,8 @@ const Probes = HttpRouter.use(Effect.fn(function*(router) {
   yield* router.add("GET", "/readyz", probe(health, (s) => s.ready))
 }))
 
-const makeLayer = (options: ProbeServerOptions): Layer.Layer<ProbeServer, ServeError, Health> => {
+/** The probe server on an explicit port. */
+export const layer = (options: ProbeServerOptions): Layer.Layer<ProbeServer, ServeError, Health> => {
   const bound = Layer.effect(
     ProbeServer,
     Effect.gen(function*() {
@@ -81,3 +75,8 @@ const makeLayer = (options: ProbeServerOptions): Layer.Layer<ProbeServer, ServeE
     Layer.provide(NodeHttpServer.layer(() => createServer(), listen))
   )
 }
+
+/** The probe server on HTTP_PORT from the {@link ServiceConfig}. */
+export const layerConfig: Layer.Layer<ProbeServer, ServeError, Health | ServiceConfig> = Layer.unwrap(
+  Effect.map(Effect.service(ServiceConfig), (config) => layer({ port: config.observability.httpPort }))
+)

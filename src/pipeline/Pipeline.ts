@@ -28,7 +28,7 @@ import { ServiceConfig } from "../config/ServiceConfig.ts"
 import { type Action, type ChangeEvent, isPublishable, isTransactionRecord } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"
 import type { ServiceError } from "../Errors.ts"
-import { KinesisClient, type KinesisClientShape } from "../kinesis/KinesisClient.ts"
+import { KinesisClient } from "../kinesis/KinesisClient.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import type { ReplicationSession } from "../replication/ReplicationSession.ts"
 import * as ChangeQueue from "./ChangeQueue.ts"
@@ -84,7 +84,11 @@ export class Pipeline extends Context.Service<Pipeline, {
 /** The pipeline over the {@link KinesisClient} in the context. */
 export const make = (config: PipelineOptions): Effect.Effect<Pipeline["Service"], never, KinesisClient> =>
   Effect.map(Effect.service(KinesisClient), (client) =>
-    Pipeline.of({ run: (session, options = {}) => runSession(session, client, config, options) }))
+    Pipeline.of({
+      run: Effect.fn("Pipeline.run")(function*(session: ReplicationSession, options: RunOptions = {}) {
+        return yield* runSession(session, client, config, options)
+      })
+    }))
 
 /** The pipeline for explicit options. */
 export const layer = (config: PipelineOptions): Layer.Layer<Pipeline, never, KinesisClient> =>
@@ -98,7 +102,7 @@ export const layerConfig: Layer.Layer<Pipeline, never, KinesisClient | ServiceCo
 
 const runSession = (
   session: ReplicationSession,
-  client: KinesisClientShape,
+  client: KinesisClient["Service"],
   config: PipelineOptions,
   options: RunOptions
 ): Effect.Effect<void, ServiceError> =>

@@ -20,7 +20,7 @@ import { type ChangeEvent, qualifiedTable } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"
 import { DecodeError, type KinesisError } from "../Errors.ts"
 import * as ErrorPolicy from "../ErrorPolicy.ts"
-import type { KinesisClientShape, PutRecordsEntry } from "../kinesis/KinesisClient.ts"
+import type { KinesisClient, PutRecordsEntry } from "../kinesis/KinesisClient.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import * as BatchScheduler from "./BatchScheduler.ts"
 import type { ChangeQueue } from "./ChangeQueue.ts"
@@ -80,7 +80,7 @@ export const eventBuffer = (event: ChangeEvent): ArrayBufferLike => event.body.b
  */
 export const resolveMaxRecordBytes = (
   kinesis: KinesisConfig,
-  client: KinesisClientShape
+  client: KinesisClient["Service"]
 ): Effect.Effect<number, KinesisError> =>
   Effect.map(client.describeLimits, (limits) =>
     kinesis.maxRecordBytes ?? (limits.maxRecordBytes > 0 ? limits.maxRecordBytes : MiB))
@@ -126,7 +126,7 @@ const toEntry = (record: BatchScheduler.Outgoing): PutRecordsEntry => ({
 export const make = (
   queue: ChangeQueue<ChangeEvent>,
   frontier: Frontier,
-  client: KinesisClientShape,
+  client: KinesisClient["Service"],
   options: PublisherOptions
 ): Publisher => {
   const { kinesis, pipeline } = options

@@ -99,13 +99,14 @@ export const make = (
   options: { readonly pg: PgConfig; readonly replication: ReplicationConfig; readonly format?: FormatConfig | undefined }
 ): ReplicationSource["Service"] =>
   ReplicationSource.of({
-    open: ({ intercept, maxMessageBytes }) =>
-      ReplicationReader.open({
+    open: Effect.fn("ReplicationSource.open")(function*({ intercept, maxMessageBytes }: OpenOptions) {
+      return yield* ReplicationReader.open({
         pg: options.pg,
         replication: options.replication,
         decoder: decoderFor(options.replication, options.format, intercept),
         maxMessageBytes
       })
+    })
   })
 
 /** The live layer for explicit options. */

@@ -2,10 +2,10 @@ import { it } from "@effect/vitest"
 import { Context, Effect, Fiber, Layer, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect } from "vitest"
 import type { PgConfig } from "../../src/config/ServiceConfig.ts"
-import { ServiceConfig } from "../../src/config/ServiceConfig.ts"
+import * as ServiceConfig from "../../src/config/ServiceConfig.ts"
 import * as LockKey from "../../src/leader/LockKey.ts"
-import { Leadership, makeScripted } from "../../src/leader/Leadership.ts"
-import { Health } from "../../src/observability/Health.ts"
+import * as Leadership from "../../src/leader/Leadership.ts"
+import * as Health from "../../src/observability/Health.ts"
 import { type PgCluster, pgConfigOf, startPostgres } from "../../support/PostgresHarness.ts"
 
 let cluster: PgCluster
@@ -27,9 +27,9 @@ const instance = (lockKey: bigint, overrides: Partial<PgConfig> = {}) =>
   Effect.gen(function*() {
     const context = yield* Layer.build(
       Leadership.layer({ pg: pgConfig(overrides), lockKey, pollIntervalMs: POLL_MS, watchdogIntervalMs: WATCHDOG_MS })
-        .pipe(Layer.provideMerge(Health.layer))
+        .pipe(Layer.provideMerge(Health.layer()))
     )
-    return { leadership: Context.get(context, Leadership), health: Context.get(context, Health) }
+    return { leadership: Context.get(context, Leadership.Leadership), health: Context.get(context, Health.Health) }
   })
 
 /** Polls until `condition` holds, failing after `timeoutMs`; returns the elapsed time. */
@@ -196,10 +196,10 @@ describe("Leadership (advisory lock)", () => {
         leader: { enabled: false, lockKey: undefined, pollIntervalMs: 10, watchdogIntervalMs: 10 },
         pg: pgConfig({ port: 1 })
       }
-      const leadership = yield* Effect.service(Leadership).pipe(
+      const leadership = yield* Effect.service(Leadership.Leadership).pipe(
         Effect.provide(Leadership.layerConfig.pipe(
-          Layer.provide(Health.layer),
-          Layer.provide(ServiceConfig.layerValue(config as unknown as ServiceConfig["Service"]))
+          Layer.provide(Health.layer()),
+          Layer.provide(ServiceConfig.layer(config as unknown as ServiceConfig.ServiceConfig["Service"]))
         ))
       )
       expect(yield* leadership.runWhileLeader(Effect.succeed(5))).toBe(5)
@@ -207,14 +207,14 @@ describe("Leadership (advisory lock)", () => {
 })
 
 /** Reads a Health snapshot synchronously (tests only). */
-function yield_(health: Health["Service"]) {
+function yield_(health: Health.Health["Service"]) {
   return Effect.runSync(health.snapshot)
 }
 
 describe("scripted Leadership (for other modules' tests)", () => {
   it.live("leads at once; revoke interrupts the work and starts it again", () =>
     Effect.gen(function*() {
-      const scripted = yield* makeScripted.pipe(Effect.provide(Health.layer))
+      const scripted = yield* Leadership.makeScripted.pipe(Effect.provide(Health.layer()))
       const tracked = trackedWork()
       const fiber = yield* Effect.forkChild(scripted.leadership.runWhileLeader(tracked.work))
       yield* waitFor("work to start", () => tracked.state.running)

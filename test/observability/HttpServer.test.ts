@@ -1,7 +1,8 @@
 import { it } from "@effect/vitest"
 import { Context, Effect, Layer, Metric } from "effect"
 import { describe, expect } from "vitest"
-import { Health } from "../../src/observability/Health.ts"
+import * as Health from "../../src/observability/Health.ts"
+import * as HttpServer from "../../src/observability/HttpServer.ts"
 import { ProbeServer } from "../../src/observability/HttpServer.ts"
 import * as Metrics from "../../src/observability/Metrics.ts"
 import { exportedMetrics, readmeDropReasons, readmeMetrics } from "./readmeMetrics.ts"
@@ -9,8 +10,8 @@ import { exportedMetrics, readmeDropReasons, readmeMetrics } from "./readmeMetri
 /** A probe server on a free port with its own Health (and, when given, its own metric registry). */
 const start = (staleAfter?: number, registry?: Metric.MetricRegistry) =>
   Effect.gen(function*() {
-    const server = ProbeServer.layer({ port: 0, host: "127.0.0.1" }).pipe(
-      Layer.provideMerge(staleAfter === undefined ? Health.layer : Health.layerWith({ staleAfter }))
+    const server = HttpServer.layer({ port: 0, host: "127.0.0.1" }).pipe(
+      Layer.provideMerge(Health.layer(staleAfter === undefined ? {} : { staleAfter }))
     )
     const context = yield* Layer.build(
       registry === undefined ? server : server.pipe(Layer.provide(Layer.succeed(Metric.MetricRegistry, registry)))
@@ -21,7 +22,7 @@ const start = (staleAfter?: number, registry?: Metric.MetricRegistry) =>
         const response = await fetch(`http://127.0.0.1:${port}${path}`)
         return { status: response.status, type: response.headers.get("content-type") ?? "", body: await response.text() }
       })
-    return { port, health: Context.get(context, Health), get }
+    return { port, health: Context.get(context, Health.Health), get }
   })
 
 describe("probe server", () => {

@@ -3,7 +3,7 @@ import { execFile } from "node:child_process"
 import * as Path from "node:path"
 import { promisify } from "node:util"
 import { describe, expect, it, vi } from "vitest"
-import { ServiceConfig } from "../../src/config/ServiceConfig.ts"
+import * as ServiceConfig from "../../src/config/ServiceConfig.ts"
 import * as Logging from "../../src/observability/Logging.ts"
 
 const run = (format: "json" | "plain", effect: Effect.Effect<void>, secrets: ReadonlyArray<Redacted.Redacted<string>> = []) => {
@@ -134,7 +134,7 @@ describe("layerConfig", () => {
     const config = {
       pg: { password: Redacted.make(PASSWORD) },
       observability: { logFormat: "json", logLevel: "Warn", httpPort: 0 }
-    } as unknown as ServiceConfig["Service"]
+    } as unknown as ServiceConfig.ServiceConfig["Service"]
     const written: Array<string> = []
     const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
       written.push(String(chunk))
@@ -146,7 +146,7 @@ describe("layerConfig", () => {
           yield* Effect.logInfo("below the level")
           yield* Effect.logWarning(`connecting with ${PASSWORD}`)
           return yield* References.MinimumLogLevel
-        }).pipe(Effect.provide(Logging.layerConfig), Effect.provide(ServiceConfig.layerValue(config)))
+        }).pipe(Effect.provide(Logging.layerConfig), Effect.provide(ServiceConfig.layer(config)))
       )
       expect(level).toBe("Warn")
     } finally {

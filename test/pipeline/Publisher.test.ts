@@ -14,7 +14,7 @@ import { boundary, change, decode, kinesisConfig, pipelineConfig } from "./fixtu
 interface Rig {
   readonly queue: ChangeQueue.ChangeQueue<ChangeEvent>
   readonly frontier: Frontier.Frontier
-  readonly kinesis: KinesisMemory.KinesisMemoryShape
+  readonly kinesis: KinesisMemory.KinesisMemory["Service"]
   readonly publisher: Publisher.Publisher
 }
 

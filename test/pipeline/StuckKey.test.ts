@@ -94,7 +94,7 @@ const expectEverythingOnceInOrder = (produced: ReadonlyArray<ChangeEvent>, accep
 /** Runs the pipeline in its own metric registry, sampling cdc_frontier_pending every few ms. */
 const runWithSampling = (
   fake: ReturnType<typeof generatedSession>,
-  memory: KinesisMemory.KinesisMemoryShape,
+  memory: KinesisMemory.KinesisMemory["Service"],
   queueMaxMessages: number
 ) =>
   Effect.gen(function*() {

@@ -2,7 +2,7 @@
 import { Effect } from "effect"
 import type { KinesisConfig, PipelineConfig } from "../../src/config/ServiceConfig.ts"
 import type { Action, ChangeEvent } from "../../src/domain/ChangeEvent.ts"
-import { KinesisClient, type KinesisClientShape } from "../../src/kinesis/KinesisClient.ts"
+import { KinesisClient } from "../../src/kinesis/KinesisClient.ts"
 import * as Pipeline from "../../src/pipeline/Pipeline.ts"
 import type { ReplicationSession } from "../../src/replication/ReplicationSession.ts"
 
@@ -84,7 +84,7 @@ export const pipelineConfig = (overrides: Partial<PipelineConfig> = {}): Pipelin
 /** Runs one session through the {@link Pipeline.Pipeline} service, over `client`. */
 export const runPipeline = (
   session: ReplicationSession,
-  client: KinesisClientShape,
+  client: KinesisClient["Service"],
   options: { readonly kinesis: KinesisConfig; readonly pipeline: PipelineConfig; readonly stop?: Effect.Effect<void> }
 ) =>
   Effect.flatMap(Effect.service(Pipeline.Pipeline), (pipeline) => pipeline.run(session, { stop: options.stop })).pipe(

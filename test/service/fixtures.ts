@@ -1,7 +1,6 @@
 /** A whole service configuration for in-process tests, and the in-memory layers the service runs on. */
 import { Layer, Logger } from "effect"
-import type { ServiceConfigShape } from "../../src/config/ServiceConfig.ts"
-import { ServiceConfig } from "../../src/config/ServiceConfig.ts"
+import * as ServiceConfig from "../../src/config/ServiceConfig.ts"
 import * as KinesisMemory from "../../src/kinesis/KinesisMemory.ts"
 import { Leadership } from "../../src/leader/Leadership.ts"
 import { Health } from "../../src/observability/Health.ts"
@@ -15,7 +14,7 @@ export interface ConfigOverrides {
   readonly shutdownTimeoutMs?: number
 }
 
-export const serviceConfig = (overrides: ConfigOverrides = {}): ServiceConfigShape => ({
+export const serviceConfig = (overrides: ConfigOverrides = {}): ServiceConfig.ServiceConfig["Service"] => ({
   pg: {
     host: "127.0.0.1",
     port: 5432,
@@ -52,7 +51,7 @@ export const serviceConfig = (overrides: ConfigOverrides = {}): ServiceConfigSha
  * (KinesisMemory), the real pipeline and health, the given leadership; logs discarded.
  */
 export const memoryLayers = (options: {
-  readonly config: ServiceConfigShape
+  readonly config: ServiceConfig.ServiceConfig["Service"]
   readonly leadership: Leadership["Service"]
   readonly health: Health["Service"]
   readonly kinesis?: KinesisMemory.KinesisMemoryOptions
@@ -60,10 +59,10 @@ export const memoryLayers = (options: {
   Pipeline.layerConfig.pipe(
     Layer.provideMerge(Layer.mergeAll(
       ReplicationMemory.layer(),
-      KinesisMemory.KinesisMemory.layer(options.kinesis),
+      KinesisMemory.layer(options.kinesis),
       Layer.succeed(Leadership, options.leadership),
       Layer.succeed(Health, options.health),
-      ServiceConfig.layerValue(options.config)
+      ServiceConfig.layer(options.config)
     )),
     Layer.provideMerge(Logger.layer([]))
   )
