@@ -8,10 +8,11 @@
  * that pg_locks still shows the lock as ours; on a miss the leader's work is interrupted at once,
  * the session is closed, and the instance waits one poll interval (giving a standby the first
  * chance) and campaigns again. The process never exits for a lost leadership.
+ *
+ * `LeadershipMemory` implements the same service by hand, for tests.
  */
 import type * as PgConnection from "@effect/sql-pg/PgConnection"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -65,7 +66,8 @@ export const layerConfig: Layer.Layer<Leadership, never, ServiceConfig | Health>
   })
 )
 
-const setLeaderGauge = (leading: boolean) => Metric.update(Metrics.leader, leading ? 1 : 0)
+/** The `cdc_leader` gauge. */
+export const setLeaderGauge = (leading: boolean) => Metric.update(Metrics.leader, leading ? 1 : 0)
 
 /** No election (LEADER_ELECTION=false): the instance leads for as long as the work runs. */
 const makeAlwaysLeader: Effect.Effect<Leadership["Service"], never, Health> = Effect.gen(function*() {
@@ -86,65 +88,6 @@ const makeAlwaysLeader: Effect.Effect<Leadership["Service"], never, Health> = Ef
       }))
     )
   })
-})
-
-/** A hand-driven election for tests: leads at once; `revoke` takes the lead away like a lost lock. */
-export interface ScriptedLeadership {
-  readonly leadership: Leadership["Service"]
-  /**
-   * Interrupts the running work (as the watchdog would). The lead comes back at once, or, with
-   * `regain: false`, only when `grant` is called (another instance leads meanwhile).
-   */
-  readonly revoke: (reason: string, options?: { readonly regain?: boolean }) => Effect.Effect<void>
-  /** Gives the lead back after a `revoke` with `regain: false`. */
-  readonly grant: Effect.Effect<void>
-  /** How many times work has been started. */
-  readonly rounds: Effect.Effect<number>
-}
-
-export const makeScripted: Effect.Effect<ScriptedLeadership, never, Health> = Effect.gen(function*() {
-  const health = yield* Health
-  let leading = false
-  let rounds = 0
-  let current: Deferred.Deferred<{ readonly lost: LeadershipLost; readonly regain: boolean }> | undefined
-  let granted: Deferred.Deferred<void> | undefined
-  const runWhileLeader = <A, E, R>(work: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.gen(function*() {
-      while (true) {
-        const lostSignal = yield* Deferred.make<{ readonly lost: LeadershipLost; readonly regain: boolean }>()
-        current = lostSignal
-        leading = true
-        rounds += 1
-        yield* setLeaderGauge(true)
-        yield* health.setState("connecting")
-        const outcome = yield* Effect.raceFirst(
-          Effect.map(work, (value) => ({ done: true as const, value })),
-          Effect.map(Deferred.await(lostSignal), (lost) => ({ done: false as const, ...lost }))
-        ).pipe(Effect.ensuring(Effect.suspend(() => {
-          leading = false
-          return setLeaderGauge(false)
-        })))
-        if (outcome.done) return outcome.value
-        yield* Effect.logWarning("leadership_lost").pipe(Effect.annotateLogs({ reason: outcome.lost.message }))
-        yield* health.setState("standby")
-        if (!outcome.regain) {
-          const gate = yield* Deferred.make<void>()
-          granted = gate
-          yield* Deferred.await(gate)
-        }
-      }
-    })
-  return {
-    leadership: Leadership.of({ isLeader: Effect.sync(() => leading), runWhileLeader }),
-    revoke: (reason, options) =>
-      Effect.suspend(() =>
-        current === undefined
-          ? Effect.void
-          : Deferred.succeed(current, { lost: new LeadershipLost({ message: reason }), regain: options?.regain ?? true })
-      ).pipe(Effect.asVoid),
-    grant: Effect.suspend(() => granted === undefined ? Effect.void : Deferred.succeed(granted, undefined)).pipe(Effect.asVoid),
-    rounds: Effect.sync(() => rounds)
-  }
 })
 
 /** How one round of leading ended, when it did not end with `work`'s own failure. */

@@ -17,6 +17,8 @@ import { ReplicationSource } from "./ReplicationSource.ts"
 import type { ReplicationSession } from "./ReplicationSession.ts"
 
 export class ReplicationMemory extends Context.Service<ReplicationMemory, {
+  /** The {@link ReplicationSource} this slot implements. */
+  readonly source: ReplicationSource["Service"]
   /** Appends changes (B/C boundaries included) to the WAL, in order; an open session hands them out. */
   readonly append: (events: ReadonlyArray<ChangeEvent>) => void
   /** The next `open` fails with `error` (each call fails one more open). */
@@ -35,10 +37,7 @@ export class ReplicationMemory extends Context.Service<ReplicationMemory, {
   readonly statusSent: () => number
 }>()("cdc-logical-replication/ReplicationMemory") {}
 
-export const make = (options: { readonly slot?: string } = {}): {
-  readonly memory: ReplicationMemory["Service"]
-  readonly source: ReplicationSource["Service"]
-} => {
+export const make = (options: { readonly slot?: string } = {}): ReplicationMemory["Service"] => {
   const slot = options.slot ?? "memory_slot"
   const wal: Array<ChangeEvent> = []
   const openFailures: Array<ServiceError> = []
@@ -109,7 +108,8 @@ export const make = (options: { readonly slot?: string } = {}): {
     })
   })
 
-  const memory = ReplicationMemory.of({
+  return ReplicationMemory.of({
+    source,
     append: (events) => {
       wal.push(...events)
       appended.notify()
@@ -127,12 +127,11 @@ export const make = (options: { readonly slot?: string } = {}): {
     isOpen: () => open,
     statusSent: () => statusSent
   })
-  return { memory, source }
 }
 
 /** Provides the slot's controls and the {@link ReplicationSource} it implements. */
 export const layer = (options: { readonly slot?: string } = {}): Layer.Layer<ReplicationMemory | ReplicationSource> =>
   Layer.suspend(() => {
-    const { memory, source } = make(options)
-    return Layer.mergeAll(Layer.succeed(ReplicationMemory, memory), Layer.succeed(ReplicationSource, source))
+    const memory = make(options)
+    return Layer.mergeAll(Layer.succeed(ReplicationMemory, memory), Layer.succeed(ReplicationSource, memory.source))
   })

@@ -5,6 +5,7 @@ import type { PgConfig } from "../../src/config/ServiceConfig.ts"
 import * as ServiceConfig from "../../src/config/ServiceConfig.ts"
 import * as LockKey from "../../src/leader/LockKey.ts"
 import * as Leadership from "../../src/leader/Leadership.ts"
+import * as LeadershipMemory from "../../src/leader/LeadershipMemory.ts"
 import * as Health from "../../src/observability/Health.ts"
 import { type PgCluster, pgConfigOf, startPostgres } from "../../support/PostgresHarness.ts"
 
@@ -211,10 +212,10 @@ function yield_(health: Health.Health["Service"]) {
   return Effect.runSync(health.snapshot)
 }
 
-describe("scripted Leadership (for other modules' tests)", () => {
+describe("LeadershipMemory (for other modules' tests)", () => {
   it.live("leads at once; revoke interrupts the work and starts it again", () =>
     Effect.gen(function*() {
-      const scripted = yield* Leadership.makeScripted.pipe(Effect.provide(Health.layer()))
+      const scripted = yield* LeadershipMemory.make.pipe(Effect.provide(Health.layer()))
       const tracked = trackedWork()
       const fiber = yield* Effect.forkChild(scripted.leadership.runWhileLeader(tracked.work))
       yield* waitFor("work to start", () => tracked.state.running)

@@ -5,15 +5,16 @@
  * in-memory slot and stream with the real pipeline.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
 import { InvalidConfig } from "../../src/config/EnvVar.ts"
 import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
 import { PgError } from "../../src/Errors.ts"
 import * as FatalReport from "../../src/FatalReport.ts"
 import * as KinesisMemory from "../../src/kinesis/KinesisMemory.ts"
-import { Leadership, makeScripted, type ScriptedLeadership } from "../../src/leader/Leadership.ts"
-import * as Health from "../../src/observability/Health.ts"
+import { Leadership } from "../../src/leader/Leadership.ts"
+import { LeadershipMemory } from "../../src/leader/LeadershipMemory.ts"
+import { Health } from "../../src/observability/Health.ts"
 import { ReplicationMemory } from "../../src/replication/ReplicationMemory.ts"
 import * as Service from "../../src/Service.ts"
 import { boundary, change, decode } from "../pipeline/fixtures.ts"
@@ -42,38 +43,37 @@ const settle = Effect.gen(function*() {
 
 interface Rig {
   /** The hand-driven election, unless the test gave its own leadership. */
-  readonly scripted: ScriptedLeadership | undefined
+  readonly election: LeadershipMemory["Service"] | undefined
   readonly slot: ReplicationMemory["Service"]
   readonly stream: KinesisMemory.KinesisMemory["Service"]
-  readonly health: Health.Health["Service"]
+  readonly health: Health["Service"]
   readonly fiber: Fiber.Fiber<void, unknown>
 }
 
 /** Starts `Service.run` on the in-memory layers; `prepare` scripts the slot before the service starts. */
 const start = (options: {
   readonly config?: ConfigOverrides
-  readonly leadership?: (health: Health.Health["Service"]) => Effect.Effect<Leadership["Service"]>
+  readonly leadership?: Leadership["Service"]
   readonly kinesis?: KinesisMemory.KinesisMemoryOptions
   readonly prepare?: (slot: ReplicationMemory["Service"]) => void
 }) =>
   Effect.gen(function*() {
-    const health = yield* Health.make()
-    const scripted = options.leadership === undefined
-      ? yield* makeScripted.pipe(Effect.provideService(Health.Health, health))
-      : undefined
-    const leadership = scripted?.leadership ?? (yield* options.leadership!(health))
     const context = yield* Layer.build(memoryLayers({
       config: serviceConfig(options.config),
-      leadership,
-      health,
+      ...(options.leadership === undefined ? {} : { leadership: Layer.succeed(Leadership, options.leadership) }),
       ...(options.kinesis === undefined ? {} : { kinesis: options.kinesis })
     }))
-    const slot = context.mapUnsafe.get(ReplicationMemory.key) as ReplicationMemory["Service"]
-    const stream = context.mapUnsafe.get(KinesisMemory.KinesisMemory.key) as KinesisMemory.KinesisMemory["Service"]
+    const slot = Context.get(context, ReplicationMemory)
     options.prepare?.(slot)
     const fiber = yield* Effect.forkChild(Service.run.pipe(Effect.provide(context)))
     yield* settle
-    return { scripted, slot, stream, health, fiber } satisfies Rig
+    return {
+      election: Option.getOrUndefined(Context.getOption(context, LeadershipMemory)),
+      slot,
+      stream: Context.get(context, KinesisMemory.KinesisMemory),
+      health: Context.get(context, Health),
+      fiber
+    } satisfies Rig
   })
 
 /** The gaps between consecutive opens, in ms. */
@@ -204,7 +204,7 @@ describe("Service stop", () => {
   it.effect("a standby stops at once", () =>
     Effect.gen(function*() {
       const standby = Leadership.of({ isLeader: Effect.succeed(false), runWhileLeader: () => Effect.never })
-      const rig = yield* start({ leadership: () => Effect.succeed(standby) })
+      const rig = yield* start({ leadership: standby })
       yield* stopsAtOnce(rig)
       expect(rig.slot.opens()).toHaveLength(0)
     }))
@@ -238,11 +238,11 @@ describe("Service stop, bounded", () => {
   it.effect("leadership lost during the drain: the stop ends at once, without campaigning again", () =>
     Effect.gen(function*() {
       const rig = yield* drainingForever
-      yield* rig.scripted!.revoke("lost during the drain", { regain: false })
+      yield* rig.election!.revoke("lost during the drain", { regain: false })
       yield* TestClock.adjust(200)
       yield* settle
       expect(rig.fiber.pollUnsafe()).toBeDefined()
-      expect(yield* rig.scripted!.rounds).toBe(1)
+      expect(yield* rig.election!.rounds).toBe(1)
       // nothing was acknowledged past what Kinesis accepted (nothing)
       expect(rig.slot.confirmed()).toBe(0n)
     }))
@@ -250,10 +250,10 @@ describe("Service stop, bounded", () => {
   it.effect("leadership lost and regained at once during the drain: the new round does not stream again, the stop ends", () =>
     Effect.gen(function*() {
       const rig = yield* drainingForever
-      yield* rig.scripted!.revoke("lost and won again during the drain")
+      yield* rig.election!.revoke("lost and won again during the drain")
       yield* settle
       expect(rig.fiber.pollUnsafe()).toBeDefined()
-      expect(yield* rig.scripted!.rounds).toBe(2)
+      expect(yield* rig.election!.rounds).toBe(2)
       expect(rig.slot.opens()).toHaveLength(1)
     }))
 
@@ -265,7 +265,7 @@ describe("Service stop, bounded", () => {
       })
       const rig = yield* start({
         config: { shutdownTimeoutMs: 3_000 },
-        leadership: () => Effect.succeed(stuckRelease),
+        leadership: stuckRelease,
         prepare: (slot) => slot.append(tx([1]))
       })
       yield* advanceUntil(() => rig.stream.accepted().length === 1)
@@ -328,7 +328,7 @@ describe("Service leadership", () => {
         prepare: (slot) => slot.append(first)
       })
       yield* advanceUntil(() => rig.slot.confirmed() === first[first.length - 1]!.ackLsn)
-      yield* rig.scripted!.revoke("lock lost (test)", { regain: false })
+      yield* rig.election!.revoke("lock lost (test)", { regain: false })
       yield* settle
       expect(rig.slot.isOpen()).toBe(false)
       expect((yield* rig.health.snapshot).state).toBe("standby")
@@ -336,11 +336,11 @@ describe("Service leadership", () => {
       rig.slot.append(second)
       yield* TestClock.adjust(5_000)
       expect(published(rig)).toEqual([1, 2])
-      yield* rig.scripted!.grant
+      yield* rig.election!.grant
       yield* advanceUntil(() => rig.slot.confirmed() === second[second.length - 1]!.ackLsn)
       expect(published(rig)).toEqual([1, 2, 3])
       expect(rig.slot.opens()).toHaveLength(2)
-      expect(yield* rig.scripted!.rounds).toBe(2)
+      expect(yield* rig.election!.rounds).toBe(2)
       yield* Fiber.interrupt(rig.fiber)
     }))
 })

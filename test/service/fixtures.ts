@@ -2,8 +2,9 @@
 import { Layer, Logger } from "effect"
 import * as ServiceConfig from "../../src/config/ServiceConfig.ts"
 import * as KinesisMemory from "../../src/kinesis/KinesisMemory.ts"
-import { Leadership } from "../../src/leader/Leadership.ts"
-import { Health } from "../../src/observability/Health.ts"
+import type { Leadership } from "../../src/leader/Leadership.ts"
+import * as LeadershipMemory from "../../src/leader/LeadershipMemory.ts"
+import * as Health from "../../src/observability/Health.ts"
 import * as Pipeline from "../../src/pipeline/Pipeline.ts"
 import * as ReplicationMemory from "../../src/replication/ReplicationMemory.ts"
 import { kinesisConfig, pipelineConfig } from "../pipeline/fixtures.ts"
@@ -48,21 +49,21 @@ export const serviceConfig = (overrides: ConfigOverrides = {}): ServiceConfig.Se
 
 /**
  * Every layer `Service.run` needs, in memory: the slot (ReplicationMemory), the stream
- * (KinesisMemory), the real pipeline and health, the given leadership; logs discarded.
+ * (KinesisMemory), the election (LeadershipMemory, unless another leadership is given), the real
+ * pipeline and health; logs discarded.
  */
 export const memoryLayers = (options: {
   readonly config: ServiceConfig.ServiceConfig["Service"]
-  readonly leadership: Leadership["Service"]
-  readonly health: Health["Service"]
+  readonly leadership?: Layer.Layer<Leadership, never, Health.Health>
   readonly kinesis?: KinesisMemory.KinesisMemoryOptions
 }) =>
   Pipeline.layerConfig.pipe(
     Layer.provideMerge(Layer.mergeAll(
       ReplicationMemory.layer(),
       KinesisMemory.layer(options.kinesis),
-      Layer.succeed(Leadership, options.leadership),
-      Layer.succeed(Health, options.health),
+      options.leadership ?? LeadershipMemory.layer,
       ServiceConfig.layer(options.config)
     )),
+    Layer.provideMerge(Health.layer()),
     Layer.provideMerge(Logger.layer([]))
   )
