@@ -2,21 +2,20 @@ import { it } from "@effect/vitest"
 import { Context, Effect, Layer, Metric } from "effect"
 import { describe, expect } from "vitest"
 import * as Health from "../../src/observability/Health.ts"
-import * as HttpServer from "../../src/observability/HttpServer.ts"
-import { ProbeServer } from "../../src/observability/HttpServer.ts"
+import * as ProbeServer from "../../src/observability/ProbeServer.ts"
 import * as Metrics from "../../src/observability/Metrics.ts"
 import { exportedMetrics, readmeDropReasons, readmeMetrics } from "./readmeMetrics.ts"
 
 /** A probe server on a free port with its own Health (and, when given, its own metric registry). */
 const start = (staleAfter?: number, registry?: Metric.MetricRegistry) =>
   Effect.gen(function*() {
-    const server = HttpServer.layer({ port: 0, host: "127.0.0.1" }).pipe(
+    const server = ProbeServer.layer({ port: 0, host: "127.0.0.1" }).pipe(
       Layer.provideMerge(Health.layer(staleAfter === undefined ? {} : { staleAfter }))
     )
     const context = yield* Layer.build(
       registry === undefined ? server : server.pipe(Layer.provide(Layer.succeed(Metric.MetricRegistry, registry)))
     )
-    const { port } = Context.get(context, ProbeServer)
+    const { port } = Context.get(context, ProbeServer.ProbeServer)
     const get = (path: string) =>
       Effect.promise(async () => {
         const response = await fetch(`http://127.0.0.1:${port}${path}`)
