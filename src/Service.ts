@@ -6,7 +6,7 @@
  * fatal error stop with one `fatal_error` log line.
  *
  * Everything it uses comes from the context: the configuration, health, leadership, the
- * replication source and the pipeline. `layer` runs the service for as long as the layer is built
+ * replication source, the pipeline and, when present, backfills. `layer` runs the service for as long as the layer is built
  * (main.ts launches it). Interrupting it (SIGTERM/SIGINT through the runtime) stops it gracefully:
  * a standby, or a leader between sessions, stops at once; a streaming leader stops reading, lets
  * in-flight PutRecords finish (bounded by SHUTDOWN_TIMEOUT_MS), confirms the final frontier and
