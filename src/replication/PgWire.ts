@@ -1,7 +1,8 @@
 /**
  * The byte-level pieces of the replication protocol that `@effect/sql-pg`'s PgProtocol does not
- * provide: frontend Query / CopyData / CopyDone messages, the XLogData and primary-keepalive frames
- * the walsender sends inside CopyData, and the standby status update we send back.
+ * provide: frontend Query / CopyData / CopyDone messages, the layout of the XLogData and
+ * primary-keepalive frames the walsender sends inside CopyData (type bytes, header sizes, 64-bit
+ * fields; the reader parses them in place), and the standby status update we send back.
  *
  * Everything here is pure and allocation-light: the reader calls it once per frame.
  */
@@ -69,57 +70,6 @@ export const encodeCopyData = (payload: Uint8Array): Uint8Array => {
 
 /** A frontend `CopyDone` message: the client ends the COPY stream. */
 export const encodeCopyDone = (): Uint8Array => Uint8Array.of(COPY_DONE, 0, 0, 0, 4)
-
-/** One XLogData frame; `data` is a view into the frame. */
-export interface XLogData {
-  readonly _tag: "XLogData"
-  /** Where the payload starts in the WAL: the message's LSN. */
-  readonly walStart: Lsn
-  /** The server's WAL end when it sent the frame. */
-  readonly walEnd: Lsn
-  /** Server clock, microseconds since 2000-01-01. */
-  readonly sendTime: bigint
-  readonly data: Uint8Array
-}
-
-/** One primary keepalive frame. */
-export interface PrimaryKeepalive {
-  readonly _tag: "PrimaryKeepalive"
-  /** The server's WAL end: every change before it has been sent. */
-  readonly walEnd: Lsn
-  readonly sendTime: bigint
-  /** The server wants a status update at once (it is about to time the connection out). */
-  readonly replyRequested: boolean
-}
-
-/** A CopyData payload the replication stream may carry. */
-export type ReplicationFrame = XLogData | PrimaryKeepalive
-
-/**
- * Decodes the payload of a backend CopyData message in a replication stream. `undefined` for a
- * frame of another type or a truncated frame (the caller decides whether that is an error).
- */
-export const decodeFrame = (payload: Uint8Array): ReplicationFrame | undefined => {
-  switch (payload[0]) {
-    case XLOG_DATA:
-      return payload.length < XLOG_DATA_HEADER_BYTES ? undefined : {
-        _tag: "XLogData",
-        walStart: readUint64(payload, 1),
-        walEnd: readUint64(payload, 9),
-        sendTime: readUint64(payload, 17),
-        data: payload.subarray(XLOG_DATA_HEADER_BYTES)
-      }
-    case PRIMARY_KEEPALIVE:
-      return payload.length < KEEPALIVE_BYTES ? undefined : {
-        _tag: "PrimaryKeepalive",
-        walEnd: readUint64(payload, 1),
-        sendTime: readUint64(payload, 9),
-        replyRequested: payload[17] === 1
-      }
-    default:
-      return undefined
-  }
-}
 
 /** What a standby status update reports. */
 export interface StatusUpdate {
