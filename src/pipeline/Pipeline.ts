@@ -1,11 +1,12 @@
 /**
- * The streaming pipeline's core run loop for one replication session: three fibers in one scope.
+ * The streaming pipeline's core run loop for one replication session: its fibers in one scope.
  *
  * - reader: `session.take` → `frontier.register` (every event, B/C included, in WAL order) →
  *   `queue.offerAll` (the publishable ones; suspends while the queue is full, so the socket is not
  *   read and back-pressure reaches PostgreSQL);
  * - publisher: batches → PutRecords → `frontier.complete` ({@link Publisher});
- * - status: every STATUS_TICK_MS, `session.acknowledge(frontier.current)` when it moved.
+ * - status: every STATUS_TICK_MS, `session.acknowledge(frontier.current)` when it moved;
+ * - and, when the caller gives one, a fiber `beside` them on the frontier (the backfill worker).
  *
  * The pipeline is a service: it takes the {@link KinesisClient} and its configuration from the
  * context, and runs one session at a time (`run`).
