@@ -14,8 +14,23 @@ import * as DebeziumValues from "./DebeziumValues.ts"
 import * as JsonScan from "./JsonScan.ts"
 import type { BodyView, ColumnList } from "./WalBody.ts"
 
+/**
+ * Text rendered once and reused, kept by each formatter (not by the module): the JSON of column
+ * names and tables (each map cleared at 8192 entries) and the decimal text of the last commit LSN.
+ */
+export interface Memo {
+  readonly names: Map<string, string>
+  readonly tables: Map<string, string>
+  commitLsn: Lsn.Lsn
+  commitLsnText: string
+}
+
+export const makeMemo = (): Memo => ({ names: new Map(), tables: new Map(), commitLsn: -1n, commitLsnText: "" })
+
 /** What every record of a stream shares; the strings as JSON text (quoted). */
 export interface Context {
+  /** The formatter's rendered-once text. */
+  readonly memo: Memo
   /** `source.version`. */
   readonly version: string
   /** `source.name`: the logical server name (the slot). */
@@ -28,10 +43,9 @@ export interface Context {
 
 const ops: Readonly<Record<string, string>> = { I: "c", U: "u", D: "d", T: "t", M: "m", R: "r" }
 
-const namesJson = new Map<string, string>()
-
 /** `"name":` for a column name (names repeat on every record: rendered once). */
-const nameJson = (name: string): string => {
+const nameJson = (memo: Memo, name: string): string => {
+  const namesJson = memo.names
   let json = namesJson.get(name)
   if (json === undefined) {
     json = JSON.stringify(name) + ":"
@@ -41,10 +55,9 @@ const nameJson = (name: string): string => {
   return json
 }
 
-const tablesJson = new Map<string, string>()
-
 /** `"schema":…,"table":…` (tables repeat on every record: rendered once). */
-const tableJson = (schema: string, table: string): string => {
+const tableJson = (memo: Memo, schema: string, table: string): string => {
+  const tablesJson = memo.tables
   const key = `${schema}\u0000${table}`
   let json = tablesJson.get(key)
   if (json === undefined) {
@@ -56,12 +69,12 @@ const tableJson = (schema: string, table: string): string => {
 }
 
 /** Writes a row as `{"column":value,…}`, leaving excluded columns out. */
-const writeRow = (view: BodyView, list: ColumnList, excluded: Excluded | undefined, out: BatchWriter): void => {
+const writeRow = (view: BodyView, list: ColumnList, excluded: Excluded | undefined, memo: Memo, out: BatchWriter): void => {
   const { bytes } = view
   let text = "{"
   for (const item of list.items) {
     if (excluded?.(item.name)) continue
-    text += (text.length === 1 ? "" : ",") + nameJson(item.name)
+    text += (text.length === 1 ? "" : ",") + nameJson(memo, item.name)
     if (item.value === undefined) {
       text += "null"
       continue
@@ -100,14 +113,12 @@ const decimalLsn = (text: string | undefined, fallback: Lsn.Lsn): string => {
 }
 
 /** The decimal text of the last commit LSN asked for (every record of a transaction asks). */
-let lastCommitLsn = -1n
-let lastCommitLsnText = ""
-const decimalCommitLsn = (lsn: Lsn.Lsn): string => {
-  if (lsn !== lastCommitLsn) {
-    lastCommitLsn = lsn
-    lastCommitLsnText = lsn.toString()
+const decimalCommitLsn = (memo: Memo, lsn: Lsn.Lsn): string => {
+  if (lsn !== memo.commitLsn) {
+    memo.commitLsn = lsn
+    memo.commitLsnText = lsn.toString()
   }
-  return lastCommitLsnText
+  return memo.commitLsnText
 }
 
 /**
@@ -125,12 +136,12 @@ export const write = (
 ): void => {
   const op = ops[view.action]
   if (op === undefined) throw new JsonScan.Malformed(`no Debezium operation for action ${JSON.stringify(view.action)}`)
-  const commitLsn = decimalCommitLsn(event.commitLsn)
+  const commitLsn = decimalCommitLsn(context.memo, event.commitLsn)
   const lsn = decimalLsn(view.lsn, event.lsn)
   const xid = view.xid ?? (event.xid === undefined ? "null" : String(event.xid))
   const source = `"source":{"version":${context.version},"connector":"postgresql","name":${context.name},` +
     `"ts_ms":${event.commitTimeMs ?? context.nowMs},"snapshot":${op === "r" ? `"true"` : `"false"`},"db":${context.db},` +
-    `"sequence":"[\\"${commitLsn}\\",\\"${lsn}\\"]",${tableJson(view.schema, view.table)},` +
+    `"sequence":"[\\"${commitLsn}\\",\\"${lsn}\\"]",${tableJson(context.memo, view.schema, view.table)},` +
     `"txId":${xid},"lsn":${lsn},"xmin":null}`
   const transaction = dataCollectionOrder === undefined
     ? `"transaction":null`
@@ -147,11 +158,11 @@ export const write = (
     return
   }
   out.text(`{"before":`)
-  if (op === "d" && view.identity !== undefined) writeRow(view, view.identity, excluded, out)
-  else if (op === "u" && view.identity !== undefined && hasOldRow(view)) writeRow(view, view.identity, excluded, out)
+  if (op === "d" && view.identity !== undefined) writeRow(view, view.identity, excluded, context.memo, out)
+  else if (op === "u" && view.identity !== undefined && hasOldRow(view)) writeRow(view, view.identity, excluded, context.memo, out)
   else out.text("null")
   out.text(`,"after":`)
-  if ((op === "c" || op === "u" || op === "r") && view.columns !== undefined) writeRow(view, view.columns, excluded, out)
+  if ((op === "c" || op === "u" || op === "r") && view.columns !== undefined) writeRow(view, view.columns, excluded, context.memo, out)
   else out.text("null")
   out.text(`,${source},"op":"${op}","ts_ms":${context.nowMs},${transaction}}`)
 }

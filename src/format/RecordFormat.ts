@@ -77,9 +77,10 @@ const debezium = (options: Options, now: () => number): RecordFormat => {
   const db = JSON.stringify(options.source.db)
   let transactionLsn = -1n
   const perTable = new Map<string, number>()
+  const memo = Debezium.makeMemo()
   return {
     formatBatch: (events) => {
-      const context: Debezium.Context = { version, name, db, nowMs: now() }
+      const context: Debezium.Context = { memo, version, name, db, nowMs: now() }
       const out = new BatchWriter()
       const rendered: Array<number> = []
       const result = events.slice()
