@@ -25,13 +25,15 @@ export const catalogColumns = (query: Query): Effect.Effect<Array<ColumnFilter.C
       schema == null || table == null || column == null ? [] : [[schema, table, column] as const])
   )
 
-/** Patterns already warned about in this process: a reconnect does not repeat the warning. */
-const warned = new Set<string>()
-
-/** Warns about each pattern that matches nothing (once per process); returns those patterns. */
+/**
+ * Warns about each pattern that matches nothing and is not yet in `warned` (the patterns already
+ * warned about, kept by the replication source for the process's life: a reconnect does not repeat
+ * the warning); returns the unmatched patterns.
+ */
 export const warnUnmatched = (
   query: Query,
-  patterns: ReadonlyArray<ColumnFilter.ColumnPattern>
+  patterns: ReadonlyArray<ColumnFilter.ColumnPattern>,
+  warned: Set<string>
 ): Effect.Effect<ReadonlyArray<ColumnFilter.ColumnPattern>, ServiceError> =>
   patterns.length === 0 ? Effect.succeed([]) : Effect.gen(function*() {
     const unmatched = ColumnFilter.unmatched(patterns, yield* catalogColumns(query))

@@ -14,13 +14,15 @@ import * as RecordFormat from "./RecordFormat.ts"
 export const around = (
   factory: DecoderFactory,
   format: FormatConfig | undefined,
-  names: { readonly slot: string }
+  names: { readonly slot: string },
+  /** Unmatched EXCLUDE_COLUMNS patterns already warned about (kept across sessions). */
+  warned: Set<string>
 ): DecoderFactory =>
 (query) =>
   Effect.gen(function*() {
     const decoder = yield* factory(query)
     if (format === undefined) return decoder
-    yield* ExcludedColumnsCheck.warnUnmatched(query, format.excludeColumns)
+    yield* ExcludedColumnsCheck.warnUnmatched(query, format.excludeColumns, warned)
     const database = format.recordFormat === "debezium"
       ? (yield* query("SELECT current_database()"))[0]?.[0] ?? ""
       : ""

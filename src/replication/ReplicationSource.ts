@@ -42,9 +42,10 @@ export class ReplicationSource extends Context.Service<ReplicationSource, {
 export const decoderFor = (
   replication: ReplicationConfig,
   format?: FormatConfig,
-  intercept?: OpenOptions["intercept"]
+  intercept?: OpenOptions["intercept"],
+  warned: Set<string> = new Set()
 ): ReplicationReader.DecoderFactory =>
-  Formats.around(intercepted(pluginDecoderFor(replication), intercept), format, { slot: replication.slot })
+  Formats.around(intercepted(pluginDecoderFor(replication), intercept), format, { slot: replication.slot }, warned)
 
 /** The factory's decoder with each decoded read passed through `intercept`. */
 const intercepted = (
@@ -97,17 +98,20 @@ export const pluginDecoderFor = (replication: ReplicationConfig): ReplicationRea
 /** The replication reader on PostgreSQL. */
 export const make = (
   options: { readonly pg: PgConfig; readonly replication: ReplicationConfig; readonly format?: FormatConfig | undefined }
-): ReplicationSource["Service"] =>
-  ReplicationSource.of({
+): ReplicationSource["Service"] => {
+  // unmatched EXCLUDE_COLUMNS patterns warned about: once for the source's life, not per session
+  const warned = new Set<string>()
+  return ReplicationSource.of({
     open: Effect.fn("ReplicationSource.open")(function*({ intercept, maxMessageBytes }: OpenOptions) {
       return yield* ReplicationReader.open({
         pg: options.pg,
         replication: options.replication,
-        decoder: decoderFor(options.replication, options.format, intercept),
+        decoder: decoderFor(options.replication, options.format, intercept, warned),
         maxMessageBytes
       })
     })
   })
+}
 
 /** The live layer for explicit options. */
 export const layer = (
