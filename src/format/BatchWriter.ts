@@ -1,66 +1,112 @@
 /**
- * Writes the record bodies of one batch into one new buffer, as the decoders do: each body is a
- * sequence of text pieces and byte slices (copied as they are), and every body is a view of the
- * batch's buffer. One allocation per batch, not per record.
+ * Writes the record bodies of one batch into one new buffer, as the decoders do: text and byte
+ * ranges are written as they come into a scratch buffer (the formatter's, reused from batch to
+ * batch, so nothing is allocated per piece), and `finish` copies the batch into a buffer of its
+ * own, of which every body is a view. One allocation per batch, not per record. A writer must be
+ * finished before the next one on the same scratch writes (formatting is synchronous, one batch
+ * at a time).
  */
 
-export class BatchWriter {
-  private readonly pieces: Array<string | Uint8Array> = []
-  /** Index in `pieces` where each record ends. */
-  private readonly ends: Array<number> = []
-  /** Text not yet pushed: consecutive text is joined into one piece. */
-  private pending = ""
+/** A formatter's scratch buffer; it grows as needed and is kept from batch to batch. */
+export interface Scratch {
+  buffer: Buffer
+}
 
-  text(piece: string): void {
-    this.pending += piece
+export const makeScratch = (): Scratch => ({ buffer: Buffer.allocUnsafeSlow(256 * 1024) })
+
+export class BatchWriter {
+  private readonly holder: Scratch
+  constructor(holder: Scratch) {
+    this.holder = holder
   }
 
-  private flush(): void {
-    if (this.pending.length > 0) {
-      this.pieces.push(this.pending)
-      this.pending = ""
+  private offset = 0
+  /** Where each record ends in the scratch buffer. */
+  private readonly ends: Array<number> = []
+
+  /** Room for `bytes` more; returns the scratch buffer to write into. */
+  private ensure(bytes: number): Buffer {
+    const scratch = this.holder.buffer
+    if (this.offset + bytes <= scratch.length) return scratch
+    const grown = Buffer.allocUnsafeSlow(Math.max(scratch.length * 2, this.offset + bytes))
+    scratch.copy(grown, 0, 0, this.offset)
+    this.holder.buffer = grown
+    return grown
+  }
+
+  text(piece: string): void {
+    const scratch = this.ensure(piece.length * 3)
+    if (piece.length <= 24) {
+      // short pieces (punctuation, numbers, names) by hand while they are ASCII: cheaper than a native call
+      let i = 0
+      for (; i < piece.length; i++) {
+        const code = piece.charCodeAt(i)
+        if (code >= 0x80) break
+        scratch[this.offset + i] = code
+      }
+      if (i === piece.length) {
+        this.offset += i
+        return
+      }
     }
+    this.offset += scratch.write(piece, this.offset, "utf8")
+  }
+
+  /** A non-negative safe integer, written digit by digit. */
+  integer(value: number): void {
+    if (value < 0 || !Number.isSafeInteger(value)) {
+      this.text(String(value))
+      return
+    }
+    const scratch = this.ensure(16)
+    let digits = 1
+    for (let v = value; v >= 10; v = Math.floor(v / 10)) digits++
+    let at = this.offset + digits - 1
+    let v = value
+    do {
+      scratch[at--] = 0x30 + (v % 10)
+      v = Math.floor(v / 10)
+    } while (v > 0)
+    this.offset += digits
   }
 
   slice(piece: Uint8Array): void {
-    this.flush()
-    this.pieces.push(piece)
+    const scratch = this.ensure(piece.length)
+    scratch.set(piece, this.offset)
+    this.offset += piece.length
   }
 
-  /** Bytes `[start, end)` of `source`, without making a view of them now. */
+  /** Bytes `[start, end)` of `source`. */
   range(source: Uint8Array, start: number, end: number): void {
-    if (end <= start) return
-    this.flush()
-    this.pieces.push(new Uint8Array(source.buffer, source.byteOffset + start, end - start))
+    const length = end - start
+    if (length <= 0) return
+    const scratch = this.ensure(length)
+    if (length <= 32) {
+      for (let i = 0; i < length; i++) scratch[this.offset + i] = source[start + i]!
+    } else scratch.set(source.subarray(start, end), this.offset)
+    this.offset += length
   }
 
   /** Ends the current record. */
   end(): void {
-    this.flush()
-    this.ends.push(this.pieces.length)
+    this.ends.push(this.offset)
   }
 
   /** One body per ended record, in order. */
   finish(): Array<Uint8Array> {
-    let total = 0
-    for (const piece of this.pieces) total += typeof piece === "string" ? Buffer.byteLength(piece, "utf8") : piece.length
+    const total = this.ends.length === 0 ? 0 : this.ends[this.ends.length - 1]!
     // a buffer of its own (never a slice of Node's shared pool), so the queue's accounting is exact
     const buffer = Buffer.allocUnsafeSlow(total)
+    this.holder.buffer.copy(buffer, 0, 0, total)
     const bodies: Array<Uint8Array> = new Array(this.ends.length)
-    let offset = 0
-    let p = 0
+    let start = 0
     for (let r = 0; r < this.ends.length; r++) {
-      const start = offset
-      for (const end = this.ends[r]!; p < end; p++) {
-        const piece = this.pieces[p]!
-        if (typeof piece === "string") offset += buffer.write(piece, offset, "utf8")
-        else {
-          buffer.set(piece, offset)
-          offset += piece.length
-        }
-      }
-      bodies[r] = buffer.subarray(start, offset)
+      const end = this.ends[r]!
+      bodies[r] = buffer.subarray(start, end)
+      start = end
     }
+    this.offset = 0
+    this.ends.length = 0
     return bodies
   }
 }

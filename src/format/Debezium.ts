@@ -39,7 +39,14 @@ export interface Context {
   readonly db: string
   /** `ts_ms`: when the service rendered the batch. */
   readonly nowMs: number
+  /** `,"source":{"version":…,"connector":"postgresql","name":…,"ts_ms":` (see {@link context}). */
+  readonly sourceHead: string
 }
+
+/** The context of a batch. */
+export const context = (memo: Memo, version: string, name: string, db: string, nowMs: number): Context => ({
+  memo, version, name, db, nowMs, sourceHead: `,"source":{"version":${version},"connector":"postgresql","name":${name},"ts_ms":`
+})
 
 const ops: Readonly<Record<string, string>> = { I: "c", U: "u", D: "d", T: "t", M: "m", R: "r" }
 
@@ -71,26 +78,24 @@ const tableJson = (memo: Memo, schema: string, table: string): string => {
 /** Writes a row as `{"column":value,…}`, leaving excluded columns out. */
 const writeRow = (view: BodyView, list: ColumnList, excluded: Excluded | undefined, memo: Memo, out: BatchWriter): void => {
   const { bytes } = view
-  let text = "{"
+  let first = true
   for (const item of list.items) {
     if (excluded?.(item.name)) continue
-    text += (text.length === 1 ? "" : ",") + nameJson(memo, item.name)
+    out.text(first ? "{" : ",")
+    first = false
+    out.text(nameJson(memo, item.name))
     if (item.value === undefined) {
-      text += "null"
+      out.text("null")
       continue
     }
     const converter = DebeziumValues.converterFor(item.type)
     const converted = converter === DebeziumValues.keep
       ? undefined
       : converter(JsonScan.text(bytes, item.value.start, item.value.end))
-    if (converted !== undefined) text += converted
-    else {
-      out.text(text)
-      out.range(bytes, item.value.start, item.value.end)
-      text = ""
-    }
+    if (converted !== undefined) out.text(converted)
+    else out.range(bytes, item.value.start, item.value.end)
   }
-  out.text(text + "}")
+  out.text(first ? "{}" : "}")
 }
 
 /** Whether an update's old values are more than its key (REPLICA IDENTITY FULL or USING INDEX). */
@@ -139,15 +144,16 @@ export const write = (
   const commitLsn = decimalCommitLsn(context.memo, event.commitLsn)
   const lsn = decimalLsn(view.lsn, event.lsn)
   const xid = view.xid ?? (event.xid === undefined ? "null" : String(event.xid))
-  const source = `"source":{"version":${context.version},"connector":"postgresql","name":${context.name},` +
-    `"ts_ms":${event.commitTimeMs ?? context.nowMs},"snapshot":${op === "r" ? `"true"` : `"false"`},"db":${context.db},` +
-    `"sequence":"[\\"${commitLsn}\\",\\"${lsn}\\"]",${tableJson(context.memo, view.schema, view.table)},` +
-    `"txId":${xid},"lsn":${lsn},"xmin":null}`
-  const transaction = dataCollectionOrder === undefined
-    ? `"transaction":null`
-    : `"transaction":{"id":"${xid}:${commitLsn}","total_order":${event.commitIdx + 1},` +
-      `"data_collection_order":${dataCollectionOrder}}`
   if (op === "m") {
+    // logical messages are rare: their envelope is assembled as text
+    const source = `"source":{"version":${context.version},"connector":"postgresql","name":${context.name},` +
+      `"ts_ms":${event.commitTimeMs ?? context.nowMs},"snapshot":"false","db":${context.db},` +
+      `"sequence":"[\\"${commitLsn}\\",\\"${lsn}\\"]",${tableJson(context.memo, view.schema, view.table)},` +
+      `"txId":${xid},"lsn":${lsn},"xmin":null}`
+    const transaction = dataCollectionOrder === undefined
+      ? `"transaction":null`
+      : `"transaction":{"id":"${xid}:${commitLsn}","total_order":${event.commitIdx + 1},` +
+        `"data_collection_order":${dataCollectionOrder}}`
     const { bytes, prefix, content } = view
     const prefixJson = prefix === undefined ? `""` : JsonScan.text(bytes, prefix.start, prefix.end)
     const contentBase64 = content === undefined || bytes[content.start] !== 0x22
@@ -164,7 +170,38 @@ export const write = (
   out.text(`,"after":`)
   if ((op === "c" || op === "u" || op === "r") && view.columns !== undefined) writeRow(view, view.columns, excluded, context.memo, out)
   else out.text("null")
-  out.text(`,${source},"op":"${op}","ts_ms":${context.nowMs},${transaction}}`)
+  // the source block piece by piece: nothing per record is concatenated
+  out.text(context.sourceHead)
+  out.integer(event.commitTimeMs ?? context.nowMs)
+  out.text(op === "r" ? `,"snapshot":"true","db":` : `,"snapshot":"false","db":`)
+  out.text(context.db)
+  out.text(`,"sequence":"[\\"`)
+  out.text(commitLsn)
+  out.text(`\\",\\"`)
+  out.text(lsn)
+  out.text(`\\"]",`)
+  out.text(tableJson(context.memo, view.schema, view.table))
+  out.text(`,"txId":`)
+  out.text(xid)
+  out.text(`,"lsn":`)
+  out.text(lsn)
+  out.text(`,"xmin":null},"op":"`)
+  out.text(op)
+  out.text(`","ts_ms":`)
+  out.integer(context.nowMs)
+  if (dataCollectionOrder === undefined) {
+    out.text(`,"transaction":null}`)
+    return
+  }
+  out.text(`,"transaction":{"id":"`)
+  out.text(xid)
+  out.text(":")
+  out.text(commitLsn)
+  out.text(`","total_order":`)
+  out.integer(event.commitIdx + 1)
+  out.text(`,"data_collection_order":`)
+  out.integer(dataCollectionOrder)
+  out.text("}}")
 }
 
 /**

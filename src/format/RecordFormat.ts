@@ -8,7 +8,7 @@ import * as Result from "effect/Result"
 import { type ChangeEvent, isPublishable, isTransactionRecord } from "../domain/ChangeEvent.ts"
 import { DecodeError } from "../Errors.ts"
 import type { Decoder } from "../replication/Decoder.ts"
-import { BatchWriter } from "./BatchWriter.ts"
+import { BatchWriter, makeScratch } from "./BatchWriter.ts"
 import type { ColumnFilter } from "./ColumnFilter.ts"
 import * as Debezium from "./Debezium.ts"
 import * as Exclusion from "./Exclusion.ts"
@@ -33,36 +33,39 @@ export interface RecordFormat {
 type Draft = { -readonly [K in keyof ChangeEvent]: ChangeEvent[K] }
 
 /** EXCLUDE_COLUMNS on wal2json-shaped bodies: only records of concerned tables are rewritten. */
-const wal2json = (exclude: ColumnFilter): RecordFormat => ({
-  formatBatch: (events) => {
-    let out: BatchWriter | undefined
-    let changed: Array<number> | undefined
-    let result: Array<ChangeEvent> | undefined
-    for (let i = 0; i < events.length; i++) {
-      const event = events[i]!
-      if (!isPublishable(event) || event.body.length === 0) continue
-      const excluded = exclude.forTable(event.schema, event.table)
-      if (excluded === undefined) continue
-      const view = WalBody.read(event.body)
-      if (!Exclusion.concerns(view, excluded)) continue
-      out ??= new BatchWriter()
-      Exclusion.write(view, excluded, out)
-      out.end()
-      result ??= events.slice()
-      ;(changed ??= []).push(i)
-      if (event.pk !== undefined && Exclusion.keyExcluded(view, excluded)) {
-        result[i] = { ...event, pk: Exclusion.hiddenKey(event.pk) }
+const wal2json = (exclude: ColumnFilter): RecordFormat => {
+  const scratch = makeScratch()
+  return {
+    formatBatch: (events) => {
+      let out: BatchWriter | undefined
+      let changed: Array<number> | undefined
+      let result: Array<ChangeEvent> | undefined
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i]!
+        if (!isPublishable(event) || event.body.length === 0) continue
+        const excluded = exclude.forTable(event.schema, event.table)
+        if (excluded === undefined) continue
+        const view = WalBody.read(event.body)
+        if (!Exclusion.concerns(view, excluded)) continue
+        out ??= new BatchWriter(scratch)
+        Exclusion.write(view, excluded, out)
+        out.end()
+        result ??= events.slice()
+        ;(changed ??= []).push(i)
+        if (event.pk !== undefined && Exclusion.keyExcluded(view, excluded)) {
+          result[i] = { ...event, pk: Exclusion.hiddenKey(event.pk) }
+        }
       }
+      if (out === undefined || result === undefined || changed === undefined) return events
+      const bodies = out.finish()
+      for (let r = 0; r < changed.length; r++) {
+        const index = changed[r]!
+        result[index] = { ...result[index]!, body: bodies[r]! } satisfies Draft
+      }
+      return result
     }
-    if (out === undefined || result === undefined || changed === undefined) return events
-    const bodies = out.finish()
-    for (let r = 0; r < changed.length; r++) {
-      const index = changed[r]!
-      result[index] = { ...result[index]!, body: bodies[r]! } satisfies Draft
-    }
-    return result
   }
-})
+}
 
 /** `source.version`: this service's name and version. */
 export const VERSION = "cdc-logical-replication/0.1.0"
@@ -78,10 +81,11 @@ const debezium = (options: Options, now: () => number): RecordFormat => {
   let transactionLsn = -1n
   const perTable = new Map<string, number>()
   const memo = Debezium.makeMemo()
+  const scratch = makeScratch()
   return {
     formatBatch: (events) => {
-      const context: Debezium.Context = { memo, version, name, db, nowMs: now() }
-      const out = new BatchWriter()
+      const context = Debezium.context(memo, version, name, db, now())
+      const out = new BatchWriter(scratch)
       const rendered: Array<number> = []
       const result = events.slice()
       for (let i = 0; i < events.length; i++) {

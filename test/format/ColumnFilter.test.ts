@@ -1,6 +1,6 @@
 import * as Result from "effect/Result"
 import { describe, expect, it } from "vitest"
-import { BatchWriter } from "../../src/format/BatchWriter.ts"
+import { BatchWriter, makeScratch } from "../../src/format/BatchWriter.ts"
 import * as ColumnFilter from "../../src/format/ColumnFilter.ts"
 import * as Exclusion from "../../src/format/Exclusion.ts"
 import * as WalBody from "../../src/format/WalBody.ts"
@@ -62,7 +62,7 @@ describe("Exclusion on wal2json bodies", () => {
     const excluded = ColumnFilter.make(patterns("*.ssn")).forTable("public", "t")!
     expect(Exclusion.concerns(view, excluded)).toBe(true)
     expect(Exclusion.keyExcluded(view, excluded)).toBe(false)
-    const out = new BatchWriter()
+    const out = new BatchWriter(makeScratch())
     Exclusion.write(view, excluded, out)
     out.end()
     const [written] = out.finish()
