@@ -8,6 +8,7 @@ import * as Health from "../../src/observability/Health.ts"
 import * as Pipeline from "../../src/pipeline/Pipeline.ts"
 import * as ReplicationMemory from "../../src/replication/ReplicationMemory.ts"
 import { kinesisConfig, pipelineConfig } from "../pipeline/fixtures.ts"
+import { replicationConfig } from "../replication/fixtures.ts"
 
 export interface ConfigOverrides {
   readonly reconnectBaseMs?: number
@@ -27,18 +28,12 @@ export const serviceConfig = (overrides: ConfigOverrides = {}): ServiceConfig.Se
     connectTimeoutMs: 1_000,
     applicationName: "test"
   },
-  replication: {
+  replication: replicationConfig({
     slot: "memory_slot",
-    createSlot: true,
-    plugin: "wal2json",
-    publication: "cdc_publication",
-    wal2jsonAddTables: [],
-    wal2jsonFilterTables: [],
-    transactionRecords: false,
     statusIntervalMs: 1_000,
     reconnectBaseMs: overrides.reconnectBaseMs ?? 1_000,
     reconnectMaxMs: overrides.reconnectMaxMs ?? 16_000
-  },
+  }),
   kinesis: kinesisConfig(),
   format: { recordFormat: "wal2json", excludeColumns: [] },
   pipeline: pipelineConfig({ shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? 10_000 }),
