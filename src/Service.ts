@@ -101,7 +101,7 @@ const stream = (stopped: Effect.Effect<void>, isStopping: Effect.Effect<boolean>
     }))
 
     const restarting: Effect.Effect<void, ServiceError> = Effect.gen(function*() {
-      let backoff = yield* Schedule.toStepWithSleep(restartBackoff)
+      let backoff = yield* Schedule.toStep(restartBackoff)
       while (true) {
         // a round that starts while stopping (leadership regained during the drain) has nothing to do
         if (yield* isStopping) return
@@ -122,14 +122,23 @@ const stream = (stopped: Effect.Effect<void>, isStopping: Effect.Effect<boolean>
         const now = yield* Clock.currentTimeMillis
         if (streamingSinceMs !== undefined && now - streamingSinceMs >= config.replication.reconnectMaxMs) {
           // the session streamed for a healthy while: this failure starts a fresh backoff
-          backoff = yield* Schedule.toStepWithSleep(restartBackoff)
+          backoff = yield* Schedule.toStep(restartBackoff)
         }
         yield* health.setState("connecting")
         yield* health.recordError({ tag: error._tag, message: error.message })
         yield* Metric.update(Metrics.reconnects, 1)
-        yield* Effect.logWarning("pipeline_restart").pipe(Effect.annotateLogs({ error: error._tag, ...("reason" in error ? { kind: error.reason } : {}), reason: error.message }))
-        // the backoff never ends by itself
-        yield* backoff(error).pipe(Effect.catchCause(() => Effect.void))
+        // the backoff never ends by itself (were it to, the longest delay)
+        const delay = yield* backoff(now, error).pipe(
+          Effect.map(([, duration]) => duration),
+          Effect.orElseSucceed(() => Duration.millis(config.replication.reconnectMaxMs))
+        )
+        yield* Effect.logWarning("pipeline_restart").pipe(Effect.annotateLogs({
+          error: error._tag,
+          ...("reason" in error ? { kind: error.reason } : {}),
+          reason: error.message,
+          delayMs: Duration.toMillis(delay)
+        }))
+        yield* Effect.sleep(delay)
       }
     })
     // a stop while no pipeline runs (connecting, or waiting to restart) has nothing to drain: stop
