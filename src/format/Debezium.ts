@@ -41,11 +41,21 @@ export interface Context {
   readonly nowMs: number
   /** `,"source":{"version":…,"connector":"postgresql","name":…,"ts_ms":` (see {@link context}). */
   readonly sourceHead: string
+  /** Domain type names to their base type's (see RecordFormat.Options). */
+  readonly domains?: ReadonlyMap<string, string> | undefined
 }
 
 /** The context of a batch. */
-export const context = (memo: Memo, version: string, name: string, db: string, nowMs: number): Context => ({
-  memo, version, name, db, nowMs, sourceHead: `,"source":{"version":${version},"connector":"postgresql","name":${name},"ts_ms":`
+export const context = (
+  memo: Memo,
+  version: string,
+  name: string,
+  db: string,
+  nowMs: number,
+  domains?: ReadonlyMap<string, string> | undefined
+): Context => ({
+  memo, version, name, db, nowMs, domains,
+  sourceHead: `,"source":{"version":${version},"connector":"postgresql","name":${name},"ts_ms":`
 })
 
 const ops: Readonly<Record<string, string>> = { I: "c", U: "u", D: "d", T: "t", M: "m", R: "r" }
@@ -76,7 +86,14 @@ const tableJson = (memo: Memo, schema: string, table: string): string => {
 }
 
 /** Writes a row as `{"column":value,…}`, leaving excluded columns out. */
-const writeRow = (view: BodyView, list: ColumnList, excluded: Excluded | undefined, memo: Memo, out: BatchWriter): void => {
+const writeRow = (
+  view: BodyView,
+  list: ColumnList,
+  excluded: Excluded | undefined,
+  context: Context,
+  out: BatchWriter
+): void => {
+  const { memo, domains } = context
   const { bytes } = view
   let first = true
   for (const item of list.items) {
@@ -88,7 +105,12 @@ const writeRow = (view: BodyView, list: ColumnList, excluded: Excluded | undefin
       out.text("null")
       continue
     }
-    const converter = DebeziumValues.converterFor(item.type)
+    const base = domains?.get(item.type)
+    let converter = base === undefined ? DebeziumValues.converterFor(item.type) : DebeziumValues.domainConverterFor(base)
+    // a number or boolean written as a string: a domain over it (pgoutput names it by its base type)
+    if (converter === DebeziumValues.keep && bytes[item.value.start] === 0x22 && DebeziumValues.isUnquotedScalar(item.type)) {
+      converter = DebeziumValues.domainConverterFor(item.type)
+    }
     const converted = converter === DebeziumValues.keep
       ? undefined
       : converter(JsonScan.text(bytes, item.value.start, item.value.end))
@@ -164,11 +186,11 @@ export const write = (
     return
   }
   out.text(`{"before":`)
-  if (op === "d" && view.identity !== undefined) writeRow(view, view.identity, excluded, context.memo, out)
-  else if (op === "u" && view.identity !== undefined && hasOldRow(view)) writeRow(view, view.identity, excluded, context.memo, out)
+  if (op === "d" && view.identity !== undefined) writeRow(view, view.identity, excluded, context, out)
+  else if (op === "u" && view.identity !== undefined && hasOldRow(view)) writeRow(view, view.identity, excluded, context, out)
   else out.text("null")
   out.text(`,"after":`)
-  if ((op === "c" || op === "u" || op === "r") && view.columns !== undefined) writeRow(view, view.columns, excluded, context.memo, out)
+  if ((op === "c" || op === "u" || op === "r") && view.columns !== undefined) writeRow(view, view.columns, excluded, context, out)
   else out.text("null")
   // the source block piece by piece: nothing per record is concatenated
   out.text(context.sourceHead)

@@ -166,7 +166,7 @@ const interval: Converter = (json) => {
 // ---------------------------------------------------------------------------------------------
 // other scalars
 
-const numericAsString: Converter = (json) => json === "null" ? undefined : `"${json}"`
+const numericAsString: Converter = (json) => (json === "null" || json.charCodeAt(0) === 0x22 ? undefined : `"${json}"`)
 
 const bytea: Converter = (json) => {
   const hex = unquote(json)
@@ -305,4 +305,39 @@ export const converterFor = (type: string): Converter => {
     converters.set(type, converter)
   }
   return converter
+}
+
+const domainConverters = new Map<string, Converter>()
+
+/**
+ * The converter for a domain column, given its base type's name: wal2json writes a domain's value
+ * as a string whatever its base type, so numbers and booleans are unquoted first.
+ */
+export const domainConverterFor = (base: string): Converter => {
+  let converter = domainConverters.get(base)
+  if (converter === undefined) {
+    const inner = converterFor(base)
+    const plain = base.replace(/\([^)]*\)/, "")
+    const unquote: (json: string) => string = numberTypes.has(plain) || plain === "numeric"
+      ? (json) => (/^"-?\d+(\.\d+)?(e[+-]?\d+)?"$/i.test(json) ? json.slice(1, -1) : json)
+      : plain === "boolean"
+      ? (json) => (json === `"t"` ? "true" : json === `"f"` ? "false" : json)
+      : (json) => json
+    converter = (json) => {
+      const value = unquote(json)
+      return inner(value) ?? (value === json ? undefined : value)
+    }
+    if (domainConverters.size > 10_000) domainConverters.clear()
+    domainConverters.set(base, converter)
+  }
+  return converter
+}
+
+/**
+ * Whether a type's values are JSON numbers or booleans: one written as a string (a domain over
+ * it, which both plugins write as text) is converted with {@link domainConverterFor}.
+ */
+export const isUnquotedScalar = (type: string): boolean => {
+  const plain = type.replace(/\([^)]*\)/, "")
+  return numberTypes.has(plain) || plain === "boolean"
 }

@@ -22,6 +22,11 @@ export interface Options {
   readonly exclude: ColumnFilter
   /** What Debezium's `source` block names: the logical server (the slot) and the database. */
   readonly source: { readonly name: string; readonly db: string }
+  /**
+   * Domain types by the name wal2json gives them, to their base type's name (as pgoutput names a
+   * domain column): Debezium values of a domain are converted like its base type's.
+   */
+  readonly domains?: ReadonlyMap<string, string> | undefined
 }
 
 /** Formats batches; stateful (transaction bookkeeping), so one per replication stream. */
@@ -84,7 +89,7 @@ const debezium = (options: Options, now: () => number): RecordFormat => {
   const scratch = makeScratch()
   return {
     formatBatch: (events) => {
-      const context = Debezium.context(memo, version, name, db, now())
+      const context = Debezium.context(memo, version, name, db, now(), options.domains)
       const out = new BatchWriter(scratch)
       const rendered: Array<number> = []
       const result = events.slice()
