@@ -16,16 +16,26 @@ import type { BodyView, ColumnList } from "./WalBody.ts"
 
 /**
  * Text rendered once and reused, kept by each formatter (not by the module): the JSON of column
- * names and tables (each map cleared at 8192 entries) and the decimal text of the last commit LSN.
+ * names and tables (each map cleared at 8192 entries), the decimal text of the last commit LSN,
+ * the value converters by type name, and the strings read from bodies.
  */
 export interface Memo {
   readonly names: Map<string, string>
   readonly tables: Map<string, string>
   commitLsn: Lsn.Lsn
   commitLsnText: string
+  readonly converters: DebeziumValues.Converters
+  readonly interned: JsonScan.Interner
 }
 
-export const makeMemo = (): Memo => ({ names: new Map(), tables: new Map(), commitLsn: -1n, commitLsnText: "" })
+export const makeMemo = (): Memo => ({
+  names: new Map(),
+  tables: new Map(),
+  commitLsn: -1n,
+  commitLsnText: "",
+  converters: DebeziumValues.makeConverters(),
+  interned: JsonScan.makeInterner()
+})
 
 /** What every record of a stream shares; the strings as JSON text (quoted). */
 export interface Context {
@@ -106,10 +116,10 @@ const writeRow = (
       continue
     }
     const base = domains?.get(item.type)
-    let converter = base === undefined ? DebeziumValues.converterFor(item.type) : DebeziumValues.domainConverterFor(base)
+    let converter = base === undefined ? memo.converters.converterFor(item.type) : memo.converters.domainConverterFor(base)
     // a number or boolean written as a string: a domain over it (pgoutput names it by its base type)
     if (converter === DebeziumValues.keep && bytes[item.value.start] === 0x22 && DebeziumValues.isUnquotedScalar(item.type)) {
-      converter = DebeziumValues.domainConverterFor(item.type)
+      converter = memo.converters.domainConverterFor(item.type)
     }
     const converted = converter === DebeziumValues.keep
       ? undefined

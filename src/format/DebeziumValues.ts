@@ -291,46 +291,54 @@ const scalar = (type: string): readonly [Converter, ElementJson] => {
   }
 }
 
-const converters = new Map<string, Converter>()
-
-/** The converter for a column type as wal2json names it (`integer`, `numeric(10,2)`, `text[]`, …). */
-export const converterFor = (type: string): Converter => {
-  let converter = converters.get(type)
-  if (converter === undefined) {
-    if (type.endsWith("[]")) {
-      const [element, elementJson] = scalar(type.slice(0, -2))
-      converter = array(elementJson, element)
-    } else converter = scalar(type)[0]
-    if (converters.size > 10_000) converters.clear()
-    converters.set(type, converter)
-  }
-  return converter
+/**
+ * The converters by type name, made once per name and kept by each formatter (not by the module):
+ * `converterFor` for a column type as wal2json names it (`integer`, `numeric(10,2)`, `text[]`, …),
+ * `domainConverterFor` for a domain column given its base type's name (wal2json writes a domain's
+ * value as a string whatever its base type, so numbers and booleans are unquoted first). Each map
+ * is cleared past 10,000 names.
+ */
+export interface Converters {
+  readonly converterFor: (type: string) => Converter
+  readonly domainConverterFor: (base: string) => Converter
 }
 
-const domainConverters = new Map<string, Converter>()
-
-/**
- * The converter for a domain column, given its base type's name: wal2json writes a domain's value
- * as a string whatever its base type, so numbers and booleans are unquoted first.
- */
-export const domainConverterFor = (base: string): Converter => {
-  let converter = domainConverters.get(base)
-  if (converter === undefined) {
-    const inner = converterFor(base)
-    const plain = base.replace(/\([^)]*\)/, "")
-    const unquote: (json: string) => string = numberTypes.has(plain) || plain === "numeric"
-      ? (json) => (/^"-?\d+(\.\d+)?(e[+-]?\d+)?"$/i.test(json) ? json.slice(1, -1) : json)
-      : plain === "boolean"
-      ? (json) => (json === `"t"` ? "true" : json === `"f"` ? "false" : json)
-      : (json) => json
-    converter = (json) => {
-      const value = unquote(json)
-      return inner(value) ?? (value === json ? undefined : value)
+/** A new {@link Converters} with empty caches. */
+export const makeConverters = (): Converters => {
+  const converters = new Map<string, Converter>()
+  const domainConverters = new Map<string, Converter>()
+  const converterFor = (type: string): Converter => {
+    let converter = converters.get(type)
+    if (converter === undefined) {
+      if (type.endsWith("[]")) {
+        const [element, elementJson] = scalar(type.slice(0, -2))
+        converter = array(elementJson, element)
+      } else converter = scalar(type)[0]
+      if (converters.size > 10_000) converters.clear()
+      converters.set(type, converter)
     }
-    if (domainConverters.size > 10_000) domainConverters.clear()
-    domainConverters.set(base, converter)
+    return converter
   }
-  return converter
+  const domainConverterFor = (base: string): Converter => {
+    let converter = domainConverters.get(base)
+    if (converter === undefined) {
+      const inner = converterFor(base)
+      const plain = base.replace(/\([^)]*\)/, "")
+      const unquote: (json: string) => string = numberTypes.has(plain) || plain === "numeric"
+        ? (json) => (/^"-?\d+(\.\d+)?(e[+-]?\d+)?"$/i.test(json) ? json.slice(1, -1) : json)
+        : plain === "boolean"
+        ? (json) => (json === `"t"` ? "true" : json === `"f"` ? "false" : json)
+        : (json) => json
+      converter = (json) => {
+        const value = unquote(json)
+        return inner(value) ?? (value === json ? undefined : value)
+      }
+      if (domainConverters.size > 10_000) domainConverters.clear()
+      domainConverters.set(base, converter)
+    }
+    return converter
+  }
+  return { converterFor, domainConverterFor }
 }
 
 /**

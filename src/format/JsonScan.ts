@@ -93,19 +93,16 @@ export const ascii = (b: Uint8Array, start: number, end: number): string => {
   return out
 }
 
-const interned = new Map<number, string>()
-
 /**
- * An ASCII span as text, the same string object each time for the same bytes (keys, column names
- * and types repeat on every record): hashed and compared in place, allocated once.
+ * Strings made once for the same ASCII bytes (keys, column names and types repeat on every record),
+ * by hash; kept by each reader that wants them (a formatter), not by the module. Cleared at 8192.
  */
-export const internedAscii = (b: Uint8Array, start: number, end: number): string => {
-  let hash = 0x811c9dc5 ^ (end - start)
-  for (let i = start; i < end; i++) hash = Math.imul(hash ^ b[i]!, 16777619)
-  return internedAt(b, start, end, hash)
-}
+export type Interner = Map<number, string>
 
-const internedAt = (b: Uint8Array, start: number, end: number, hash: number): string => {
+/** A new, empty {@link Interner}. */
+export const makeInterner = (): Interner => new Map()
+
+const internedAt = (interned: Interner, b: Uint8Array, start: number, end: number, hash: number): string => {
   const known = interned.get(hash)
   if (known !== undefined && known.length === end - start) {
     let same = true
@@ -123,9 +120,19 @@ const internedAt = (b: Uint8Array, start: number, end: number, hash: number): st
   return text
 }
 
-/** The string value whose quoted span is `[start, end)`, unescaped. */
-export const stringValue = (b: Uint8Array, start: number, end: number): string => {
+/**
+ * The string value whose quoted span is `[start, end)`, unescaped; with an {@link Interner}, a
+ * short ASCII value is the same string object each time for the same bytes.
+ */
+export const stringValue = (b: Uint8Array, start: number, end: number, interned?: Interner): string => {
   if (end - start > 66) return JSON.parse(text(b, start, end)) as string
+  if (interned === undefined) {
+    for (let i = start + 1; i < end - 1; i++) {
+      const c = b[i]!
+      if (c === BACKSLASH || c >= 0x80) return JSON.parse(text(b, start, end)) as string
+    }
+    return ascii(b, start + 1, end - 1)
+  }
   // one pass: whether it is plain ASCII, and its hash for the interned copy
   let hash = 0x811c9dc5 ^ (end - start - 2)
   for (let i = start + 1; i < end - 1; i++) {
@@ -133,7 +140,7 @@ export const stringValue = (b: Uint8Array, start: number, end: number): string =
     if (c === BACKSLASH || c >= 0x80) return JSON.parse(text(b, start, end)) as string
     hash = Math.imul(hash ^ c, 16777619)
   }
-  return internedAt(b, start + 1, end - 1, hash)
+  return internedAt(interned, b, start + 1, end - 1, hash)
 }
 
 /**

@@ -96,7 +96,7 @@ const debezium = (options: Options, now: () => number): RecordFormat => {
       for (let i = 0; i < events.length; i++) {
         const event = events[i]!
         if (!isPublishable(event)) continue
-        const view = event.body.length === 0 ? undefined : WalBody.read(event.body)
+        const view = event.body.length === 0 ? undefined : WalBody.read(event.body, memo.interned)
         if (isTransactionRecord(event)) {
           if (view === undefined) continue
           if (event.commitLsn !== transactionLsn) {

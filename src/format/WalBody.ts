@@ -97,7 +97,7 @@ const object = (b: Uint8Array, i: number, visit: (key: Key, start: number) => nu
   throw new JsonScan.Malformed("unterminated object")
 }
 
-const columnList = (b: Uint8Array, start: number): ColumnList => {
+const columnList = (b: Uint8Array, start: number, interned: JsonScan.Interner | undefined): ColumnList => {
   const items: Array<ColumnView> = []
   const end = JsonScan.elements(b, start, (itemStart, itemEnd) => {
     let name = ""
@@ -105,8 +105,8 @@ const columnList = (b: Uint8Array, start: number): ColumnList => {
     let value: Span | undefined
     object(b, itemStart, (key, s) => {
       const e = JsonScan.skipValue(b, s)
-      if (key === "name") name = JsonScan.stringValue(b, s, e)
-      else if (key === "type") type = JsonScan.stringValue(b, s, e)
+      if (key === "name") name = JsonScan.stringValue(b, s, e, interned)
+      else if (key === "type") type = JsonScan.stringValue(b, s, e, interned)
       else if (key === "value") value = { start: s, end: e }
       return e
     })
@@ -115,8 +115,11 @@ const columnList = (b: Uint8Array, start: number): ColumnList => {
   return { start, end, items }
 }
 
-/** Reads a body; throws {@link JsonScan.Malformed} when it is not one. */
-export const read = (bytes: Uint8Array): BodyView => {
+/**
+ * Reads a body; throws {@link JsonScan.Malformed} when it is not one. With an interner (a
+ * formatter's), names, types and tables are the same string objects from record to record.
+ */
+export const read = (bytes: Uint8Array, interned?: JsonScan.Interner): BodyView => {
   let action = ""
   let xid: string | undefined
   let timestamp: Span | undefined
@@ -132,19 +135,19 @@ export const read = (bytes: Uint8Array): BodyView => {
   object(bytes, JsonScan.skipWs(bytes, 0), (key, start) => {
     switch (key) {
       case "columns":
-        columns = columnList(bytes, start)
+        columns = columnList(bytes, start, interned)
         return columns.end
       case "identity":
-        identity = columnList(bytes, start)
+        identity = columnList(bytes, start, interned)
         return identity.end
       case "pk":
-        pk = columnList(bytes, start)
+        pk = columnList(bytes, start, interned)
         return pk.end
     }
     const end = JsonScan.skipValue(bytes, start)
     switch (key) {
       case "action":
-        action = JsonScan.stringValue(bytes, start, end)
+        action = JsonScan.stringValue(bytes, start, end, interned)
         break
       case "xid":
         xid = JsonScan.ascii(bytes, start, end)
@@ -153,13 +156,13 @@ export const read = (bytes: Uint8Array): BodyView => {
         timestamp = { start, end }
         break
       case "lsn":
-        lsn = bytes[start] === 0x22 ? JsonScan.stringValue(bytes, start, end) : undefined
+        lsn = bytes[start] === 0x22 ? JsonScan.stringValue(bytes, start, end, interned) : undefined
         break
       case "schema":
-        schema = JsonScan.stringValue(bytes, start, end)
+        schema = JsonScan.stringValue(bytes, start, end, interned)
         break
       case "table":
-        table = JsonScan.stringValue(bytes, start, end)
+        table = JsonScan.stringValue(bytes, start, end, interned)
         break
       case "transactional":
         transactional = bytes[start] === 0x74 /* t */

@@ -117,7 +117,8 @@ describe("Debezium change event values (the documentation's customers examples)"
   })
 })
 
-const convert = (type: string, json: string): string => DebeziumValues.converterFor(type)(json) ?? json
+const converters = DebeziumValues.makeConverters()
+const convert = (type: string, json: string): string => converters.converterFor(type)(json) ?? json
 
 describe("Debezium JSON converter values", () => {
   it("integers, floats and booleans as they are; numeric as an exact string", () => {
