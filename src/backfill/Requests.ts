@@ -29,6 +29,13 @@ export const readOnlyMessage =
 export const isReadOnly = (query: Query): Effect.Effect<boolean, PgError> =>
   Effect.map(query(`SELECT pg_is_in_recovery()::text`), (rows) => rows[0]?.[0] === "true")
 
+/** The refusal of a name that does not denote a table. */
+const notATable = (name: string): Outcome => ({
+  _tag: "Refused",
+  table: name,
+  reason: `not a table name: ${JSON.stringify(name)} (use schema.table)`
+})
+
 /** Queues a backfill of each table (names as `schema.table`). */
 export const request = (
   query: Query,
@@ -41,7 +48,7 @@ export const request = (
     for (const name of names) {
       const parsed = TableShape.parseName(name)
       if (parsed === undefined) {
-        outcomes.push({ _tag: "Refused", table: name, reason: `not a table name: ${JSON.stringify(name)} (use schema.table)` })
+        outcomes.push(notATable(name))
         continue
       }
       const table = TableShape.qualified(parsed.schema, parsed.table)
@@ -87,7 +94,7 @@ export const cancel = (
     for (const name of names) {
       const parsed = TableShape.parseName(name)
       if (parsed === undefined) {
-        outcomes.push({ _tag: "Refused", table: name, reason: `not a table name: ${JSON.stringify(name)} (use schema.table)` })
+        outcomes.push(notATable(name))
         continue
       }
       const table = TableShape.qualified(parsed.schema, parsed.table)

@@ -3,6 +3,7 @@
  * (`schema.table=stream`, comma-separated, `*` in either part matching any run of characters).
  */
 import * as Result from "effect/Result"
+import { glob } from "./Glob.ts"
 
 /** A stream name, or a stream ARN from which the name is taken. */
 export interface StreamRef {
@@ -25,9 +26,6 @@ export interface Route {
   readonly table: RegExp
   readonly stream: StreamRef
 }
-
-const glob = (part: string): RegExp =>
-  new RegExp(`^${part.split("*").map((piece) => piece.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`)
 
 /** Parses `public.orders=orders-cdc,public.*=app-cdc`; every bad route is named. */
 export const parseRoutes = (raw: string): Result.Result<ReadonlyArray<Route>, string> => {

@@ -5,6 +5,7 @@
  * column names are excluded; the answer is cached per table, so records pay one map lookup.
  */
 import * as Result from "effect/Result"
+import { glob } from "../config/Glob.ts"
 
 export interface ColumnPattern {
   /** As written in EXCLUDE_COLUMNS. */
@@ -13,9 +14,6 @@ export interface ColumnPattern {
   readonly table: RegExp
   readonly column: RegExp
 }
-
-const glob = (part: string): RegExp =>
-  new RegExp(`^${part.split("*").map((piece) => piece.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`)
 
 const any = /^/
 
