@@ -7,7 +7,9 @@
  * The row key's columns come from the catalog ({@link KeyCatalog}), else from wal2json's `pk`; an
  * update whose old key (its `identity`) differs from its new one becomes a delete and an insert,
  * cut from the payload's own bytes. With a deferrable key, a record of a row that still held a key
- * another row took in the same transaction is left out ({@link DeferredKeys}).
+ * another row took in the same transaction is left out ({@link DeferredKeys}). A message that is
+ * not valid JSON only because wal2json wrote a quoted type name unescaped is published repaired
+ * ({@link Wal2JsonRepair}).
  */
 import * as Result from "effect/Result"
 import type { Action, ChangeEvent } from "../domain/ChangeEvent.ts"
@@ -19,6 +21,7 @@ import * as CommitTimestamp from "./CommitTimestamp.ts"
 import * as DeferredKeys from "./DeferredKeys.ts"
 import * as KeyCatalog from "./KeyCatalog.ts"
 import * as RecordBodies from "./RecordBodies.ts"
+import * as Wal2JsonRepair from "./Wal2JsonRepair.ts"
 
 export type Options = Parameters<typeof StartOptions.wal2json>[0] & {
   /** Row keys from the catalog; a table it does not know is keyed by wal2json's `pk`. */
@@ -316,7 +319,8 @@ export const make = (options: Options): Decoder => {
       transactionRecord("BEGIN", begin.lsn, "")
     }
     for (let i = 0; i < messages.length; i++) {
-      const { data, lsn, oversizedBytes } = messages[i]!
+      const { lsn, oversizedBytes } = messages[i]!
+      let data = messages[i]!.data
       if (oversizedBytes !== undefined) {
         beforeRecord()
         const event = oversized(lsn, data, oversizedBytes)
@@ -326,11 +330,20 @@ export const make = (options: Options): Decoder => {
       }
       let json: string
       let parsed: unknown
+      json = lenient.decode(data)
       try {
-        json = lenient.decode(data)
         parsed = JSON.parse(json)
       } catch (error) {
-        return Result.fail(DecodeError.malformed(lsn, `not a wal2json message (${(error as Error).message})`))
+        // wal2json writes a type name that format_type quotes unescaped: the body becomes the repaired JSON
+        const repaired = Wal2JsonRepair.repairTypes(json)
+        try {
+          if (repaired === undefined) throw error
+          parsed = JSON.parse(repaired)
+        } catch {
+          return Result.fail(DecodeError.malformed(lsn, `not a wal2json message (${(error as Error).message})`))
+        }
+        json = repaired
+        data = Buffer.from(repaired)
       }
       if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
         return Result.fail(DecodeError.malformed(lsn, "not a wal2json message (not a JSON object)"))
