@@ -109,9 +109,12 @@ const namedTypeName = (type: NamedType): string => {
     const suffix = type.name.startsWith("_") ? "[]" : ""
     return (catalogNames.get(plain) ?? plain) + suffix
   }
-  const name = type.name.startsWith("_") ? type.name.slice(1) + "[]" : type.name
-  return type.namespace === "public" ? name : `${type.namespace}.${name}`
+  const name = type.name.startsWith("_") ? quoted(type.name.slice(1)) + "[]" : quoted(type.name)
+  return type.namespace === "public" ? name : `${quoted(type.namespace)}.${name}`
 }
+
+/** An identifier as format_type prints it: quoted unless a plain lower-case word (keywords are not checked). */
+const quoted = (name: string): string => (/^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replaceAll(`"`, `""`)}"`)
 
 /**
  * The type name of a column as wal2json prints it. Built-in types by OID (with typmod), others
