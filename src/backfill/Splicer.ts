@@ -97,8 +97,8 @@ export const make = (slot: string): Splicer => {
       return
     }
     if (event.action !== "I" && event.action !== "U" && event.action !== "D") return
-    if (event.oversizedBytes !== undefined) {
-      chunk.retry ??= "a change of the table over the record limit could not be keyed"
+    if (event.oversizedBytes !== undefined || event.unreadableBytes !== undefined) {
+      chunk.retry ??= "a change of the table over the record limit (or not readable) could not be keyed"
       return
     }
     let view: WalBody.BodyView

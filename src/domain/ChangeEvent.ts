@@ -51,6 +51,11 @@ export interface ChangeEvent {
    * arrived; `body` is empty): its size. OVERSIZED_RECORD_POLICY decides about it.
    */
   readonly oversizedBytes?: number | undefined
+  /**
+   * Set for a message the decoder could not read as JSON even after repairing what wal2json is
+   * known to write wrongly (`body` is empty): its size. It is always dropped, logged and counted.
+   */
+  readonly unreadableBytes?: number | undefined
 }
 
 /** Whether an event is published to Kinesis (B and C only drive acknowledgement). */

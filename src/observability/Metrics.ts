@@ -103,7 +103,7 @@ export const backfillStates = ["queued", "running", "done", "cancelled", "failed
 export const receivedActions = ["I", "U", "D", "T", "M"] as const
 
 /** Every reason {@link changesDropped} counts: a new reason goes here (and in README's Metrics table). */
-export const dropReasons = ["oversized"] as const
+export const dropReasons = ["oversized", "unreadable"] as const
 export type DropReason = (typeof dropReasons)[number]
 
 /** {@link changesDropped} for one reason (registered at 0 from the start, see {@link registerAll}). */

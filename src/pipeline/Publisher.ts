@@ -86,6 +86,7 @@ export const resolveMaxRecordBytes = (
     kinesis.maxRecordBytes ?? (limits.maxRecordBytes > 0 ? limits.maxRecordBytes : MiB))
 
 const droppedOversized = Metrics.changesDroppedFor("oversized")
+const droppedUnreadable = Metrics.changesDroppedFor("unreadable")
 
 /** One stream's share of the publisher: where its records go, how they wait, how they are counted. */
 interface Lane extends StreamRoutes.Destination {
@@ -169,9 +170,10 @@ export const make = (
         const lane = lanes.length === 1 ? 0 : destinations.indexOf(event)
         const limit = lanes[lane]!.maxRecordBytes
         // a change over the limit when read was never held: its size is all that is left of it
-        const bytes = event.oversizedBytes ?? event.body.byteLength + Buffer.byteLength(partitionKey, "utf8")
+        const bytes = event.oversizedBytes ?? event.unreadableBytes ?? event.body.byteLength + Buffer.byteLength(partitionKey, "utf8")
         const record: BatchScheduler.Outgoing = { event, partitionKey, bytes, arrivedAt: now }
-        if (event.oversizedBytes === undefined && bytes <= limit) records[lane]!.push(record)
+        if (event.unreadableBytes !== undefined) (dropped ??= []).push([record, limit])
+        else if (event.oversizedBytes === undefined && bytes <= limit) records[lane]!.push(record)
         else if (kinesis.oversizedRecordPolicy === "fail") {
           return Effect.fail(
             DecodeError.oversized({
@@ -187,20 +189,27 @@ export const make = (
       if (dropped === undefined) return Effect.void
       const droppedRecords = dropped
       finish(droppedRecords.map(([record]) => record.event))
+      const unreadable = droppedRecords.filter(([record]) => record.event.unreadableBytes !== undefined).length
       return Effect.forEach(droppedRecords, ([record, limit]) =>
         Effect.logWarning("change_dropped").pipe(
           Effect.annotateLogs({
-            reason: "oversized",
-            policy: "OVERSIZED_RECORD_POLICY=drop",
+            ...(record.event.unreadableBytes !== undefined
+              ? { reason: "unreadable", policy: "always dropped: not JSON, even repaired" }
+              : { reason: "oversized", policy: "OVERSIZED_RECORD_POLICY=drop" }),
             schema: record.event.schema,
             table: record.event.table,
             // a change dropped as it was read has no key left (its columns were not kept)
-            ...(record.event.oversizedBytes === undefined ? { partitionKey: record.partitionKey } : {}),
+            ...(record.event.oversizedBytes === undefined && record.event.unreadableBytes === undefined
+              ? { partitionKey: record.partitionKey }
+              : {}),
             lsn: Lsn.format(record.event.lsn),
             bytes: record.bytes,
             limit
           })
-        ), { discard: true }).pipe(Effect.andThen(Metric.update(droppedOversized, droppedRecords.length)))
+        ), { discard: true }).pipe(
+          Effect.andThen(Metric.update(droppedOversized, droppedRecords.length - unreadable)),
+          Effect.andThen(unreadable > 0 ? Metric.update(droppedUnreadable, unreadable) : Effect.void)
+        )
     }
 
     /** One request and its retries, until every record is accepted or a fatal error. */

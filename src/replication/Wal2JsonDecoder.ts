@@ -267,9 +267,17 @@ export const make = (options: Options): Decoder => {
     return lastTimestampMs
   }
 
-  /** A message dropped for its size: what its first bytes say (format-version 2 writes action first). */
-  const oversized = (lsn: Lsn.Lsn, head: Uint8Array, bytes: number): Result.Result<ChangeEvent, DecodeError> => {
-    const text = lenient.decode(head)
+  /**
+   * A message dropped for its size, or because it is not JSON: what its first bytes say
+   * (format-version 2 writes action first).
+   */
+  const oversized = (
+    lsn: Lsn.Lsn,
+    head: Uint8Array,
+    bytes: number,
+    why: "oversizedBytes" | "unreadableBytes" = "oversizedBytes"
+  ): Result.Result<ChangeEvent, DecodeError> => {
+    const text = lenient.decode(head.subarray(0, 4096))
     const action = oversizedAction.exec(text)?.[1]
     if (!isAction(action) || action === "B" || action === "C") {
       return Result.fail(DecodeError.malformed(lsn, `a wal2json message of ${bytes} bytes without a readable action`))
@@ -290,7 +298,7 @@ export const make = (options: Options): Decoder => {
       pk: undefined,
       commitTimeMs: transactionTimeMs,
       body: emptyBody,
-      oversizedBytes: bytes
+      [why]: bytes
     })
   }
 
@@ -340,6 +348,15 @@ export const make = (options: Options): Decoder => {
           if (repaired === undefined) throw error
           parsed = JSON.parse(repaired)
         } catch {
+          // a change still not JSON is dropped (logged and counted), never a stop at the same LSN for ever
+          if (data[0] === 0x7b /* { */ && oversizedAction.test(json)) {
+            beforeRecord()
+            const event = oversized(lsn, data, data.byteLength, "unreadableBytes")
+            if (Result.isSuccess(event)) {
+              events.push(event.success)
+              continue
+            }
+          }
           return Result.fail(DecodeError.malformed(lsn, `not a wal2json message (${(error as Error).message})`))
         }
         json = repaired

@@ -5,7 +5,7 @@
  * of the objects in the message's top-level `columns`, `identity` and `pk` arrays is rewritten, as
  * a JSON string of the name as `format_type` shows it (`"type":"\"App\".role"`); everything else is
  * copied as it is. Called only after `JSON.parse` failed; `undefined` when the text cannot be
- * repaired this way.
+ * repaired this way (a name crafted to contain wal2json's own `,"value":` may be one).
  */
 
 const isSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
@@ -78,14 +78,18 @@ const typeNameEnd = (text: string, at: number): number => {
     i = close + 1
   }
   while (text.startsWith("[]", i)) i += 2
-  return text[i] === "," || text[i] === "}" ? i : -1
+  return fits(text, i) ? i : -1
 }
+
+/** Whether a column's `type` can end at `at`: wal2json writes `,"value":` next, or ends a `pk` entry. */
+const fits = (text: string, at: number): boolean =>
+  text.startsWith(`,"value":`, at) || (text[at] === "}" && (text[at + 1] === "," || text[at + 1] === "]"))
 
 /** A `type` value at `at`: its end and, when it had to be rewritten, its JSON string. */
 const typeValue = (text: string, at: number): { readonly end: number; readonly json: string | undefined } | undefined => {
   // a proper JSON string (wal2json escapes most names, `"char"` is written quoted as it is)
   const asString = stringEnd(text, at)
-  if (asString > 0 && (text[asString] === "," || text[asString] === "}")) {
+  if (asString > 0 && fits(text, asString)) {
     try {
       JSON.parse(text.slice(at, asString))
       return { end: asString, json: undefined }

@@ -189,8 +189,22 @@ describe("Wal2JsonDecoder on real wal2json output", () => {
 describe("Wal2JsonDecoder on bad input", () => {
   const ok = { lsn: 0x10n, data: encoder.encode(`{"action":"T","xid":5,"schema":"public","table":"t"}`) }
 
-  it("names the first message that is not JSON", () => {
-    const error = decodeErr([ok, { lsn: 0x1_0000_0020n, data: encoder.encode(`{"action":"I",`) }, { lsn: 0x30n, data: encoder.encode("x") }])
+  it("repairs a type name wal2json wrote unescaped; a change still not JSON becomes an unreadable event to drop", () => {
+    const repaired = decodeOk([
+      { lsn: 0x20n, data: encoder.encode(`{"action":"I","xid":7,"schema":"public","table":"t","columns":[{"name":"r","type":"App".role,"value":"a"}],"pk":[{"name":"r","type":"App".role}]}`) }
+    ])
+    expect(repaired.map((e) => [e.action, e.pk, e.unreadableBytes])).toEqual([["I", `["a"]`, undefined]])
+    expect(JSON.parse(text.decode(repaired[0]!.body)).columns[0].type).toBe(`"App".role`)
+    const data = encoder.encode(`{"action":"I","xid":7,"schema":"public","table":"t","columns":[{"name":"r","type":"x"y"z,"value":1}]}`)
+    const events = decodeOk([{ lsn: 0x21n, data }, ok])
+    expect(events.map((e) => [e.action, e.table, e.xid, e.body.length, e.unreadableBytes])).toEqual([
+      ["I", "t", 7, 0, data.byteLength],
+      ["T", "t", 5, expect.any(Number), undefined]
+    ])
+  })
+
+  it("names the first message that is not JSON and has no action", () => {
+    const error = decodeErr([ok, { lsn: 0x1_0000_0020n, data: encoder.encode(`{"act`) }, { lsn: 0x30n, data: encoder.encode("x") }])
     expect(error._tag).toBe("DecodeError")
     expect(error.lsn).toBe(0x1_0000_0020n)
     expect(error.message).toContain("1/20")

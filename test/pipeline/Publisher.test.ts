@@ -127,6 +127,23 @@ describe("Publisher batching", () => {
       assert.strictEqual(r.queue.heldCount(), 0)
     }))
 
+  it.effect("always drops a change that was not readable JSON (counted), even under OVERSIZED_RECORD_POLICY=fail", () =>
+    Effect.gen(function*() {
+      const r = rig({ kinesis: { oversizedRecordPolicy: "fail" } })
+      const events = transaction([1, 2, 3])
+      const unreadable: ChangeEvent = { ...change(9), body: new Uint8Array(0), pk: undefined, unreadableBytes: 40 }
+      const all = [...events.slice(0, 2), unreadable, ...events.slice(2)]
+      const before = yield* counter(Metrics.changesDropped, { reason: "unreadable" })
+      const oversizedBefore = yield* counter(Metrics.changesDropped, { reason: "oversized" })
+      yield* read(r, all)
+      r.queue.end()
+      yield* r.publisher.run
+      assert.strictEqual((yield* counter(Metrics.changesDropped, { reason: "unreadable" })) - before, 1)
+      assert.strictEqual((yield* counter(Metrics.changesDropped, { reason: "oversized" })) - oversizedBefore, 0)
+      assert.deepStrictEqual(r.kinesis.accepted().map((a) => decode(a.data).pk), [1, 2, 3])
+      assert.strictEqual(r.frontier.current(), all[all.length - 1]!.ackLsn)
+    }))
+
   it.effect("fails with DecodeError Oversized under OVERSIZED_RECORD_POLICY=fail, and the frontier stays before it", () =>
     Effect.gen(function*() {
       const r = rig({ maxRecordBytes: 2_048, kinesis: { oversizedRecordPolicy: "fail" } })
