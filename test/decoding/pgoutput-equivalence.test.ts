@@ -65,6 +65,10 @@ describe("pgoutput and wal2json give the same changes", () => {
       CREATE TABLE deferred_full (id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED, v text);
       ALTER TABLE deferred_full REPLICA IDENTITY FULL;
       CREATE TABLE deferred_default (id int PRIMARY KEY DEFERRABLE, v text);
+      CREATE SCHEMA "App";
+      CREATE TYPE "App".role AS ENUM ('a', 'b');
+      CREATE TYPE "App"."we""ird" AS ENUM ('x');
+      CREATE TABLE typed (r "App".role, id int, w "App"."we""ird", ra "App".role[], PRIMARY KEY (r, id));
       CREATE PUBLICATION cdc FOR ALL TABLES;`)
     await pg.psql(`SELECT pg_create_logical_replication_slot('w', 'wal2json')`)
     await pg.psql(`SELECT pg_create_logical_replication_slot('p', 'pgoutput')`)
@@ -95,7 +99,9 @@ describe("pgoutput and wal2json give the same changes", () => {
       `UPDATE deferred_full SET id = 3 - id; DELETE FROM deferred_full WHERE id = 1`,
       `INSERT INTO deferred_full VALUES (5, 'five'), (6, 'six'), (7, 'seven')`,
       `UPDATE deferred_full SET id = id + 1 WHERE id >= 5`,
-      `INSERT INTO deferred_default VALUES (7, 'inserts only: no old key is logged for updates and deletes')`
+      `INSERT INTO deferred_default VALUES (7, 'inserts only: no old key is logged for updates and deletes')`,
+      // types whose names need quoting: wal2json writes them unescaped (invalid JSON), repaired by the decoder
+      `INSERT INTO typed VALUES ('a', 1, 'x', '{a,b}'); UPDATE typed SET r = 'b'; DELETE FROM typed`
     ]
     for (const sql of workload) await pg.psql(sql)
 
@@ -126,8 +132,8 @@ describe("pgoutput and wal2json give the same changes", () => {
   it("publishes the same changes with the same JSON, key order included", () => {
     const fromWal2json = wal2json.filter(isPublished)
     const fromPgoutput = pgoutput.filter(isPublished)
-    // every row change (the 5 key changes split in two), 2 truncated tables, 2 messages
-    expect(fromWal2json.length).toBe(22 + 2 + 6 + 7 + 7 + 1)
+    // every row change (the 6 key changes split in two), 2 truncated tables, 2 messages
+    expect(fromWal2json.length).toBe(22 + 2 + 6 + 7 + 7 + 1 + 4)
     expect(fromPgoutput.map((event) => event.action)).toEqual(fromWal2json.map((event) => event.action))
     for (let i = 0; i < fromWal2json.length; i++) {
       expect(json(fromPgoutput[i]!), `change ${i}`).toEqual(json(fromWal2json[i]!))
@@ -195,9 +201,9 @@ describe("pgoutput and wal2json give the same changes", () => {
       const comparable = (event: ChangeEvent) => event.action === "BEGIN" ? { ...fields(event), lsn: 0n, ackLsn: 0n } : fields(event)
       expect(comparable(p[i]!), `record ${i}`).toEqual(comparable(w[i]!))
     }
-    // one BEGIN and one COMMIT per transaction with records (18), none for ALTER TABLE's (wal2json sends its B and C)
-    expect(w.filter((event) => event.action === "BEGIN")).toHaveLength(18)
-    expect(w.filter((event) => event.action === "COMMIT")).toHaveLength(18)
+    // one BEGIN and one COMMIT per transaction with records (19), none for ALTER TABLE's (wal2json sends its B and C)
+    expect(w.filter((event) => event.action === "BEGIN")).toHaveLength(19)
+    expect(w.filter((event) => event.action === "COMMIT")).toHaveLength(19)
     // the changes keep their order; every transaction's records are indexed 0..n+1, COMMIT counting the n changes
     expect(w.filter((event) => event.action !== "BEGIN" && event.action !== "COMMIT").map((event) => event.body.length > 0))
       .toHaveLength(records(wal2json).length)
@@ -236,6 +242,9 @@ describe("pgoutput and wal2json give the same changes", () => {
     expect(updateOne.columns.map((column) => column.name)).not.toContain("big")
     const afterAlter = wal2json.filter(isPublished).find((event) => event.pk === "[3]" && event.action === "I")!
     expect(text.decode(afterAlter.body)).toContain(`{"name":"extra","type":"integer","value":8}`)
+    const typed = wal2json.filter((event) => event.table === "typed")
+    expect(typed.map((event) => `${event.action}:${event.pk}`)).toEqual([`I:["a",1]`, `D:["a",1]`, `I:["b",1]`, `D:["b",1]`])
+    expect(text.decode(typed[0]!.body)).toContain(`{"name":"w","type":"\\"App\\".\\"we\\"\\"ird\\"","value":"x"}`)
   })
 
   it("acknowledges every transaction with changes at the same commit end LSN, with the same xid and time", () => {
@@ -246,7 +255,7 @@ describe("pgoutput and wal2json give the same changes", () => {
         .map((event) => event.action === "C" ? fields(event) : { action: event.action, xid: event.xid, commitTimeMs: event.commitTimeMs })
     }
     const fromWal2json = commits(wal2json)
-    expect(fromWal2json.length).toBe(2 * 18) // every workload transaction but ALTER TABLE and the non-transactional message
+    expect(fromWal2json.length).toBe(2 * 19) // every workload transaction but ALTER TABLE and the non-transactional message
     expect(commits(pgoutput)).toEqual(fromWal2json)
     for (const commit of pgoutput.filter((event) => event.action === "C")) {
       expect(commit.ackLsn).toBe(commit.lsn) // the commit's XLogData starts at the transaction's end LSN
