@@ -26,6 +26,8 @@ export const flags = {
     Flag.withDescription("Transactions per second of the latency load (default 5,000; quick 1,000)")),
   latencySeconds: Flag.Int("latency-seconds").pipe(positive("latency-seconds"), Flag.optional,
     Flag.withDescription("Seconds of the latency load (default 30; quick 5)")),
+  stuckSeconds: Flag.Int("stuck-seconds").pipe(positive("stuck-seconds"), Flag.optional,
+    Flag.withDescription("Seconds the stuck-key scenario fails one key under load (default 300; quick 10)")),
   scaling: Flag.Boolean("scaling").pipe(Flag.withDefault(false),
     Flag.withDescription("Also measure the scaling table: KINESIS_MAX_INFLIGHT × endpoint latency (0, 20, 100 ms), and rows with 16- and 8,000-character payloads (long: use --changes to shorten)")),
   only: Flag.Literals("only", scenarioNames).pipe(Flag.atLeast(0),
@@ -45,7 +47,7 @@ export interface Arguments {
 export const parseArguments = async (args: ReadonlyArray<string>): Promise<Parsed<Arguments>> => {
   const parsed = await parse("bench", "Measures the service against what PostgreSQL itself streams, on this machine", flags, args)
   if (parsed._tag === "Exit") return parsed
-  const { quick, changes, latencyRate, latencySeconds, scaling, only, baseline, results } = parsed.value
+  const { quick, changes, latencyRate, latencySeconds, stuckSeconds, scaling, only, baseline, results } = parsed.value
   return {
     _tag: "Parsed",
     value: {
@@ -55,6 +57,7 @@ export const parseArguments = async (args: ReadonlyArray<string>): Promise<Parse
         changes: Option.getOrElse(changes, () => (quick ? 20_000 : 500_000)),
         latencyRate: Option.getOrElse(latencyRate, () => (quick ? 1_000 : 5_000)),
         latencySeconds: Option.getOrElse(latencySeconds, () => (quick ? 5 : 30)),
+        stuckSeconds: Option.getOrElse(stuckSeconds, () => (quick ? 10 : 300)),
         memoryQueueBytes: quick ? 2 * MiB : 16 * MiB,
         baselineCheckout: Option.getOrUndefined(Option.map(baseline, (dir) => Path.resolve(dir))),
         scaling: scaling || only.includes("scaling"),

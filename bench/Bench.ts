@@ -28,6 +28,8 @@ export interface Settings {
   readonly latencySeconds: number
   /** QUEUE_MAX_BYTES of the small-queue memory run. */
   readonly memoryQueueBytes: number
+  /** Seconds the stuck-key scenario fails one key under load. */
+  readonly stuckSeconds: number
   /** A checkout of the baseline commit (bench/BASELINE.md) whose drains run beside this one's, when given. */
   readonly baselineCheckout: string | undefined
   /** Whether to measure the scaling table (KINESIS_MAX_INFLIGHT × endpoint latency, row sizes). */

@@ -10,6 +10,8 @@ const CLOCK_TICKS = 100
 export interface Memory {
   readonly peakRssBytes: number
   readonly rssBytes: number
+  /** The anonymous part of rssBytes (heap, malloc, mapped buffers; not the binary's or libraries' pages). */
+  readonly rssAnonBytes: number | undefined
 }
 
 const statusField = (status: string, field: string): number | undefined => {
@@ -23,7 +25,7 @@ export const memoryOf = (pid: number): Memory | undefined => {
     const status = Fs.readFileSync(`/proc/${pid}/status`, "utf8")
     const peak = statusField(status, "VmHWM")
     const rss = statusField(status, "VmRSS")
-    return peak === undefined || rss === undefined ? undefined : { peakRssBytes: peak, rssBytes: rss }
+    return peak === undefined || rss === undefined ? undefined : { peakRssBytes: peak, rssBytes: rss, rssAnonBytes: statusField(status, "RssAnon") }
   } catch {
     return undefined
   }

@@ -12,7 +12,8 @@ import { execFile as execFileCb } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { promisify } from "node:util"
-import { valueOf } from "../../support/Metrics.ts"
+import { type Sample, valueOf } from "../../support/Metrics.ts"
+import type { Memory } from "../../support/ProcessStats.ts"
 import * as Backlog from "../Backlog.ts"
 import type { Scenario } from "../Bench.ts"
 import { createLoadSchema, table } from "../LatencyLoad.ts"
@@ -30,6 +31,14 @@ const defaultQueueBytes = 64 * MiB
 /** How this scenario's memory row starts (its streamed bytes are a load's, not 4× the queue). */
 export const stuckRunPrefix = "one key failing"
 
+const inMiB = (bytes: number | undefined) => bytes === undefined ? "n/a" : (bytes / MiB).toFixed(1)
+
+/** RSS, its anonymous part, and V8's heap in use and external memory (the service's cdc_memory_bytes). */
+const describe = (memory: Memory | undefined, samples: ReadonlyArray<Sample> | undefined) =>
+  memory === undefined ? "n/a" : `${inMiB(memory.rssBytes)} MiB (anonymous ${inMiB(memory.rssAnonBytes)}, ` +
+    `heap used ${inMiB(valueOf(samples ?? [], "cdc_memory_bytes", { kind: "heap_used" }))}, ` +
+    `external ${inMiB(valueOf(samples ?? [], "cdc_memory_bytes", { kind: "external" }))})`
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 export const scenario: Scenario = {
@@ -38,7 +47,7 @@ export const scenario: Scenario = {
   run: async (bench) => {
     const { pg, workDir } = bench
     const { quick } = bench.settings
-    const seconds = quick ? 10 : 300
+    const seconds = bench.settings.stuckSeconds
     const rate = quick ? 300 : 1_000
     const queueMaxBytes = quick ? bench.settings.memoryQueueBytes : defaultQueueBytes
     await createLoadSchema(pg)
@@ -53,6 +62,8 @@ export const scenario: Scenario = {
     await service.waitUntil("the service to publish a first change", async () => (await endpoint.stats()).records > 0,
       { timeoutMs: 60_000 })
     await endpoint.reset()
+    const before = service.memory()
+    const beforeText = describe(before, await service.metricsNow())
 
     bench.log(`one key stuck: ${rate} transactions/s for ${seconds} s, 1 % of them on the key the endpoint fails`)
     await endpoint.failKey(stuckKey)
@@ -60,6 +71,8 @@ export const scenario: Scenario = {
     let peakRss = 0
     let maxPending = 0
     let maxQueueBytes = 0
+    let maxHeapUsed = 0
+    let maxExternal = 0
     let sampling = true
     const sampler = (async () => {
       while (sampling) {
@@ -69,6 +82,8 @@ export const scenario: Scenario = {
         if (samples !== undefined) {
           maxPending = Math.max(maxPending, valueOf(samples, "cdc_frontier_pending") ?? 0)
           maxQueueBytes = Math.max(maxQueueBytes, valueOf(samples, "cdc_queue_bytes") ?? 0)
+          maxHeapUsed = Math.max(maxHeapUsed, valueOf(samples, "cdc_memory_bytes", { kind: "heap_used" }) ?? 0)
+          maxExternal = Math.max(maxExternal, valueOf(samples, "cdc_memory_bytes", { kind: "external" }) ?? 0)
         }
         await sleep(250)
       }
@@ -93,22 +108,38 @@ INSERT INTO ${table} (account, status, payload) VALUES (:n % 1000, 'new', rpad(m
     const totalSeconds = (performance.now() - startedAt) / 1000
     sampling = false
     await sampler
-    const settleMs = quick ? 2_000 : 10_000
-    await sleep(settleMs)
-    const after = service.memory()
+    const atRecovery = service.memory()
+    const atRecoveryText = describe(atRecovery, await service.metricsNow())
+    // the load stopped with the recovery: RSS while the service idles (V8's memory reducer runs then)
+    const settleSeconds = quick ? [2, 5] : [10, 30, 60]
+    const settled: Array<{ readonly seconds: number; readonly memory: Memory | undefined; readonly text: string }> = []
+    const settleStart = performance.now()
+    for (const s of settleSeconds) {
+      await sleep(Math.max(0, s * 1000 - (performance.now() - settleStart)))
+      const memory = service.memory()
+      settled.push({ seconds: s, memory, text: describe(memory, await service.metricsNow()) })
+    }
+    const after = settled[settled.length - 1]?.memory
     const pendingAfter = valueOf((await service.metricsNow()) ?? [], "cdc_frontier_pending")
     const stats = await endpoint.stats()
     if (after !== undefined) peakRss = Math.max(peakRss, after.peakRssBytes)
     await service.stop()
     await endpoint.stop()
-    if (peakRss === 0 || after === undefined) throw new Error("could not read the service's RSS from /proc")
-    bench.log(`  peak RSS ${(peakRss / MiB).toFixed(1)} MiB, RSS after recovery ${(after.rssBytes / MiB).toFixed(1)} MiB, ` +
-      `max cdc_frontier_pending ${maxPending}, ${stats.failedRecords} records failed`)
+    if (peakRss === 0 || before === undefined || atRecovery === undefined || after === undefined) {
+      throw new Error("could not read the service's RSS from /proc")
+    }
+    const afterRecovery = settled.map(({ seconds: s, text }) => `${s} s ${text}`).join("; ")
+    bench.log(`  RSS before ${beforeText}; peak ${inMiB(peakRss)} MiB (max heap used ${inMiB(maxHeapUsed)}, ` +
+      `max external ${inMiB(maxExternal)}); when all was acknowledged ` +
+      `${atRecoveryText}; idle after recovery: ${afterRecovery}; max cdc_frontier_pending ${maxPending}, ` +
+      `${stats.failedRecords} records failed`)
     return {
       memory: [{
         run: `${stuckRunPrefix} ${seconds} s under ${rate} tx/s on other keys, ${queueMaxBytes / MiB} MiB queue ` +
           `(max frontier pending ${maxPending}, queue ${(maxQueueBytes / MiB).toFixed(1)} MiB; ` +
-          `${settleMs / 1000} s after recovery: RSS ${(after.rssBytes / MiB).toFixed(1)} MiB, pending ${pendingAfter ?? "n/a"})`,
+          `RSS before ${(before.rssBytes / MiB).toFixed(1)} MiB; idle after recovery: ` +
+          `${settled.map(({ memory, seconds: s }) => `${s} s ${memory === undefined ? "n/a" : (memory.rssBytes / MiB).toFixed(1)}`).join(", ")} MiB, ` +
+          `pending ${pendingAfter ?? "n/a"})`,
         queueMaxBytes,
         streamedBytes: stats.dataBytes,
         seconds: totalSeconds,

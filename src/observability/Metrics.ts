@@ -115,6 +115,27 @@ export const changesDroppedFor = (reason: DropReason) => Metric.withAttributes(c
  */
 export const recordErrorCodes = ["ProvisionedThroughputExceededException", "InternalFailure"] as const
 
+/**
+ * The process's memory by `kind`, as Node reports it (process.memoryUsage): `rss` resident set,
+ * `heap_used`/`heap_total` V8's heap, `external` memory outside the heap that JS objects own
+ * (buffers included), `array_buffers` the ArrayBuffers' part of it. Sampled every few seconds.
+ */
+export const memoryBytes = Metric.gauge("cdc_memory_bytes", {
+  description: "Process memory by kind (rss, heap_used, heap_total, external, array_buffers), from process.memoryUsage()"
+})
+
+/** Every kind {@link memoryBytes} reports. */
+export const memoryKinds = ["rss", "heap_used", "heap_total", "external", "array_buffers"] as const
+
+/** Sets {@link memoryBytes} from process.memoryUsage(). */
+export const sampleMemory: Effect.Effect<void> = Effect.suspend(() => {
+  const usage = process.memoryUsage()
+  const values = [usage.rss, usage.heapUsed, usage.heapTotal, usage.external, usage.arrayBuffers]
+  return Effect.forEach(memoryKinds, (kind, i) => Metric.update(Metric.withAttributes(memoryBytes, { kind }), values[i]!), {
+    discard: true
+  })
+})
+
 /** Every metric, each labelled counter once per known label value. */
 const all: ReadonlyArray<Metric.Metric<never, unknown>> = [
   ...receivedActions.map((action) => Metric.withAttributes(changesReceived, { action })),
@@ -134,7 +155,8 @@ const all: ReadonlyArray<Metric.Metric<never, unknown>> = [
   leader,
   reconnects,
   backfillRows,
-  ...backfillStates.map((state) => Metric.withAttributes(backfillTables, { state }))
+  ...backfillStates.map((state) => Metric.withAttributes(backfillTables, { state })),
+  ...memoryKinds.map((kind) => Metric.withAttributes(memoryBytes, { kind }))
 ]
 
 /** Registers every metric in the current registry without updating it: counters and gauges read 0, histograms are empty. */

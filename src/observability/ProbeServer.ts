@@ -3,12 +3,14 @@
  * error), GET /readyz (readiness: streaming, or a healthy standby), GET /metrics (Prometheus text).
  * Both probes answer JSON with the state, 200 or 503. Port 0 picks a free port; the bound port is
  * logged and available as {@link ProbeServer}. Every metric is registered when the server starts, so
- * the first scrape lists them all (counters at 0), on a standby too.
+ * the first scrape lists them all (counters at 0), on a standby too; the memory gauges are sampled
+ * every 5 s.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
@@ -71,7 +73,9 @@ export const layer = (options: ProbeServerOptions): Layer.Layer<ProbeServer, Ser
     disableListenLog: true
   })
   const listen = options.host === undefined ? { port: options.port } : { port: options.port, host: options.host }
-  return Layer.mergeAll(routes, bound, Layer.effectDiscard(Metrics.registerAll)).pipe(
+  // memory gauges every 5 s: cheap (one process.memoryUsage()), fresh enough for a 15 s scrape
+  const memory = Layer.effectDiscard(Effect.forkScoped(Effect.repeat(Metrics.sampleMemory, Schedule.spaced("5 seconds"))))
+  return Layer.mergeAll(routes, bound, Layer.effectDiscard(Metrics.registerAll), memory).pipe(
     Layer.provide(NodeHttpServer.layer(() => createServer(), listen))
   )
 }

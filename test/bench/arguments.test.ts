@@ -13,7 +13,7 @@ describe("npm run bench arguments", () => {
     expect(await parseArguments([])).toEqual({
       _tag: "Parsed",
       value: {
-        settings: { quick: false, changes: 500_000, latencyRate: 5_000, latencySeconds: 30, memoryQueueBytes: 16 * 1024 * 1024, baselineCheckout: undefined, scaling: false, only: [] },
+        settings: { quick: false, changes: 500_000, latencyRate: 5_000, latencySeconds: 30, memoryQueueBytes: 16 * 1024 * 1024, stuckSeconds: 300, baselineCheckout: undefined, scaling: false, only: [] },
         resultsFile: Path.join(repoRoot, "bench", "results", "latest.json")
       }
     })
@@ -23,7 +23,7 @@ describe("npm run bench arguments", () => {
     expect(await parseArguments(["--quick"])).toEqual({
       _tag: "Parsed",
       value: {
-        settings: { quick: true, changes: 20_000, latencyRate: 1_000, latencySeconds: 5, memoryQueueBytes: 2 * 1024 * 1024, baselineCheckout: undefined, scaling: false, only: [] },
+        settings: { quick: true, changes: 20_000, latencyRate: 1_000, latencySeconds: 5, memoryQueueBytes: 2 * 1024 * 1024, stuckSeconds: 10, baselineCheckout: undefined, scaling: false, only: [] },
         resultsFile: undefined
       }
     })

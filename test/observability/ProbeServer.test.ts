@@ -96,10 +96,13 @@ describe("probe server", () => {
       const body = (yield* server.get("/metrics")).body
       const exported = exportedMetrics(body)
       expect(exported).toEqual(readmeMetrics())
-      // every sample is 0: nothing has happened yet
-      const samples = body.split("\n").filter((line) => line.startsWith("cdc_"))
+      // every sample but the process's memory is 0: nothing has happened yet
+      const samples = body.split("\n").filter((line) => line.startsWith("cdc_") && !line.startsWith("cdc_memory_bytes"))
       expect(samples.length).toBeGreaterThan(exported.size)
       expect(samples.filter((line) => !/ 0$/.test(line))).toEqual([])
+      // the memory gauges are sampled from the start
+      const resident = /^cdc_memory_bytes\{kind="rss"\} (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(body)
+      expect(Number(resident?.[1])).toBeGreaterThan(0)
       // the labelled counters, once per known label value
       for (const action of ["I", "U", "D", "T", "M"]) {
         expect(body).toContain(`cdc_changes_received_total{action="${action}"} 0`)
