@@ -49,8 +49,14 @@ describe("npm run bench -- --quick", () => {
         positive(c.cpuSeconds)
         positive(c.cpuMicrosPerChange)
       }
-      expect(results.drains.map((d) => [d.plugin, d.endpoint, d.endpointLatencyMs])).toEqual([
-        ["wal2json", "bench endpoint", 0], ["wal2json", "bench endpoint", 20], ["pgoutput", "bench endpoint", 20], ["wal2json", "kinesalite", 0]
+      // the name tells the endpoint, its latency and a RECORD_FORMAT other than the default
+      expect(results.drains.map((d) => [d.plugin, d.name])).toEqual([
+        ["wal2json", "bench endpoint, 0 ms"],
+        ["wal2json", "bench endpoint, 20 ms"],
+        ["pgoutput", "bench endpoint, 20 ms"],
+        ["wal2json", "kinesalite"],
+        ["wal2json", "bench endpoint, 20 ms, RECORD_FORMAT=debezium"],
+        ["pgoutput", "bench endpoint, 20 ms, RECORD_FORMAT=debezium"]
       ])
       for (const d of results.drains) {
         positive(d.changesPerSecond)
