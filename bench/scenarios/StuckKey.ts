@@ -2,11 +2,13 @@
  * Memory while one key is stuck: the service (wal2json, default settings) streams a steady load of
  * single-row transactions (pgbench: 99 % inserts of new rows, 1 % updates of one row) into the bench
  * endpoint, which fails every record of that one row's partition key with
- * ProvisionedThroughputExceededException for the whole load (five minutes; a quick run: 10 s with
- * the small queue), then accepts it again. The stuck row's changes keep their read buffers alive, so
- * they fill QUEUE_MAX_BYTES after a while and the service stops reading until the key recovers. Peak RSS covers the load and the recovery; the row also names the highest
- * frontier bookkeeping (cdc_frontier_pending) and queue bytes seen, and RSS and bookkeeping 10 s
- * after every change was acknowledged. The run fails unless every change arrives.
+ * ProvisionedThroughputExceededException for the whole load (`--stuck-seconds`: five minutes by
+ * default; a quick run: 10 s with the small queue), then accepts it again. The stuck row's changes
+ * keep their read buffers alive (counted in the queue's bytes) until the key recovers. Peak RSS covers
+ * the load and the recovery; the row also names the highest frontier bookkeeping (cdc_frontier_pending)
+ * and queue bytes seen, RSS before the key failed, and RSS 10, 30 and 60 s (quick: 2 and 5 s) after
+ * every change was acknowledged, the load over and the service idle; the log adds V8's heap in use and
+ * external memory (the service's cdc_memory_bytes) at each point. The run fails unless every change arrives.
  */
 import { execFile as execFileCb } from "node:child_process"
 import * as Fs from "node:fs"
