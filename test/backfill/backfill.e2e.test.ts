@@ -12,7 +12,7 @@ import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 import type { ServiceProcess } from "../../support/ServiceProcess.ts"
 import { rebuild, rowsOf, type StreamRecord } from "../contract/Consumer.ts"
 import { processTracker, serviceEnv, uniqueName } from "../e2e/E2eFixture.ts"
-import { cli } from "./cliProcess.ts"
+import { cli } from "../../support/CliProcess.ts"
 
 let pg: PgCluster
 let kinesis: Kinesalite

@@ -4,28 +4,9 @@
  * twice, tables without a usable key or that do not exist are refused, --cancel cancels, and the
  * service's own schema never reaches a wal2json slot.
  */
-import { execFile } from "node:child_process"
-import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { cli } from "../../support/CliProcess.ts"
 import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
-
-const root = Path.resolve(import.meta.dirname, "..", "..")
-const node = Path.join(root, "node_modules", ".bin", "node")
-const main = Path.join(root, "src", "cli", "main.ts")
-
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const cli = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>>): Promise<Run> =>
-  new Promise((resolve) => {
-    execFile(node, [main, ...args], { env: { PATH: process.env.PATH ?? "", ...env }, timeout: 30_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
-      resolve({ code, stdout, stderr })
-    })
-  })
 
 let pg: PgCluster
 let env: Record<string, string>

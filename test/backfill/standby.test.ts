@@ -10,7 +10,7 @@ import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { freePort } from "../../support/Ports.ts"
 import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
-import { cli } from "./cliProcess.ts"
+import { cli } from "../../support/CliProcess.ts"
 
 const execFile = promisify(execFileCb)
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0

@@ -1,27 +1,9 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as LockKey from "../../src/leader/LockKey.ts"
+import { cli } from "../../support/CliProcess.ts"
 import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
-
-const root = Path.resolve(import.meta.dirname, "..", "..")
-const node = Path.join(root, "node_modules", ".bin", "node")
-const main = Path.join(root, "src", "cli", "main.ts")
-
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Runs the CLI as an operator would, with only the given environment (plus PATH). */
-const cli = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>>): Promise<Run> =>
-  new Promise((resolve) => {
-    execFile(node, [main, ...args], { env: { PATH: process.env.PATH ?? "", ...env }, timeout: 30_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
-      resolve({ code, stdout, stderr })
-    })
-  })
 
 let pg: PgCluster
 let env: Record<string, string>

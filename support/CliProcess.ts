@@ -1,8 +1,8 @@
-/** Runs the operator CLI (`node src/cli/main.ts`) as an operator would, with only the given environment. */
+/** Runs the operator CLI (`node src/cli/main.ts`) as an operator would, with only the given environment (plus PATH). */
 import { execFile } from "node:child_process"
 import * as Path from "node:path"
 
-const root = Path.resolve(import.meta.dirname, "..", "..")
+const root = Path.resolve(import.meta.dirname, "..")
 const node = Path.join(root, "node_modules", ".bin", "node")
 const main = Path.join(root, "src", "cli", "main.ts")
 
