@@ -101,10 +101,13 @@ describe("leader election (real processes)", () => {
       const r = await readyz(second)
       return r.status === 200 && r.state === "standby"
     }, 10_000)
-    // the standby's first scrape lists every metric README documents, each sample 0
+    // the standby's first scrape lists every metric README documents, each sample 0 but the
+    // process's own memory (cdc_memory_bytes), whose resident set is above 0
     const standbyMetrics = (await second.get("/metrics")).body
     expect(exportedMetrics(standbyMetrics)).toEqual(readmeMetrics())
-    expect(parseMetrics(standbyMetrics).filter((s) => s.name.startsWith("cdc_") && s.value !== 0)).toEqual([])
+    const samples = parseMetrics(standbyMetrics).filter((s) => s.name.startsWith("cdc_"))
+    expect(samples.filter((s) => s.name !== "cdc_memory_bytes" && s.value !== 0)).toEqual([])
+    expect(samples.find((s) => s.name === "cdc_memory_bytes" && s.labels["kind"] === "rss")?.value).toBeGreaterThan(0)
     expect(await readyz(first)).toEqual({ status: 200, state: "streaming" })
     expect(await first.metric("cdc_leader")).toBe(1)
     expect(await second.metric("cdc_leader")).toBe(0)
