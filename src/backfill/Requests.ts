@@ -29,12 +29,20 @@ export const readOnlyMessage =
 export const isReadOnly = (query: Query): Effect.Effect<boolean, PgError> =>
   Effect.map(query(`SELECT pg_is_in_recovery()::text`), (rows) => rows[0]?.[0] === "true")
 
-/** The refusal of a name that does not denote a table. */
-const notATable = (name: string): Outcome => ({
-  _tag: "Refused",
-  table: name,
-  reason: `not a table name: ${JSON.stringify(name)} (use schema.table)`
-})
+/**
+ * Each name's outcome, in order: a name that does not denote a table is refused; each table is
+ * handed on as its schema, its name and `schema.table`.
+ */
+const perTable = <E>(
+  names: ReadonlyArray<string>,
+  handle: (schema: string, name: string, table: string) => Effect.Effect<Outcome, E>
+): Effect.Effect<ReadonlyArray<Outcome>, E> =>
+  Effect.forEach(names, (text) => {
+    const parsed = TableShape.parseName(text)
+    return parsed === undefined
+      ? Effect.succeed<Outcome>({ _tag: "Refused", table: text, reason: `not a table name: ${JSON.stringify(text)} (use schema.table)` })
+      : handle(parsed.schema, parsed.table, TableShape.qualified(parsed.schema, parsed.table))
+  })
 
 /** Queues a backfill of each table (names as `schema.table`). */
 export const request = (
@@ -42,44 +50,30 @@ export const request = (
   slot: string,
   names: ReadonlyArray<string>
 ): Effect.Effect<ReadonlyArray<Outcome>, PgError> =>
-  Effect.gen(function*() {
-    const outcomes: Array<Outcome> = []
+  Effect.suspend(() => {
     let ensured = false
-    for (const name of names) {
-      const parsed = TableShape.parseName(name)
-      if (parsed === undefined) {
-        outcomes.push(notATable(name))
-        continue
-      }
-      const table = TableShape.qualified(parsed.schema, parsed.table)
-      if (parsed.schema === OwnSchema.SCHEMA) {
-        outcomes.push({ _tag: "Refused", table, reason: `${OwnSchema.SCHEMA} is the service's own schema and is never streamed` })
-        continue
-      }
-      const shape = yield* TableShape.read(query, parsed.schema, parsed.table).pipe(
-        Effect.catchTags({
-          TableMissing: (error) => Effect.succeed(error.message),
-          PartitionedTable: (error) => Effect.succeed(error.message),
-          NoUsableKey: (error) => Effect.succeed(error.message)
-        })
-      )
-      if (typeof shape === "string") {
-        outcomes.push({ _tag: "Refused", table, reason: shape })
-        continue
-      }
-      if (!ensured) {
-        yield* Store.ensure(query)
-        ensured = true
-      }
-      const open = yield* Store.open(query, slot, parsed.schema, parsed.table)
-      if (open !== undefined) {
-        outcomes.push({ _tag: "AlreadyOpen", table, id: open.id, state: open.state })
-        continue
-      }
-      const queued = yield* Store.enqueue(query, slot, parsed.schema, parsed.table)
-      outcomes.push({ _tag: "Queued", table, id: queued.id, estimatedRows: shape.estimatedRows })
-    }
-    return outcomes
+    return perTable(names, (schema, name, table) =>
+      Effect.gen(function*() {
+        if (schema === OwnSchema.SCHEMA) {
+          return { _tag: "Refused", table, reason: `${OwnSchema.SCHEMA} is the service's own schema and is never streamed` } as const
+        }
+        const shape = yield* TableShape.read(query, schema, name).pipe(
+          Effect.catchTags({
+            TableMissing: (error) => Effect.succeed(error.message),
+            PartitionedTable: (error) => Effect.succeed(error.message),
+            NoUsableKey: (error) => Effect.succeed(error.message)
+          })
+        )
+        if (typeof shape === "string") return { _tag: "Refused", table, reason: shape } as const
+        if (!ensured) {
+          yield* Store.ensure(query)
+          ensured = true
+        }
+        const open = yield* Store.open(query, slot, schema, name)
+        if (open !== undefined) return { _tag: "AlreadyOpen", table, id: open.id, state: open.state } as const
+        const queued = yield* Store.enqueue(query, slot, schema, name)
+        return { _tag: "Queued", table, id: queued.id, estimatedRows: shape.estimatedRows } as const
+      }))
   })
 
 /** Cancels the open backfill of each table. */
@@ -88,18 +82,9 @@ export const cancel = (
   slot: string,
   names: ReadonlyArray<string>
 ): Effect.Effect<ReadonlyArray<Outcome>, PgError> =>
-  Effect.gen(function*() {
-    const outcomes: Array<Outcome> = []
-    const stored = yield* Store.exists(query)
-    for (const name of names) {
-      const parsed = TableShape.parseName(name)
-      if (parsed === undefined) {
-        outcomes.push(notATable(name))
-        continue
-      }
-      const table = TableShape.qualified(parsed.schema, parsed.table)
-      const cancelled = stored && (yield* Store.cancel(query, slot, parsed.schema, parsed.table))
-      outcomes.push(cancelled ? { _tag: "Cancelled", table } : { _tag: "NothingToCancel", table })
-    }
-    return outcomes
-  })
+  Effect.flatMap(Store.exists(query), (stored) =>
+    perTable(names, (schema, name, table) =>
+      Effect.map(
+        stored ? Store.cancel(query, slot, schema, name) : Effect.succeed(false),
+        (cancelled): Outcome => (cancelled ? { _tag: "Cancelled", table } : { _tag: "NothingToCancel", table })
+      )))
