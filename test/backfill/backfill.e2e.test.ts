@@ -10,9 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Kinesalite, startKinesalite } from "../../support/KinesaliteHarness.ts"
 import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 import type { ServiceProcess } from "../../support/ServiceProcess.ts"
-import { rebuild, rowsOf, type StreamRecord } from "../contract/Consumer.ts"
+import { rebuild, rowsOf } from "../contract/Consumer.ts"
 import { processTracker, serviceEnv, uniqueName } from "../e2e/E2eFixture.ts"
 import { cli } from "../../support/CliProcess.ts"
+import { streamRecords, tableRows } from "./Readback.ts"
 
 let pg: PgCluster
 let kinesis: Kinesalite
@@ -27,18 +28,6 @@ afterAll(async () => {
   await pg?.stop()
 })
 
-const decoder = new TextDecoder()
-
-/** The stream's records (partition key and body text). */
-const streamRecords = async (stream: string): Promise<Array<StreamRecord>> =>
-  (await kinesis.readAll(stream)).map((r) => ({ partitionKey: r.partitionKey, data: decoder.decode(r.data) }))
-
-/** The table's rows as the rebuild's canonical JSON, sorted. */
-const tableRows = async (table: string): Promise<Array<string>> => {
-  const text = await pg.psql(`SELECT coalesce(json_agg(t), '[]') FROM ${table} t`)
-  const rows = JSON.parse(text) as Array<Record<string, unknown>>
-  return rows.map((row) => JSON.stringify(Object.fromEntries(Object.entries(row).sort(([a], [b]) => (a < b ? -1 : 1))))).sort()
-}
 
 /** Waits until the slot has confirmed everything written so far. */
 const caughtUp = async (slot: string, service: ServiceProcess) => {
@@ -97,7 +86,7 @@ for (const plugin of ["wal2json", "pgoutput"] as const) {
         { timeoutMs: 120_000, intervalMs: 200 })
       await caughtUp(slot, service)
 
-      const records = await streamRecords(stream)
+      const records = await streamRecords(kinesis, stream)
       const bodies = records.map((r) => JSON.parse(r.data) as { action: string; prefix?: string; schema?: string })
       const backfilled = bodies.filter((b) => b.action === "R").length
       expect(backfilled).toBeGreaterThan(5_000)
@@ -107,7 +96,7 @@ for (const plugin of ["wal2json", "pgoutput"] as const) {
 
       // every acknowledged row is in the stream (a resumed chunk could add duplicates; none here)
       expect(await service.metric("cdc_backfill_rows_total", { table: `public.${table}` })).toBe(backfilled)
-      const expected = await tableRows(table)
+      const expected = await tableRows(pg, table)
       for (const order of [(keys: ReadonlyArray<string>) => [...keys].sort(), (keys: ReadonlyArray<string>) => [...keys].sort().reverse()]) {
         const rebuilt = rowsOf(rebuild(records, order), `public.${table}`)
         if (rebuilt.length !== expected.length && process.env.BF_DEBUG) {

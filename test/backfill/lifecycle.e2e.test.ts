@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Kinesalite, startKinesalite } from "../../support/KinesaliteHarness.ts"
 import { type PgCluster, startPostgres } from "../../support/PostgresHarness.ts"
 import { eventually, type ServiceProcess } from "../../support/ServiceProcess.ts"
-import { rebuild, rowsOf, type StreamRecord } from "../contract/Consumer.ts"
+import { rebuild, rowsOf } from "../contract/Consumer.ts"
 import { processTracker, serviceEnv, uniqueName } from "../e2e/E2eFixture.ts"
 import { cli } from "../../support/CliProcess.ts"
+import { streamRecords, tableRows } from "./Readback.ts"
 
 let pg: PgCluster
 let kinesis: Kinesalite
@@ -25,15 +26,6 @@ afterAll(async () => {
   await kinesis?.stop()
   await pg?.stop()
 })
-
-const decoder = new TextDecoder()
-const streamRecords = async (stream: string): Promise<Array<StreamRecord>> =>
-  (await kinesis.readAll(stream)).map((r) => ({ partitionKey: r.partitionKey, data: decoder.decode(r.data) }))
-
-const tableRows = async (table: string): Promise<Array<string>> => {
-  const rows = JSON.parse(await pg.psql(`SELECT coalesce(json_agg(t), '[]') FROM ${table} t`)) as Array<Record<string, unknown>>
-  return rows.map((row) => JSON.stringify(Object.fromEntries(Object.entries(row).sort(([a], [b]) => (a < b ? -1 : 1))))).sort()
-}
 
 const stateOf = (table: string) =>
   pg.psql(`SELECT coalesce(string_agg(state, ',' ORDER BY id), '') FROM cdc_logical_replication.backfills WHERE table_name = '${table}'`)
@@ -94,8 +86,8 @@ describe("backfill lifecycle (real processes)", () => {
     await writing
     await second.waitUntil("the backfill is done", async () => (await stateOf(table)) === "done", { timeoutMs: 240_000, intervalMs: 300 })
     await caughtUp(slot, second)
-    const records = await streamRecords(stream)
-    const expected = await tableRows(table)
+    const records = await streamRecords(kinesis, stream)
+    const expected = await tableRows(pg, table)
     for (const order of [(k: ReadonlyArray<string>) => [...k].sort(), (k: ReadonlyArray<string>) => [...k].sort().reverse()]) {
       expect(rowsOf(rebuild(records, order), `public.${table}`)).toEqual(expected)
     }
@@ -135,7 +127,7 @@ describe("backfill lifecycle (real processes)", () => {
     await service.waitUntil("c done", async () => (await stateOf(c)) === "done", { timeoutMs: 60_000 })
     await service.waitUntil("d done", async () => (await stateOf(d)) === "done", { timeoutMs: 120_000 })
     await caughtUp(a.slot, service)
-    const records = await streamRecords(a.stream)
+    const records = await streamRecords(kinesis, a.stream)
     const bodies = records.map((r) => JSON.parse(r.data) as { action: string; table?: string; commit_lsn: string })
     const lastR = bodies.filter((x) => x.action === "R" && x.table === c).map((x) => BigInt(`0x${x.commit_lsn.replace("/", "")}`))
     const truncate = bodies.find((x) => x.action === "T" && x.table === c)
@@ -167,7 +159,7 @@ describe("backfill lifecycle (real processes)", () => {
     type Body = { action: string; table: string; commit_lsn: string; commit_idx: number; columns: Array<{ name: string; value: unknown }> }
     const position = (r: Body) => (BigInt(`0x${r.commit_lsn.split("/")[0]}`) << 32n) + BigInt(`0x${r.commit_lsn.split("/")[1]}`)
     // in commit order (the stream is read shard by shard)
-    const rows = (await streamRecords(a.stream)).map((r) => JSON.parse(r.data) as Body)
+    const rows = (await streamRecords(kinesis, a.stream)).map((r) => JSON.parse(r.data) as Body)
       .filter((r) => r.action === "R" && r.table === a.table)
       .sort((x, y) => (position(x) < position(y) ? -1 : position(x) > position(y) ? 1 : x.commit_idx - y.commit_idx))
     const withExtra = rows.filter((r) => r.columns.some((c) => c.name === "extra" && c.value === 7))
@@ -190,7 +182,7 @@ describe("backfill lifecycle (real processes)", () => {
     await cli(["backfill", `public.${table}`], env)
     await service.waitUntil("the backfill is done", async () => (await stateOf(table)) === "done", { timeoutMs: 120_000 })
     await caughtUp(slot, service)
-    const bodies = (await streamRecords(stream)).map((r) => JSON.parse(r.data) as { action: string; columns: Array<{ name: string; value: unknown }> })
+    const bodies = (await streamRecords(kinesis, stream)).map((r) => JSON.parse(r.data) as { action: string; columns: Array<{ name: string; value: unknown }> })
     const rows = bodies.filter((b) => b.action === "R")
     expect(rows.length).toBe(40)
     expect(rows.every((b) => (b.columns.find((c) => c.name === "note")!.value as string).length === 704_000)).toBe(true)
@@ -205,8 +197,8 @@ describe("backfill lifecycle (real processes)", () => {
     await service.waitForLog("initial_backfill_requested", { timeoutMs: 60_000 })
     await service.waitUntil("the backfill is done", async () => (await stateOf(table)) === "done", { timeoutMs: 60_000 })
     await caughtUp(slot, service)
-    const records = await streamRecords(stream)
-    expect(rowsOf(rebuild(records, (k) => k), `public.${table}`)).toEqual(await tableRows(table))
+    const records = await streamRecords(kinesis, stream)
+    expect(rowsOf(rebuild(records, (k) => k), `public.${table}`)).toEqual(await tableRows(pg, table))
     await service.stop()
     // a restart on the existing slot does not backfill again
     const again = processes.start(env)
