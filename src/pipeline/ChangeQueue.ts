@@ -76,19 +76,33 @@ export const make = <A>(options: ChangeQueueOptions<A>): ChangeQueue<A> => {
       let index = 0
       const admit = (): boolean => {
         const before = index
+        // a run of items on one shared buffer (a read's bodies) updates its count once
+        let run: ArrayBufferLike | undefined
+        let runItems = 0
+        const endRun = () => {
+          if (run !== undefined) buffers.set(run, (buffers.get(run) ?? 0) + runItems)
+          run = undefined
+          runItems = 0
+        }
         while (index < items.length && !ended) {
           const item = items[index]!
           let size = options.sizeOf(item)
           const shared = bufferOf?.(item)
-          const sharers = shared === undefined ? undefined : buffers.get(shared)
-          if (shared !== undefined && sharers === undefined) size += shared.byteLength
+          if (shared !== run) {
+            endRun()
+            if (shared !== undefined && !buffers.has(shared)) size += shared.byteLength
+          }
           if (!fits(size)) break
-          if (shared !== undefined) buffers.set(shared, (sharers ?? 0) + 1)
+          if (shared !== undefined) {
+            run = shared
+            runItems++
+          }
           buffer.push(item)
           heldCount++
           heldBytes += size
           index++
         }
+        endRun()
         if (index > before) itemsAvailable.notify()
         return index >= items.length || ended
       }
@@ -120,17 +134,29 @@ export const make = <A>(options: ChangeQueueOptions<A>): ChangeQueue<A> => {
     release: (items) => {
       if (items.length === 0) return
       let bytes = 0
+      // a run of items on one shared buffer updates its count once
+      let run: ArrayBufferLike | undefined
+      let runItems = 0
+      const endRun = () => {
+        if (run === undefined) return
+        const sharers = (buffers.get(run) ?? runItems) - runItems
+        if (sharers > 0) buffers.set(run, sharers)
+        else {
+          buffers.delete(run)
+          bytes += run.byteLength
+        }
+      }
       for (const item of items) {
         bytes += options.sizeOf(item)
         const shared = bufferOf?.(item)
-        if (shared === undefined) continue
-        const sharers = (buffers.get(shared) ?? 1) - 1
-        if (sharers > 0) buffers.set(shared, sharers)
+        if (shared === run) runItems++
         else {
-          buffers.delete(shared)
-          bytes += shared.byteLength
+          endRun()
+          run = shared
+          runItems = 1
         }
       }
+      endRun()
       heldCount -= items.length
       heldBytes -= bytes
       spaceAvailable.notify()

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
+import fc from "fast-check"
 import * as ChangeQueue from "../../src/pipeline/ChangeQueue.ts"
 
 const sized = (options: { maxMessages: number; maxBytes: number }) =>
@@ -125,4 +126,56 @@ describe("ChangeQueue", () => {
       assert.strictEqual(queue.heldBytes(), 600)
       assert.strictEqual(queue.heldCount(), 1)
     }))
+
+  it("counts each shared buffer whole and once, however its views are offered and released", () =>
+    fc.assert(fc.property(
+      // views of three buffers in any order, offered in chunks, released in another order
+      fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 40 }),
+      fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 10 }),
+      fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 10 }),
+      fc.integer(),
+      (owners, offerChunks, releaseChunks, seed) => {
+        const buffers = [new ArrayBuffer(1_000), new ArrayBuffer(2_000), new ArrayBuffer(4_000)]
+        const items = owners.map((owner) => ({ owner, buffer: buffers[owner]! }))
+        const queue = ChangeQueue.make<(typeof items)[number]>({
+          maxMessages: 1_000,
+          maxBytes: 1_000_000,
+          sizeOf: () => 10,
+          bufferOf: (item) => item.buffer
+        })
+        const held = new Set<(typeof items)[number]>()
+        const expected = () => {
+          const owners = new Set([...held].map((item) => item.buffer))
+          return 10 * held.size + [...owners].reduce((sum, b) => sum + b.byteLength, 0)
+        }
+        const chunks = (list: ReadonlyArray<(typeof items)[number]>, sizes: ReadonlyArray<number>) => {
+          const out: Array<Array<(typeof items)[number]>> = []
+          for (let i = 0, k = 0; i < list.length; k++) {
+            const n = sizes[k % sizes.length]!
+            out.push(list.slice(i, i + n))
+            i += n
+          }
+          return out
+        }
+        for (const chunk of chunks(items, offerChunks)) {
+          Effect.runSync(queue.offerAll(chunk))
+          for (const item of chunk) held.add(item)
+          assert.strictEqual(queue.heldBytes(), expected())
+        }
+        // release in a shuffled order
+        const order = [...queue.poll()]
+        let state = seed
+        for (let i = order.length - 1; i > 0; i--) {
+          state = (state * 1_103_515_245 + 12_345) | 0
+          const j = Math.abs(state) % (i + 1)
+          ;[order[i], order[j]] = [order[j]!, order[i]!]
+        }
+        for (const chunk of chunks(order, releaseChunks)) {
+          queue.release(chunk)
+          for (const item of chunk) held.delete(item)
+          assert.strictEqual(queue.heldBytes(), expected())
+        }
+        assert.strictEqual(queue.heldCount(), 0)
+      }
+    )))
 })
