@@ -16,11 +16,11 @@
  * bookkeeping.
  */
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
+import type { PutRecordsEntry } from "../kinesis/KinesisClient.ts"
 
-/** A change on its way to Kinesis. */
-export interface Outgoing {
+/** A change on its way to Kinesis; it is its own PutRecords entry (`data` is the event's body). */
+export interface Outgoing extends PutRecordsEntry {
   readonly event: ChangeEvent
-  readonly partitionKey: string
   /** Data plus partition key, in bytes: what counts against the record and request limits. */
   readonly bytes: number
   /** When the publisher took it from the queue (ms), for the linger. */

@@ -26,7 +26,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type { KinesisConfig, PipelineConfig } from "../config/ServiceConfig.ts"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
-import { type Action, type ChangeEvent, isPublishable, isTransactionRecord } from "../domain/ChangeEvent.ts"
+import { type Action, type ChangeEvent, isPublishable } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"
 import type { ServiceError } from "../Errors.ts"
 import { KinesisClient } from "../kinesis/KinesisClient.ts"
@@ -63,15 +63,30 @@ export interface RunOptions {
   readonly beside?: ((frontier: () => Lsn.Lsn) => Effect.Effect<never>) | undefined
 }
 
-const countByAction = (events: ReadonlyArray<ChangeEvent>): Map<Action, number> => {
-  const counts = new Map<Action, number>()
+/** cdc_changes_received_total for each action it counts, in the order of `Metrics.receivedActions`. */
+const receivedCounters = Metrics.receivedActions.map((action) => Metric.withAttributes(Metrics.changesReceived, { action }))
+const receivedIndex: Partial<Record<Action, number>> = Object.fromEntries(
+  Metrics.receivedActions.map((action, index) => [action, index])
+)
+
+/**
+ * One pass over a read: the events to publish (B and C only drive acknowledgement) and the count of
+ * changes per action (transaction records are not changes; rows a backfill read are counted by
+ * cdc_backfill_rows_total).
+ */
+const sortRead = (events: ReadonlyArray<ChangeEvent>): {
+  readonly publishable: Array<ChangeEvent>
+  readonly received: Array<number>
+} => {
+  const publishable: Array<ChangeEvent> = []
+  const received = receivedCounters.map(() => 0)
   for (const event of events) {
-    // transaction records are not changes; rows a backfill read are counted by cdc_backfill_rows_total
-    if (isPublishable(event) && !isTransactionRecord(event) && event.action !== "R") {
-      counts.set(event.action, (counts.get(event.action) ?? 0) + 1)
-    }
+    if (!isPublishable(event)) continue
+    publishable.push(event)
+    const index = receivedIndex[event.action]
+    if (index !== undefined) received[index]!++
   }
-  return counts
+  return { publishable, received }
 }
 
 export class Pipeline extends Context.Service<Pipeline, {
@@ -129,9 +144,14 @@ const runSession = (
         const events = yield* session.take
         if (events.length === 0) return
         frontier.register(events)
-        const publishable = events.filter(isPublishable)
-        yield* Effect.forEach(countByAction(events), ([action, count]) =>
-          Metric.update(Metric.withAttributes(Metrics.changesReceived, { action }), count), { discard: true })
+        const { publishable, received } = sortRead(events)
+        yield* Effect.contextWith((context: Context.Context<never>) =>
+          Effect.sync(() => {
+            for (let i = 0; i < received.length; i++) {
+              if (received[i]! > 0) receivedCounters[i]!.updateUnsafe(received[i]!, context)
+            }
+          })
+        )
         yield* queue.offerAll(publishable)
       })
     )

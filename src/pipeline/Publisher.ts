@@ -20,7 +20,7 @@ import { type ChangeEvent, qualifiedTable } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"
 import { DecodeError, type KinesisError } from "../Errors.ts"
 import * as ErrorPolicy from "../ErrorPolicy.ts"
-import type { KinesisClient, PutRecordsEntry } from "../kinesis/KinesisClient.ts"
+import type { KinesisClient } from "../kinesis/KinesisClient.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import * as BatchScheduler from "./BatchScheduler.ts"
 import type { ChangeQueue } from "./ChangeQueue.ts"
@@ -119,10 +119,18 @@ const makeLane = (destination: StreamRoutes.Destination, ordering: KinesisConfig
   }
 }
 
-const toEntry = (record: BatchScheduler.Outgoing): PutRecordsEntry => ({
-  data: record.event.body,
-  partitionKey: record.partitionKey
-})
+const nonAscii = /[^\x00-\x7f]/
+
+/** A partition key's length in UTF-8 bytes (its length, for the usual ASCII key). */
+const keyBytes = (key: string): number => nonAscii.test(key) ? Buffer.byteLength(key, "utf8") : key.length
+
+/** Updates several metrics in one effect. */
+const updateMetrics = (updates: ReadonlyArray<readonly [Metric.Metric<number, unknown>, number]>): Effect.Effect<void> =>
+  Effect.contextWith((context) =>
+    Effect.sync(() => {
+      for (const [metric, value] of updates) metric.updateUnsafe(value, context)
+    })
+  )
 
 export const make = (
   queue: ChangeQueue<ChangeEvent>,
@@ -152,10 +160,14 @@ export const make = (
     let fatal: PublisherError | undefined
 
     /** Accepted or dropped: done for the frontier, out of the queue's bounds. */
-    const finish = (events: ReadonlyArray<ChangeEvent>) => {
-      for (const event of events) {
-        if (event.commitTimeMs !== undefined && event.commitTimeMs > newestCommitMs) newestCommitMs = event.commitTimeMs
+    const finish = (records: ReadonlyArray<BatchScheduler.Outgoing>) => {
+      const events = new Array<ChangeEvent>(records.length)
+      let newest = newestCommitMs
+      for (let i = 0; i < records.length; i++) {
+        const event = (events[i] = records[i]!.event)
+        if (event.commitTimeMs !== undefined && event.commitTimeMs > newest) newest = event.commitTimeMs
       }
+      newestCommitMs = newest
       frontier.complete(events)
       queue.release(events)
     }
@@ -170,8 +182,8 @@ export const make = (
         const lane = lanes.length === 1 ? 0 : destinations.indexOf(event)
         const limit = lanes[lane]!.maxRecordBytes
         // a change over the limit when read was never held: its size is all that is left of it
-        const bytes = event.oversizedBytes ?? event.unreadableBytes ?? event.body.byteLength + Buffer.byteLength(partitionKey, "utf8")
-        const record: BatchScheduler.Outgoing = { event, partitionKey, bytes, arrivedAt: now }
+        const bytes = event.oversizedBytes ?? event.unreadableBytes ?? event.body.byteLength + keyBytes(partitionKey)
+        const record: BatchScheduler.Outgoing = { event, data: event.body, partitionKey, bytes, arrivedAt: now }
         if (event.unreadableBytes !== undefined) (dropped ??= []).push([record, limit])
         else if (event.oversizedBytes === undefined && bytes <= limit) records[lane]!.push(record)
         else if (kinesis.oversizedRecordPolicy === "fail") {
@@ -188,7 +200,7 @@ export const make = (
       for (let i = 0; i < lanes.length; i++) if (records[i]!.length > 0) lanes[i]!.scheduler.add(records[i]!)
       if (dropped === undefined) return Effect.void
       const droppedRecords = dropped
-      finish(droppedRecords.map(([record]) => record.event))
+      finish(droppedRecords.map(([record]) => record))
       const unreadable = droppedRecords.filter(([record]) => record.event.unreadableBytes !== undefined).length
       return Effect.forEach(droppedRecords, ([record, limit]) =>
         Effect.logWarning("change_dropped").pipe(
@@ -216,10 +228,10 @@ export const make = (
     const send = (lane: Lane, batch: ReadonlyArray<BatchScheduler.Outgoing>): Effect.Effect<void, KinesisError> => {
       let remaining = batch
       const attempt = Effect.suspend(() => {
-        const entries = remaining.map(toEntry)
+        const records = remaining
         let bytes = 0
-        for (const record of remaining) bytes += record.bytes
-        return lane.client.putRecords(entries).pipe(
+        for (const record of records) bytes += record.bytes
+        return lane.client.putRecords(records).pipe(
           Effect.timed,
           Effect.tapError((error) =>
             error.retriable
@@ -233,41 +245,46 @@ export const make = (
               : Effect.void
           ),
           Effect.flatMap(([duration, results]) => {
-            if (results.length !== remaining.length) {
+            if (results.length !== records.length) {
               return Effect.fail(ErrorPolicy.fromAws({
                 name: "InvalidResponse",
-                message: `${results.length} results for ${remaining.length} records`
+                message: `${results.length} results for ${records.length} records`
               }))
             }
-            const accepted: Array<BatchScheduler.Outgoing> = []
+            let failures = 0
+            for (const result of results) if (result._tag !== "Ok") failures++
+            // usually every record is accepted: the request's own list is the accepted one
+            let accepted: ReadonlyArray<BatchScheduler.Outgoing> = records
             const failed: Array<BatchScheduler.Outgoing> = []
             const failureCodes = new Map<string, number>()
-            results.forEach((result, i) => {
-              const record = remaining[i]!
-              if (result._tag === "Ok") accepted.push(record)
-              else {
-                failed.push(record)
-                failureCodes.set(result.errorCode, (failureCodes.get(result.errorCode) ?? 0) + 1)
+            if (failures > 0) {
+              const ok: Array<BatchScheduler.Outgoing> = []
+              for (let i = 0; i < results.length; i++) {
+                const result = results[i]!
+                if (result._tag === "Ok") ok.push(records[i]!)
+                else {
+                  failed.push(records[i]!)
+                  failureCodes.set(result.errorCode, (failureCodes.get(result.errorCode) ?? 0) + 1)
+                }
               }
-            })
+              accepted = ok
+            }
             lane.scheduler.done(accepted)
-            finish(accepted.map((record) => record.event))
+            finish(accepted)
             completed.notify()
             remaining = failed
-            const metrics = Effect.all([
-              Metric.update(lane.metrics.batchesPublished, 1),
-              Metric.update(lane.metrics.changesPublished, accepted.length),
-              Metric.update(lane.metrics.recordsPerBatch, entries.length),
-              Metric.update(lane.metrics.bytesPerBatch, bytes),
-              Metric.update(lane.metrics.putRecordsDurationSeconds, Duration.toMillis(duration) / 1000),
-              Effect.forEach(failureCodes, ([code, count]) =>
-                Metric.update(Metric.withAttributes(Metrics.putRecordsRetries, { ...lane.retryLabels, code }), count), {
-                discard: true
-              })
-            ], { discard: true })
+            const metrics = updateMetrics([
+              [lane.metrics.batchesPublished, 1],
+              [lane.metrics.changesPublished, accepted.length],
+              [lane.metrics.recordsPerBatch, records.length],
+              [lane.metrics.bytesPerBatch, bytes],
+              [lane.metrics.putRecordsDurationSeconds, Duration.toMillis(duration) / 1000],
+              ...Array.from(failureCodes, ([code, count]) =>
+                [Metric.withAttributes(Metrics.putRecordsRetries, { ...lane.retryLabels, code }), count] as const)
+            ])
             if (failed.length === 0) return metrics
             // one error for the request: the first fatal record failure (KMS key unusable, …) if any
-            const errors = [...failureCodes.keys()].map((code) => ErrorPolicy.fromRecordFailure(code, failed.length, entries.length))
+            const errors = [...failureCodes.keys()].map((code) => ErrorPolicy.fromRecordFailure(code, failed.length, records.length))
             const error = errors.find((e) => !e.retriable) ?? errors[0]!
             return metrics.pipe(Effect.andThen(Effect.fail(error)))
           })
@@ -321,11 +338,11 @@ export const make = (
         }
       }
       nextLane = (nextLane + 1) % lanes.length
-      yield* Effect.all([
-        Metric.update(Metrics.queueDepth, queue.heldCount()),
-        Metric.update(Metrics.queueBytes, queue.heldBytes()),
-        Metric.update(Metrics.frontierPending, frontier.outstanding())
-      ], { discard: true })
+      yield* updateMetrics([
+        [Metrics.queueDepth, queue.heldCount()],
+        [Metrics.queueBytes, queue.heldBytes()],
+        [Metrics.frontierPending, frontier.outstanding()]
+      ])
       // a request may have finished (and failed) within its launch: check before calling the drain done
       const failedMeanwhile = fatal as PublisherError | undefined
       if (failedMeanwhile !== undefined) return yield* Effect.fail(failedMeanwhile)
