@@ -2,16 +2,22 @@
  * The pgoutput decoder (protocol version 1, text values): reads the binary logical replication
  * messages and publishes each change as the JSON wal2json format-version 2 would have written for
  * it, so consumers see one format whichever plugin the slot uses. Relation and Type messages are
- * cached per decoder (a new Relation message replaces the old one: schema changes mid-stream).
+ * cached per decoder (a new Relation message replaces the old one: schema changes mid-stream), with
+ * each relation's JSON pieces (table, column names and types, "pk") encoded once. Bodies are
+ * written as bytes into one buffer per decoded batch ({@link BodyWriter}): column values are copied
+ * from the message with JSON escaping done byte by byte; a value that is not valid UTF-8 is written
+ * as its UTF-8 decoding (invalid bytes become U+FFFD) would be.
  * Changes of the service's own schema (a publication FOR ALL TABLES includes it) are skipped: they
  * never reach the stream and take no index. Row keys, key-change splits and record positions are
  * the wal2json decoder's, made the same way (see KeyCatalog, DeferredKeys, RecordBodies).
  */
+import { isUtf8 } from "node:buffer"
 import * as Result from "effect/Result"
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
 import * as OwnSchema from "../backfill/OwnSchema.ts"
 import * as Lsn from "../domain/Lsn.ts"
 import { DecodeError } from "../Errors.ts"
+import { BodyWriter } from "./BodyWriter.ts"
 import * as CommitTimestamp from "./CommitTimestamp.ts"
 import type { Decoder, WalMessage } from "./Decoder.ts"
 import * as DeferredKeys from "./DeferredKeys.ts"
@@ -40,8 +46,8 @@ export const startOptions = (options: Pick<Options, "publication">): string =>
 interface RelationColumn {
   readonly name: string
   readonly kind: PgOutputValues.ValueKind
-  /** `{"name":…,"type":…,"value":` — the column's JSON up to its value. */
-  readonly prefix: string
+  /** `{"name":…,"type":…,"value":` — the column's JSON up to its value, UTF-8. */
+  readonly prefix: Uint8Array
   readonly isKey: boolean
 }
 
@@ -51,12 +57,14 @@ interface Relation {
   readonly columns: ReadonlyArray<RelationColumn>
   /** Replica identity: d default, n nothing, f full, i index. */
   readonly identity: string
+  /** Whether pgoutput marks any column as part of the replica identity. */
+  readonly hasMarkedColumn: boolean
   /** Indexes of the row key's columns (the partition key), in table order. */
   readonly keyIndexes: ReadonlyArray<number>
-  /** `"schema":…,"table":…` */
-  readonly tableJson: string
-  /** `,"pk":[…]}` — the end of every row change of this relation. */
-  readonly pkJson: string
+  /** `,"schema":…,"table":…`, UTF-8. */
+  readonly tableJson: Uint8Array
+  /** `,"pk":[…]}` — the end of every row change of this relation, UTF-8. */
+  readonly pkJson: Uint8Array
   /** A table of the service's own schema: its changes are read and skipped. */
   readonly own: boolean
   /** Keyed by a deferrable primary key: rows may share a key within a transaction ({@link DeferredKeys}). */
@@ -65,20 +73,36 @@ interface Relation {
   readonly tableKey: string
 }
 
-/** A tuple's columns: the rendered JSON value, `null` text for NULL, `undefined` for an unchanged TOAST value. */
-type Tuple = Array<string | undefined>
-
 class Truncated extends Error {}
+class Malformed extends Error {}
 
-/** Reads the fields of one message; throws Truncated past its end. */
+const emptyBuffer = Buffer.alloc(0)
+
+/**
+ * Reads the fields of one message; throws Truncated past its end. One reader serves every message:
+ * it reads through a Buffer over the message's whole ArrayBuffer (the messages of one socket read
+ * share one), kept until a message of another buffer comes or the batch ends.
+ */
 class Reader {
-  private readonly buffer: Buffer
+  buffer: Buffer = emptyBuffer
   offset = 0
-  constructor(data: Uint8Array) {
-    this.buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  end = 0
+  private arrayBuffer: ArrayBufferLike | undefined = undefined
+  reset(data: Uint8Array): void {
+    if (data.buffer !== this.arrayBuffer) {
+      this.arrayBuffer = data.buffer
+      this.buffer = Buffer.from(data.buffer, 0, data.buffer.byteLength)
+    }
+    this.offset = data.byteOffset
+    this.end = data.byteOffset + data.byteLength
   }
-  private need(bytes: number): void {
-    if (this.offset + bytes > this.buffer.length) throw new Truncated()
+  /** Lets go of the last message's buffer. */
+  release(): void {
+    this.arrayBuffer = undefined
+    this.buffer = emptyBuffer
+  }
+  need(bytes: number): void {
+    if (bytes < 0 || this.offset + bytes > this.end) throw new Truncated()
   }
   byte(): number {
     this.need(1)
@@ -117,140 +141,154 @@ class Reader {
   /** A NUL-terminated string. */
   string(): string {
     const end = this.buffer.indexOf(0, this.offset)
-    if (end < 0) throw new Truncated()
+    if (end < 0 || end >= this.end) throw new Truncated()
     const value = this.buffer.toString("utf8", this.offset, end)
     this.offset = end + 1
     return value
   }
-  /** `length` bytes as they are (a view). */
-  bytes(length: number): Uint8Array {
-    if (length < 0) throw new Truncated()
+  /** Skips `length` bytes; returns where they start. */
+  skip(length: number): number {
     this.need(length)
-    const value = this.buffer.subarray(this.offset, this.offset + length)
+    const start = this.offset
     this.offset += length
-    return value
-  }
-  text(length: number): string {
-    if (length < 0) throw new Truncated()
-    this.need(length)
-    const value = this.buffer.toString("utf8", this.offset, this.offset + length)
-    this.offset += length
-    return value
+    return start
   }
   get done(): boolean {
-    return this.offset === this.buffer.length
+    return this.offset === this.end
   }
 }
 
-class Malformed extends Error {}
+const TEXT = 0x74 // t
+const NULL = 0x6e // n
+const UNCHANGED = 0x75 // u
 
-const encoder = new TextEncoder()
-const emptyBody = new Uint8Array(0)
-
-const hexDigits = "0123456789abcdef"
-
-/**
- * `head`, then `bytes` as a JSON string, then `}`: escaped byte by byte the way PostgreSQL's
- * escape_json (wal2json's) does, so bytes that are not valid UTF-8 pass unchanged and valid UTF-8
- * comes out exactly as JSON.stringify would write it.
- */
-const jsonStringBody = (head: string, bytes: Uint8Array): Uint8Array => {
-  let escapes = 0
-  for (let i = 0; i < bytes.length; i++) {
-    const byte = bytes[i]!
-    if (byte < 0x20) escapes += byte === 0x08 || byte === 0x09 || byte === 0x0a || byte === 0x0c || byte === 0x0d ? 1 : 5
-    else if (byte === 0x22 || byte === 0x5c) escapes += 1
-  }
-  const headBytes = encoder.encode(head)
-  const out = new Uint8Array(headBytes.length + bytes.length + escapes + 3)
-  out.set(headBytes)
-  let o = headBytes.length
-  out[o++] = 0x22
-  if (escapes === 0) {
-    out.set(bytes, o)
-    o += bytes.length
-  } else {
-    for (let i = 0; i < bytes.length; i++) {
-      const byte = bytes[i]!
-      if (byte >= 0x20 && byte !== 0x22 && byte !== 0x5c) {
-        out[o++] = byte
-        continue
-      }
-      out[o++] = 0x5c
-      switch (byte) {
-        case 0x08: out[o++] = 0x62; break // b
-        case 0x09: out[o++] = 0x74; break // t
-        case 0x0a: out[o++] = 0x6e; break // n
-        case 0x0c: out[o++] = 0x66; break // f
-        case 0x0d: out[o++] = 0x72; break // r
-        case 0x22:
-        case 0x5c:
-          out[o++] = byte
-          break
-        default:
-          out[o++] = 0x75 // u00XX
-          out[o++] = 0x30
-          out[o++] = 0x30
-          out[o++] = hexDigits.charCodeAt(byte >> 4)
-          out[o++] = hexDigits.charCodeAt(byte & 0xf)
-      }
+/** A tuple as read: each column's kind (t, n, u) and where its text is in the reader's buffer. */
+class Tuple {
+  count = 0
+  kinds = new Uint8Array(16)
+  starts = new Int32Array(16)
+  ends = new Int32Array(16)
+  read(reader: Reader, relation: Relation): this {
+    const count = reader.int16()
+    if (count !== relation.columns.length) {
+      throw new Malformed(`tuple has ${count} columns, relation ${relation.schema}.${relation.table} has ${relation.columns.length}`)
     }
+    if (count > this.kinds.length) {
+      this.kinds = new Uint8Array(count)
+      this.starts = new Int32Array(count)
+      this.ends = new Int32Array(count)
+    }
+    this.count = count
+    for (let i = 0; i < count; i++) {
+      const kind = reader.byte()
+      if (kind === TEXT) {
+        const start = reader.skip(reader.int32())
+        this.starts[i] = start
+        this.ends[i] = reader.offset
+      } else if (kind !== NULL && kind !== UNCHANGED) {
+        throw new Malformed(`unknown tuple value kind ${JSON.stringify(String.fromCharCode(kind))}`)
+      }
+      this.kinds[i] = kind
+    }
+    return this
   }
-  out[o++] = 0x22
-  out[o] = 0x7d
-  return out
 }
+
+/** Whether `bytes[start, end)` are `NaN`, `Infinity` or `-Infinity` (not JSON numbers). */
+const isNonFinite = (bytes: Uint8Array, start: number, end: number): boolean => {
+  const length = end - start
+  if (length === 3) return bytes[start] === 0x4e && bytes[start + 1] === 0x61 && bytes[start + 2] === 0x4e
+  if (length === 9 && bytes[start] === 0x2d) start++
+  else if (length !== 8) return false
+  const word = "Infinity"
+  for (let i = 0; i < 8; i++) if (bytes[start + i] !== word.charCodeAt(i)) return false
+  return true
+}
+
+const utf8 = (text: string): Uint8Array => Buffer.from(text, "utf8")
+
+/** Up to here an LSN converts to a double exactly. */
+const MAX_EXACT_LSN = BigInt(Number.MAX_SAFE_INTEGER)
+const TWO_TO_32 = 4294967296
+
+/** An LSN as `Lsn.format` writes it. */
+const writeLsn = (w: BodyWriter, lsn: Lsn.Lsn): void => {
+  if (lsn > MAX_EXACT_LSN) {
+    w.ascii(Lsn.format(lsn))
+    return
+  }
+  const n = Number(lsn)
+  const high = Math.floor(n / TWO_TO_32)
+  w.upperHex(high)
+  w.byte(0x2f) // /
+  w.upperHex(n - high * TWO_TO_32)
+}
+
+/** Events whose body is being written into the batch's buffer; `body` is set when the batch is finished. */
+type Draft = { -readonly [K in keyof ChangeEvent]: ChangeEvent[K] }
 
 /** Builds a pgoutput decoder. It is stateful: use one per replication stream. */
 export const make = (options: Options): Decoder => {
   const catalog = options.keys ?? KeyCatalog.empty
   const relations = new Map<number, Relation>()
   const namedTypes = new Map<number, PgOutputValues.NamedType>()
+  const reader = new Reader()
+  const writer = new BodyWriter()
+  /** The events of this batch whose bodies are in `writer`, in the order of their bodies. */
+  let drafts: Array<Draft> = []
+  const newTuple = new Tuple()
+  const oldTuple = new Tuple()
   let xid: number | undefined
   let commitTimeMs: number | undefined
   /** The open transaction's commit LSN (Begin's final LSN) and the next record's index in it. */
   let commitLsn: Lsn.Lsn = Lsn.zero
   let commitLsnText = ""
   let nextIdx = 0
+  /** `{"commit_lsn":"…","commit_idx":` of the open transaction. */
+  let positionHead = `{"commit_lsn":"","commit_idx":`
   /** The open transaction's Begin position, and whether its BEGIN record waits for the first record / was written. */
   let beginLsn: Lsn.Lsn = Lsn.zero
   let beginPending = false
   let beginWritten = false
   /** Rows that arrived at a key of a deferrable-key table in the open transaction. */
   const sharedKeys = new DeferredKeys.TransactionKeys()
+  /** `"xid":…,"timestamp":…` of the current transaction. */
+  let transactionJson = `"xid":null,"timestamp":null`
+
+  /** A column's value as JSON text, as it is published; `undefined` for an unchanged TOAST value. */
+  const valueText = (relation: Relation, tuple: Tuple, index: number): string | undefined => {
+    const kind = tuple.kinds[index]!
+    if (kind === NULL) return "null"
+    if (kind === UNCHANGED) return undefined
+    return PgOutputValues.renderValue(relation.columns[index]!.kind, reader.buffer.toString("utf8", tuple.starts[index]!, tuple.ends[index]!))
+  }
 
   /** A row's values (name → value as JSON text); unchanged TOAST values left out. */
   const imageOf = (relation: Relation, tuple: Tuple): Map<string, string> => {
     const image = new Map<string, string>()
-    for (let i = 0; i < tuple.length; i++) {
-      const value = tuple[i]
+    for (let i = 0; i < tuple.count; i++) {
+      const value = valueText(relation, tuple, i)
       if (value !== undefined) image.set(relation.columns[i]!.name, value)
     }
     return image
   }
-  /** `"xid":…,"timestamp":…` of the current transaction. */
-  let transactionJson = `"xid":null,"timestamp":null`
 
-  const readRelation = (reader: Reader): void => {
+  const readRelation = (): void => {
     const id = reader.uint32()
     const namespace = reader.string()
     const schema = namespace === "" ? "pg_catalog" : namespace
     const table = reader.string()
     const identity = String.fromCharCode(reader.byte())
     const count = reader.int16()
-    const columns: Array<RelationColumn> = []
+    const columns: Array<RelationColumn & { readonly head: string }> = []
     for (let i = 0; i < count; i++) {
       const flags = reader.byte()
       const name = reader.string()
       const typeOid = reader.uint32()
       const typmod = reader.int32()
       const type = PgOutputValues.typeName(typeOid, typmod, namedTypes)
-      columns.push({
-        name,
-        kind: PgOutputValues.valueKind(typeOid),
-        prefix: `{"name":${JSON.stringify(name)},"type":${JSON.stringify(type)},"value":`,
-        isKey: (flags & 1) === 1
-      })
+      const head = `{"name":${JSON.stringify(name)},"type":${JSON.stringify(type)}`
+      columns.push({ name, kind: PgOutputValues.valueKind(typeOid), head, prefix: utf8(`${head},"value":`), isKey: (flags & 1) === 1 })
     }
     const known = KeyCatalog.lookup(catalog, schema, table)
     const indexesOf = (names: ReadonlyArray<string> | undefined) =>
@@ -261,87 +299,134 @@ export const make = (options: Options): Decoder => {
     const keyIndexes = identity === "i" || (identity === "d" && marked.length > 0) ? marked : indexesOf(known?.columns)
     // wal2json's "pk": the immediate primary key, whatever the identity
     const pkIndexes = identity === "d" ? marked : indexesOf(known?.immediatePrimaryKey)
-    const pkJson = `,"pk":[${pkIndexes.map((index) => {
-      const prefix = columns[index]!.prefix
-      return prefix.slice(0, prefix.length - `,"value":`.length) + "}"
-    }).join(",")}]}`
     relations.set(id, {
-      schema, table, columns, identity, keyIndexes, pkJson, own: schema === OwnSchema.SCHEMA,
+      schema, table, columns, identity, keyIndexes, own: schema === OwnSchema.SCHEMA,
+      hasMarkedColumn: marked.length > 0,
+      pkJson: utf8(`,"pk":[${pkIndexes.map((index) => columns[index]!.head + "}").join(",")}]}`),
       deferrable: known !== undefined && known.deferrablePrimaryKey && identity !== "i" && !(identity === "d" && marked.length > 0),
       tableKey: `${schema}.${table}:`,
-      tableJson: `"schema":${JSON.stringify(schema)},"table":${JSON.stringify(table)}`
+      tableJson: utf8(`,"schema":${JSON.stringify(schema)},"table":${JSON.stringify(table)}`)
     })
   }
 
-  const readTuple = (reader: Reader, relation: Relation): Tuple => {
-    const count = reader.int16()
-    if (count !== relation.columns.length) {
-      throw new Malformed(`tuple has ${count} columns, relation ${relation.schema}.${relation.table} has ${relation.columns.length}`)
+  /** A column's text value as the JSON wal2json writes for it ({@link PgOutputValues.renderValue}), as bytes. */
+  const writeValue = (kind: PgOutputValues.ValueKind, start: number, end: number): void => {
+    const bytes = reader.buffer
+    switch (kind) {
+      case "number": {
+        if (isNonFinite(bytes, start, end)) {
+          writer.ascii("null")
+          return
+        }
+        let high = 0
+        for (let i = start; i < end; i++) high |= bytes[i]!
+        if (high < 0x80) writer.slice(bytes, start, end)
+        else writer.utf8(bytes.toString("utf8", start, end))
+        return
+      }
+      case "boolean":
+        writer.ascii(end - start === 1 && bytes[start] === 0x74 ? "true" : "false")
+        return
+      case "bytea":
+        // hex output without its `\x`, as a string
+        writeString(end - start >= 2 && bytes[start] === 0x5c && bytes[start + 1] === 0x78 ? start + 2 : start, end)
+        return
+      case "string":
+        writeString(start, end)
     }
-    const tuple: Tuple = new Array(count)
-    for (let i = 0; i < count; i++) {
-      const kind = reader.byte()
-      if (kind === 0x74 /* t */) tuple[i] = PgOutputValues.renderValue(relation.columns[i]!.kind, reader.text(reader.int32()))
-      else if (kind === 0x6e /* n */) tuple[i] = "null"
-      else if (kind === 0x75 /* u */) tuple[i] = undefined
-      else throw new Malformed(`unknown tuple value kind ${JSON.stringify(String.fromCharCode(kind))}`)
+  }
+
+  /** Text as a JSON string, as JSON.stringify writes its UTF-8 decoding. */
+  const writeString = (start: number, end: number): void => {
+    const bytes = reader.buffer
+    const mark = writer.length
+    if (writer.jsonString(bytes, start, end) && !isUtf8(bytes.subarray(start, end))) {
+      // not valid UTF-8: as its decoding (U+FFFD for each invalid sequence) is written
+      writer.rewind(mark)
+      writer.utf8(JSON.stringify(bytes.toString("utf8", start, end)))
     }
-    return tuple
   }
 
   /** `[{"name":…,"type":…,"value":…},…]` of the given columns; unchanged TOAST values are left out. */
-  const columnsJson = (relation: Relation, tuple: Tuple, keysOnly: boolean): string => {
-    let json = "["
+  const writeColumns = (relation: Relation, tuple: Tuple, keysOnly: boolean): void => {
+    writer.byte(0x5b) // [
     let first = true
-    for (let i = 0; i < tuple.length; i++) {
-      const value = tuple[i]
-      if (value === undefined) continue
+    for (let i = 0; i < tuple.count; i++) {
+      const kind = tuple.kinds[i]!
+      if (kind === UNCHANGED) continue
       const column = relation.columns[i]!
       if (keysOnly && !column.isKey) continue
-      json += (first ? "" : ",") + column.prefix + value + "}"
+      if (!first) writer.byte(0x2c) // ,
       first = false
+      writer.bytes(column.prefix)
+      if (kind === NULL) writer.ascii("null")
+      else writeValue(column.kind, tuple.starts[i]!, tuple.ends[i]!)
+      writer.byte(0x7d) // }
     }
-    return json + "]"
+    writer.byte(0x5d) // ]
   }
 
   const primaryKey = (relation: Relation, row: Tuple, fallback: Tuple | undefined): string | undefined => {
-    if (relation.keyIndexes.length === 0) return undefined
+    const indexes = relation.keyIndexes
+    if (indexes.length === 0) return undefined
     let text = "["
-    for (let k = 0; k < relation.keyIndexes.length; k++) {
-      const index = relation.keyIndexes[k]!
-      const value = row[index] ?? fallback?.[index]
+    for (let k = 0; k < indexes.length; k++) {
+      const index = indexes[k]!
+      const value = valueText(relation, row, index) ?? (fallback === undefined ? undefined : valueText(relation, fallback, index))
       if (value === undefined) return undefined
       text += (k === 0 ? "" : ",") + value
     }
     return text + "]"
   }
 
-  const relationOf = (reader: Reader): Relation => {
+  const relationOf = (): Relation => {
     const id = reader.uint32()
     const relation = relations.get(id)
     if (relation === undefined) throw new Malformed(`change for relation ${id} before its Relation message`)
     return relation
   }
 
-  /** A record of the open transaction; `body` starts with its position (see `header`). */
-  const rowEvent = (
-    lsn: Lsn.Lsn, action: "I" | "U" | "D", relation: Relation, commitIdx: number, body: string, pk: string | undefined
-  ): ChangeEvent => ({
-    lsn, ackLsn: lsn, xid, commitLsn, commitIdx, action, schema: relation.schema, table: relation.table, pk, commitTimeMs,
-    body: encoder.encode(body)
-  })
+  /** An event whose body is the one written since `start`. */
+  const pushDraft = (events: Array<ChangeEvent>, draft: Draft, start: number): void => {
+    writer.mark(start)
+    drafts.push(draft)
+    events.push(draft)
+  }
 
-  /** The start of a record of the open transaction, its position first; takes the next index. */
-  const header = (action: string, lsn: Lsn.Lsn): string =>
-    `${RecordBodies.positionPrefix(commitLsnText, nextIdx)}"action":"${action}",${transactionJson},"lsn":"${Lsn.format(lsn)}"`
+  /** A record of the open transaction whose body was written since `start`. */
+  const rowEvent = (
+    events: Array<ChangeEvent>, start: number, lsn: Lsn.Lsn, action: "I" | "U" | "D", relation: Relation, commitIdx: number,
+    pk: string | undefined
+  ): void =>
+    pushDraft(events, {
+      lsn, ackLsn: lsn, xid, commitLsn, commitIdx, action, schema: relation.schema, table: relation.table, pk, commitTimeMs,
+      body: emptyBuffer
+    }, start)
+
+  /** Writes the start of a record of the open transaction, its position first, and the relation; takes the next index. */
+  const writeHeader = (action: number, lsn: Lsn.Lsn, relation: Relation): number => {
+    writer.ascii(positionHead)
+    const commitIdx = nextIdx++
+    writer.decimal(commitIdx)
+    writer.ascii(`,"action":"`)
+    writer.byte(action)
+    writer.ascii(`",`)
+    writer.ascii(transactionJson)
+    writer.ascii(`,"lsn":"`)
+    writeLsn(writer, lsn)
+    writer.byte(0x22) // "
+    writer.bytes(relation.tableJson)
+    return commitIdx
+  }
 
   /** A transaction record (BEGIN, COMMIT) of the open transaction, at the next index. */
-  const transactionRecord = (action: "BEGIN" | "COMMIT", lsn: Lsn.Lsn, tail: string): ChangeEvent => {
+  const transactionRecord = (events: Array<ChangeEvent>, action: "BEGIN" | "COMMIT", lsn: Lsn.Lsn, tail: string): void => {
     const commitIdx = nextIdx++
-    return {
-      lsn, ackLsn: lsn, xid, commitLsn, commitIdx, action, schema: "", table: "", pk: undefined, commitTimeMs,
-      body: encoder.encode(`${RecordBodies.positionPrefix(commitLsnText, commitIdx)}"action":"${action[0]}",${transactionJson}${tail}}`)
-    }
+    const start = writer.length
+    writer.ascii(`${RecordBodies.positionPrefix(commitLsnText, commitIdx)}"action":"${action[0]}",${transactionJson}${tail}}`)
+    pushDraft(events, {
+      lsn, ackLsn: lsn, xid, commitLsn, commitIdx, action, schema: "", table: "", pk: undefined, commitTimeMs, body: emptyBuffer
+    }, start)
   }
 
   /** Writes the BEGIN record when the open transaction is about to get its first record. */
@@ -349,18 +434,23 @@ export const make = (options: Options): Decoder => {
     if (!beginPending) return
     beginPending = false
     beginWritten = true
-    events.push(transactionRecord("BEGIN", beginLsn, ""))
+    transactionRecord(events, "BEGIN", beginLsn, "")
   }
+
+  const INSERT = 0x49
+  const UPDATE = 0x55
+  const DELETE = 0x44
 
   /** Decodes one message into `events`. */
   const decodeMessage = (message: WalMessage, events: Array<ChangeEvent>): void => {
     const { lsn } = message
-    const reader = new Reader(message.data)
+    reader.reset(message.data)
     const tag = reader.byte()
     switch (tag) {
       case 0x42: { // B: final LSN (the commit's), commit time, xid
         commitLsn = reader.uint64()
         commitLsnText = Lsn.format(commitLsn)
+        positionHead = `{"commit_lsn":"${commitLsnText}","commit_idx":`
         nextIdx = 0
         const micros = reader.int64()
         xid = reader.uint32()
@@ -372,7 +462,7 @@ export const make = (options: Options): Decoder => {
         beginWritten = false
         events.push({
           lsn, ackLsn: lsn, xid, commitLsn, commitIdx: -1, action: "B", schema: "", table: "", pk: undefined, commitTimeMs,
-          body: emptyBody
+          body: emptyBuffer
         })
         break
       }
@@ -382,12 +472,12 @@ export const make = (options: Options): Decoder => {
         const endLsn = reader.uint64()
         const timeMs = CommitTimestamp.pgMicrosToMillis(reader.int64())
         // the COMMIT record, after the last record of a transaction that had one
-        if (beginWritten) events.push(transactionRecord("COMMIT", lsn, `,"changes":${nextIdx - 1}`))
+        if (beginWritten) transactionRecord(events, "COMMIT", lsn, `,"changes":${nextIdx - 1}`)
         beginPending = false
         beginWritten = false
         events.push({
           lsn, ackLsn: endLsn, xid, commitLsn, commitIdx: -1, action: "C", schema: "", table: "", pk: undefined,
-          commitTimeMs: timeMs, body: emptyBody
+          commitTimeMs: timeMs, body: emptyBuffer
         })
         xid = undefined
         commitTimeMs = undefined
@@ -399,47 +489,54 @@ export const make = (options: Options): Decoder => {
         reader.string()
         break
       case 0x52: // R
-        readRelation(reader)
+        readRelation()
         break
       case 0x59: { // Y: a user-defined type's namespace and name
         const oid = reader.uint32()
         namedTypes.set(oid, { namespace: reader.string(), name: reader.string() })
         break
       }
-      case 0x49: { // I: relation, 'N', new tuple
-        const relation = relationOf(reader)
+      case INSERT: { // I: relation, 'N', new tuple
+        const relation = relationOf()
         if (reader.byte() !== 0x4e) throw new Malformed("insert without a new tuple")
-        const row = readTuple(reader, relation)
+        const row = newTuple.read(reader, relation)
         if (relation.own) break
         beforeRecord(events)
         const key = primaryKey(relation, row, undefined)
         if (relation.deferrable && key !== undefined) sharedKeys.arrived(`${relation.tableKey}${key}`, imageOf(relation, row))
-        const body = `${header("I", lsn)},${relation.tableJson},"columns":${columnsJson(relation, row, false)}${relation.pkJson}`
-        events.push(rowEvent(lsn, "I", relation, nextIdx++, body, key))
+        const start = writer.length
+        const commitIdx = writeHeader(INSERT, lsn, relation)
+        writer.ascii(`,"columns":`)
+        writeColumns(relation, row, false)
+        writer.bytes(relation.pkJson)
+        rowEvent(events, start, lsn, "I", relation, commitIdx, key)
         break
       }
-      case 0x55: { // U: relation, optional 'K'/'O' old tuple, 'N' new tuple
-        const relation = relationOf(reader)
+      case UPDATE: { // U: relation, optional 'K'/'O' old tuple, 'N' new tuple
+        const relation = relationOf()
         let kind = reader.byte()
         let old: Tuple | undefined
         let oldIsKey = true
         if (kind === 0x4b || kind === 0x4f) {
           oldIsKey = kind === 0x4b
-          old = readTuple(reader, relation)
+          old = oldTuple.read(reader, relation)
           kind = reader.byte()
         }
         if (kind !== 0x4e) throw new Malformed("update without a new tuple")
-        const row = readTuple(reader, relation)
+        const row = newTuple.read(reader, relation)
         if (relation.own) break
         beforeRecord(events)
         const identitySource = old ?? (relation.identity === "d" || relation.identity === "i" ? row : undefined)
-        const identity = identitySource === undefined || relation.identity === "n" || !relation.columns.some((c) => c.isKey)
-          ? ""
-          : `,"identity":${columnsJson(relation, identitySource, old === undefined || oldIsKey)}`
+        const hasIdentity = identitySource !== undefined && relation.identity !== "n" && relation.hasMarkedColumn
+        const identityKeysOnly = old === undefined || oldIsKey
+        const writeIdentity = (): void => {
+          if (!hasIdentity) return
+          writer.ascii(`,"identity":`)
+          writeColumns(relation, identitySource, identityKeysOnly)
+        }
         const key = primaryKey(relation, row, old)
         const oldKey = old === undefined ? undefined : primaryKey(relation, old, undefined)
-        const columns = `,"columns":${columnsJson(relation, row, false)}`
-        const split = identity !== "" && key !== undefined && oldKey !== undefined && key !== oldKey
+        const split = hasIdentity && key !== undefined && oldKey !== undefined && key !== oldKey
         // a deferrable key: a record of the row that still held a key another row took in this transaction is left out
         let departs = true
         if (relation.deferrable && key !== undefined && old !== undefined) {
@@ -452,30 +549,46 @@ export const make = (options: Options): Decoder => {
         if (split) {
           // a key change: a delete under the old key, then an insert under the new one, at adjacent positions
           if (departs) {
-            const remove = `${header("D", lsn)},${relation.tableJson}${identity}${relation.pkJson}`
-            events.push(rowEvent(lsn, "D", relation, nextIdx++, remove, oldKey))
+            const start = writer.length
+            const commitIdx = writeHeader(DELETE, lsn, relation)
+            writeIdentity()
+            writer.bytes(relation.pkJson)
+            rowEvent(events, start, lsn, "D", relation, commitIdx, oldKey)
           }
-          const insert = `${header("I", lsn)},${relation.tableJson}${columns}${relation.pkJson}`
-          events.push(rowEvent(lsn, "I", relation, nextIdx++, insert, key))
+          const start = writer.length
+          const commitIdx = writeHeader(INSERT, lsn, relation)
+          writer.ascii(`,"columns":`)
+          writeColumns(relation, row, false)
+          writer.bytes(relation.pkJson)
+          rowEvent(events, start, lsn, "I", relation, commitIdx, key)
           break
         }
-        const body = `${header("U", lsn)},${relation.tableJson}${columns}${identity}${relation.pkJson}`
-        events.push(rowEvent(lsn, "U", relation, nextIdx++, body, key))
+        const start = writer.length
+        const commitIdx = writeHeader(UPDATE, lsn, relation)
+        writer.ascii(`,"columns":`)
+        writeColumns(relation, row, false)
+        writeIdentity()
+        writer.bytes(relation.pkJson)
+        rowEvent(events, start, lsn, "U", relation, commitIdx, key)
         break
       }
-      case 0x44: { // D: relation, 'K'/'O' old tuple
-        const relation = relationOf(reader)
+      case DELETE: { // D: relation, 'K'/'O' old tuple
+        const relation = relationOf()
         const kind = reader.byte()
         if (kind !== 0x4b && kind !== 0x4f) throw new Malformed("delete without an old tuple")
-        const old = readTuple(reader, relation)
+        const old = oldTuple.read(reader, relation)
         if (relation.own) break
         const key = primaryKey(relation, old, undefined)
         if (relation.deferrable && key !== undefined && !sharedKeys.concerns(`${relation.tableKey}${key}`, imageOf(relation, old), "departed")) {
           break
         }
         beforeRecord(events)
-        const body = `${header("D", lsn)},${relation.tableJson},"identity":${columnsJson(relation, old, kind === 0x4b)}${relation.pkJson}`
-        events.push(rowEvent(lsn, "D", relation, nextIdx++, body, key))
+        const start = writer.length
+        const commitIdx = writeHeader(DELETE, lsn, relation)
+        writer.ascii(`,"identity":`)
+        writeColumns(relation, old, kind === 0x4b)
+        writer.bytes(relation.pkJson)
+        rowEvent(events, start, lsn, "D", relation, commitIdx, key)
         break
       }
       case 0x54: { // T: relation count, options, relation ids — one event per table, as wal2json writes them
@@ -483,13 +596,15 @@ export const make = (options: Options): Decoder => {
         const count = reader.int32()
         reader.byte()
         for (let i = 0; i < count; i++) {
-          const relation = relationOf(reader)
+          const relation = relationOf()
           if (relation.own) continue
-          const body = `${header("T", lsn)},${relation.tableJson}}`
-          events.push({
-            lsn, ackLsn: lsn, xid, commitLsn, commitIdx: nextIdx++, action: "T", schema: relation.schema, table: relation.table,
-            pk: undefined, commitTimeMs, body: encoder.encode(body)
-          })
+          const start = writer.length
+          const commitIdx = writeHeader(0x54, lsn, relation)
+          writer.byte(0x7d) // }
+          pushDraft(events, {
+            lsn, ackLsn: lsn, xid, commitLsn, commitIdx, action: "T", schema: relation.schema, table: relation.table,
+            pk: undefined, commitTimeMs, body: emptyBuffer
+          }, start)
         }
         break
       }
@@ -498,19 +613,25 @@ export const make = (options: Options): Decoder => {
         const messageLsn = reader.uint64()
         const prefix = reader.string()
         // the content is bytes (bytea): kept as sent, as wal2json does, even when not valid UTF-8
-        const content = reader.bytes(reader.int32())
+        const contentLength = reader.int32()
+        const contentStart = reader.skip(contentLength)
         const context = transactional ? transactionJson : `"xid":null,"timestamp":null`
         if (transactional) beforeRecord(events)
         // a non-transactional message is sent on its own, at its own position
         const recordLsn = transactional ? commitLsn : lsn
         const recordIdx = transactional ? nextIdx++ : 0
-        const head = `${RecordBodies.positionPrefix(Lsn.format(recordLsn), recordIdx)}"action":"M",${context},` +
+        const start = writer.length
+        writer.utf8(`${RecordBodies.positionPrefix(Lsn.format(recordLsn), recordIdx)}"action":"M",${context},` +
           `"lsn":"${Lsn.format(messageLsn)}","transactional":${transactional},` +
-          `"prefix":${JSON.stringify(prefix)},"content":`
-        events.push({
+          `"prefix":${JSON.stringify(prefix)},"content":`)
+        // escaped byte by byte the way PostgreSQL's escape_json (wal2json's) does: bytes that are not
+        // valid UTF-8 pass unchanged, valid UTF-8 comes out exactly as JSON.stringify would write it
+        writer.jsonString(reader.buffer, contentStart, contentStart + contentLength)
+        writer.byte(0x7d) // }
+        pushDraft(events, {
           lsn, ackLsn: lsn, xid: transactional ? xid : undefined, commitLsn: recordLsn, commitIdx: recordIdx, action: "M",
-          schema: "", table: "", pk: undefined, commitTimeMs: transactional ? commitTimeMs : undefined, body: jsonStringBody(head, content)
-        })
+          schema: "", table: "", pk: undefined, commitTimeMs: transactional ? commitTimeMs : undefined, body: emptyBuffer
+        }, start)
         break
       }
       default:
@@ -524,12 +645,13 @@ export const make = (options: Options): Decoder => {
    * message's prefix). Never fails: the event is what OVERSIZED_RECORD_POLICY decides about.
    */
   const oversized = (message: WalMessage, bytes: number, events: Array<ChangeEvent>): ChangeEvent => {
-    const reader = new Reader(message.data)
-    const tag = reader.byte()
+    reader.reset(message.data)
+    let tag = 0
     let schema = ""
     let table = ""
     let transactional = true
     try {
+      tag = reader.byte()
       if (tag === 0x4d) transactional = (reader.byte() & 1) === 1
       else {
         const relation = relations.get(reader.uint32())
@@ -552,32 +674,41 @@ export const make = (options: Options): Decoder => {
       table,
       pk: undefined,
       commitTimeMs: transactional ? commitTimeMs : undefined,
-      body: emptyBody,
+      body: emptyBuffer,
       oversizedBytes: bytes
     }
   }
 
   const decode = (messages: ReadonlyArray<WalMessage>): Result.Result<ReadonlyArray<ChangeEvent>, DecodeError> => {
     const events: Array<ChangeEvent> = []
-    for (let i = 0; i < messages.length; i++) {
-      const message = messages[i]!
-      if (message.oversizedBytes !== undefined) {
-        events.push(oversized(message, message.oversizedBytes, events))
-        continue
+    try {
+      for (let i = 0; i < messages.length; i++) {
+        const message = messages[i]!
+        if (message.oversizedBytes !== undefined) {
+          events.push(oversized(message, message.oversizedBytes, events))
+          continue
+        }
+        try {
+          decodeMessage(message, events)
+        } catch (error) {
+          const tag = message.data.length > 0 ? String.fromCharCode(message.data[0]!) : "empty"
+          const what = error instanceof Truncated
+            ? `truncated pgoutput message ${JSON.stringify(tag)}`
+            : error instanceof Malformed
+            ? error.message
+            : `pgoutput message ${JSON.stringify(tag)}: ${String(error)}`
+          writer.reset()
+          drafts = []
+          return Result.fail(DecodeError.malformed(message.lsn, what))
+        }
       }
-      try {
-        decodeMessage(message, events)
-      } catch (error) {
-        const tag = message.data.length > 0 ? String.fromCharCode(message.data[0]!) : "empty"
-        const what = error instanceof Truncated
-          ? `truncated pgoutput message ${JSON.stringify(tag)}`
-          : error instanceof Malformed
-          ? error.message
-          : `pgoutput message ${JSON.stringify(tag)}: ${String(error)}`
-        return Result.fail(DecodeError.malformed(message.lsn, what))
-      }
+      const bodies = writer.finish()
+      for (let i = 0; i < bodies.length; i++) drafts[i]!.body = bodies[i]!
+      drafts = []
+      return Result.succeed(events)
+    } finally {
+      reader.release()
     }
-    return Result.succeed(events)
   }
 
   return { plugin: "pgoutput", startOptions: startOptions(options), decode }

@@ -1,0 +1,205 @@
+/**
+ * A micro-benchmark of the pgoutput decoder alone, in process: `decode()` over batches of pgoutput
+ * messages shaped like the bench's backlog (bench/Backlog.ts: bigint key, integer, two texts, a
+ * timestamptz; 100-row and single-row transactions of inserts, updates and deletes), cut into
+ * batches as a 64 KiB socket read would bring them. Reports CPU time (user + system) and V8 heap
+ * bytes allocated per change (in use after the run minus before, plus what every collection in
+ * between freed; ArrayBuffer backing stores are outside the V8 heap and not counted). With `--baseline DIR`, the decoder of that checkout runs too,
+ * interleaved round by round, and every record of both is compared first.
+ *
+ *   node --expose-gc bench/PgOutputDecode.ts [--baseline /path/to/checkout] [--changes N] [--rounds N]
+ */
+import * as Path from "node:path"
+import * as V8 from "node:v8"
+import type { Decoder, WalMessage } from "../src/replication/Decoder.ts"
+import * as PgOutputDecoder from "../src/replication/PgOutputDecoder.ts"
+import * as M from "../support/PgOutputMessages.ts"
+
+const argument = (name: string): string | undefined => {
+  const index = process.argv.indexOf(name)
+  return index < 0 ? undefined : process.argv[index + 1]
+}
+const changes = Number(argument("--changes") ?? 100_000)
+const rounds = Number(argument("--rounds") ?? 7)
+const baselineDir = argument("--baseline")
+
+type Make = (options: PgOutputDecoder.Options) => Decoder
+const implementations: Array<{ readonly name: string; readonly make: Make }> = [{ name: "this", make: PgOutputDecoder.make }]
+if (baselineDir !== undefined) {
+  const module = (await import(Path.resolve(baselineDir, "src/replication/PgOutputDecoder.ts"))) as typeof PgOutputDecoder
+  implementations.push({ name: "baseline", make: module.make })
+}
+
+// --- the workload ------------------------------------------------------------------------------
+
+const RELATION = 16400
+const relationMessage = M.relation(RELATION, "public", "bench_items", "d", [
+  { flags: 1, name: "id", oid: 20, typmod: -1 },
+  { flags: 0, name: "account", oid: 23, typmod: -1 },
+  { flags: 0, name: "status", oid: 25, typmod: -1 },
+  { flags: 0, name: "payload", oid: 25, typmod: -1 },
+  { flags: 0, name: "updated_at", oid: 1184, typmod: -1 }
+])
+
+const hex = (n: number): string => {
+  let s = ""
+  let x = (n * 2654435761) >>> 0
+  while (s.length < 220) {
+    x = (x * 1103515245 + 12345) >>> 0
+    s += x.toString(16).padStart(8, "0")
+  }
+  return s
+}
+const statuses = ["new", "paid", "shipped", "closed"]
+const row = (id: number, salt: number): Array<M.Value> => [
+  M.text(String(id)),
+  M.text(String(id % 1000)),
+  M.text(salt === 0 ? statuses[id % 4]! : salt === 1 ? "updated" : "touched"),
+  M.text(hex(id + salt).slice(0, 10 + ((id * 7919 + salt) % 200))),
+  M.text(`2026-11-29 08:${String(id % 60).padStart(2, "0")}:12.${String(100000 + (id % 899999))}+00`)
+]
+
+const messages: Array<WalMessage> = [{ lsn: 0x1_0000_0000n, data: relationMessage }]
+let lsn = 0x1_0000_0100n
+let xid = 5000
+let written = 0
+const micros = 849_000_000_000_000n
+const transaction = (rows: ReadonlyArray<Uint8Array>): void => {
+  const begin = lsn
+  const commitLsn = lsn + BigInt(rows.length * 160 + 40)
+  messages.push({ lsn: begin, data: M.begin(commitLsn, micros + BigInt(xid), xid) })
+  for (const data of rows) {
+    lsn += 160n
+    messages.push({ lsn, data })
+  }
+  messages.push({ lsn: commitLsn, data: M.commit(commitLsn, commitLsn + 48n, micros + BigInt(xid)) })
+  lsn = commitLsn + 48n
+  xid++
+  written += rows.length
+}
+// the backlog's mix: 40% multi-row inserts, 15% single inserts, 20% multi-row updates, 15% single
+// updates, 10% deletes (half single, half multi-row)
+let nextId = 1
+while (written < changes) {
+  const ids = Array.from({ length: 100 }, () => nextId++)
+  transaction(ids.map((id) => M.insert(RELATION, row(id, 0))))
+  for (let i = 0; i < 37; i++) transaction([M.insert(RELATION, row(nextId++, 0))])
+  transaction(ids.slice(0, 50).map((id) => M.update(RELATION, row(id, 1))))
+  for (let i = 0; i < 37; i++) transaction([M.update(RELATION, row(ids[50 + i]!, 2))])
+  for (let i = 0; i < 12; i++) transaction([M.remove(RELATION, "K", [M.text(String(ids[90 + (i % 10)]!)), null, null, null, null])])
+  transaction(ids.slice(60, 72).map((id) => M.remove(RELATION, "K", [M.text(String(id)), null, null, null, null])))
+}
+
+/**
+ * Messages as socket reads of up to 64 KiB would bring them (each message's bytes plus its 25-byte
+ * XLogData header): the messages of one read are views of one buffer, as the reader hands them out.
+ */
+const batches: Array<Array<WalMessage>> = []
+{
+  const asRead = (batch: ReadonlyArray<WalMessage>): Array<WalMessage> => {
+    const buffer = new Uint8Array(batch.reduce((n, m) => n + m.data.length + 25, 0))
+    let offset = 0
+    return batch.map((message) => {
+      offset += 25
+      buffer.set(message.data, offset)
+      const data = buffer.subarray(offset, offset + message.data.length)
+      offset += message.data.length
+      return { lsn: message.lsn, data }
+    })
+  }
+  let batch: Array<WalMessage> = []
+  let bytes = 0
+  for (const message of messages) {
+    if (bytes + message.data.length + 25 > 65536 && batch.length > 0) {
+      batches.push(asRead(batch))
+      batch = []
+      bytes = 0
+    }
+    batch.push(message)
+    bytes += message.data.length + 25
+  }
+  batches.push(asRead(batch))
+}
+
+// --- measuring -----------------------------------------------------------------------------------
+
+const drain = (make: Make): number => {
+  const decoder = make({ publication: "bench" })
+  let events = 0
+  for (const batch of batches) {
+    const result = decoder.decode(batch)
+    if (result._tag === "Failure") throw new Error(result.failure.message)
+    events += result.success.length
+  }
+  return events
+}
+
+/** Record by record, both implementations must agree before anything is timed. */
+if (implementations.length === 2) {
+  const [a, b] = implementations.map(({ make }) => {
+    const decoder = make({ publication: "bench" })
+    return batches.flatMap((batch) => {
+      const result = decoder.decode(batch)
+      if (result._tag === "Failure") throw new Error(result.failure.message)
+      return result.success.map((e) => JSON.stringify({ ...e, body: Buffer.from(e.body).toString("latin1") }, (_, v) =>
+        typeof v === "bigint" ? `${v}n` : v))
+    })
+  })
+  if (a!.length !== b!.length) throw new Error(`event counts differ: ${a!.length} vs ${b!.length}`)
+  for (let i = 0; i < a!.length; i++) if (a![i] !== b![i]) throw new Error(`event ${i} differs:\n${a![i]}\n${b![i]}`)
+  console.log(`${a!.length} events identical in both`)
+}
+
+interface HeapStatistics {
+  readonly usedHeapSize: number
+}
+interface GcStatistics {
+  readonly beforeGC: { readonly heapStatistics: HeapStatistics }
+  readonly afterGC: { readonly heapStatistics: HeapStatistics }
+}
+
+const gc = (globalThis as { gc?: () => void }).gc
+interface Measured {
+  readonly cpuMicros: number
+  readonly heapBytes: number
+  readonly gcs: number
+}
+const measure = (make: Make): Measured => {
+  gc?.()
+  const profiler = new V8.GCProfiler()
+  const before = V8.getHeapStatistics()
+  profiler.start()
+  const cpu = process.cpuUsage()
+  drain(make)
+  const used = process.cpuUsage(cpu)
+  const after = V8.getHeapStatistics()
+  const profile = profiler.stop() as unknown as { readonly statistics: ReadonlyArray<GcStatistics> }
+  // allocated = what is in use at the end - at the start + what every collection in between freed
+  let heapFreed = 0
+  for (const s of profile.statistics) {
+    heapFreed += s.beforeGC.heapStatistics.usedHeapSize - s.afterGC.heapStatistics.usedHeapSize
+  }
+  return {
+    cpuMicros: used.user + used.system,
+    heapBytes: after.used_heap_size - before.used_heap_size + heapFreed,
+    gcs: profile.statistics.length
+  }
+}
+
+console.log(`${written} changes in ${messages.length} messages, ${batches.length} batches; ${rounds} rounds; load ${
+  (await import("node:os")).loadavg().map((l) => l.toFixed(2)).join(" ")}`)
+for (const { make } of implementations) drain(make) // warm-up
+const results = new Map<string, Array<ReturnType<typeof measure>>>(implementations.map(({ name }) => [name, []]))
+for (let round = 0; round < rounds; round++) {
+  const order = round % 2 === 0 ? implementations : [...implementations].reverse()
+  for (const { name, make } of order) results.get(name)!.push(measure(make))
+}
+const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+for (const [name, rs] of results) {
+  const cpu = rs.map((r) => r.cpuMicros / written)
+  const heap = rs.map((r) => r.heapBytes / written)
+  console.log(`${name.padEnd(8)} CPU µs/change median ${median(cpu).toFixed(3)} (min ${Math.min(...cpu).toFixed(3)}, max ${
+    Math.max(...cpu).toFixed(3)}); heap bytes allocated/change median ${median(heap).toFixed(0)}; GCs/round ${
+    median(rs.map((r) => r.gcs))}`)
+}
+console.log(`load after ${(await import("node:os")).loadavg().map((l) => l.toFixed(2)).join(" ")}`)
