@@ -1,7 +1,8 @@
 /**
  * PutRecords, the one call on the hot path, without the SDK's middleware stack: the body written
  * once into one buffer (`PutRecordsBody`), signed with @smithy/signature-v4 (the SDK's own signer,
- * given the SDK client's credential provider, region, hash and clock offset), sent over the SDK
+ * given the SDK client's credential provider, region and clock offset, and node:crypto's SHA-256
+ * with HMAC keys imported once: `SigningHash`), sent over the SDK
  * client's HTTP handler (keep-alive sockets, timeouts), the response read with one `JSON.parse`.
  * The endpoint is the one the SDK resolves for PutRecords (AWS_ENDPOINT_URL_KINESIS, or the
  * region's, or a stream ARN's account endpoint), resolved once per stream. A failure is thrown the
@@ -15,6 +16,7 @@ import type { NodeHttpHandler } from "@smithy/node-http-handler"
 import { SignatureV4 } from "@smithy/signature-v4"
 import type { PutRecordsEntry } from "./KinesisClient.ts"
 import { decodeOutput, encodeBody } from "./PutRecordsBody.ts"
+import * as SigningHash from "./SigningHash.ts"
 
 /** The stream a request names: `StreamName` or `StreamARN`, as in the SDK's input. */
 export type StreamMembers = { readonly StreamName: string } | { readonly StreamARN: string }
@@ -39,7 +41,6 @@ const CONTENT_TYPE = "application/x-amz-json-1.1"
 interface ResolvedConfig {
   readonly credentials: SignatureV4["credentialProvider"]
   readonly region: () => Promise<string>
-  readonly sha256: ConstructorParameters<typeof SignatureV4>[0]["sha256"]
   readonly signingEscapePath?: boolean
   readonly disableClockSkewCorrection?: () => Promise<boolean>
   systemClockOffset?: number
@@ -82,14 +83,14 @@ const collect = async (body: unknown): Promise<Uint8Array> => {
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
 }
 
-/** The signer for `client`'s requests: its credentials, region, hash and path escaping, Kinesis' signing name. */
+/** The signer for `client`'s requests: its credentials, region and path escaping, Kinesis' signing name. */
 export const signer = (client: SdkClient): SignatureV4 => {
   const config = client.config as unknown as ResolvedConfig
   return new SignatureV4({
     credentials: config.credentials,
     region: config.region,
     service: "kinesis",
-    sha256: config.sha256,
+    sha256: SigningHash.make(),
     uriEscapePath: config.signingEscapePath ?? true
   })
 }
