@@ -240,7 +240,7 @@ describe("PutRecordsHttp", () => {
   it("encodeBody writes the JSON JSON.stringify writes, for any keys (plain, escaped, any Unicode) and any data", () => {
     const record = fc.record({
       data: fc.uint8Array({ maxLength: 64 }).chain((bytes) => fc.constantFrom(bytes, Buffer.from(bytes), new Uint8Array([0, ...bytes, 0]).subarray(1, bytes.length + 1))),
-      partitionKey: fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: "binary", maxLength: 40 }), fc.constantFrom("public.t:[1]", "a\"b", "\\", "\u007f", "\u0000"))
+      partitionKey: fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: "binary", maxLength: 40 }), fc.constantFrom("public.t:[1]", "a\"b", "\\", "\u007f", "\u0000", "\u001f", " ~", "é"))
     })
     fc.assert(fc.property(fc.array(record, { maxLength: 20 }), (records) => {
       const expected = JSON.stringify({
