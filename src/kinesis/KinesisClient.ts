@@ -13,9 +13,9 @@ export interface PutRecordsEntry {
   readonly partitionKey: string
 }
 
-/** Per record, in request order: accepted (with its shard and sequence) or failed with a code. */
+/** Per record, in request order: accepted, or failed with a code. */
 export type PutRecordResult =
-  | { readonly _tag: "Ok"; readonly shardId: string; readonly sequenceNumber: string }
+  | { readonly _tag: "Ok" }
   | { readonly _tag: "Failed"; readonly errorCode: string; readonly errorMessage: string }
 
 export interface StreamLimits {

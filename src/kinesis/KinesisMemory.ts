@@ -118,7 +118,7 @@ export const make = (options: KinesisMemoryOptions = {}): KinesisMemory["Service
       if (code !== undefined) return { _tag: "Failed", errorCode: code, errorMessage: "scripted record failure" }
       const sequenceNumber = String(++sequence).padStart(20, "0")
       accepted.push({ partitionKey: record.partitionKey, data: record.data, sequenceNumber, requestIndex: request.index })
-      return { _tag: "Ok", shardId: "shardId-000000000000", sequenceNumber }
+      return { _tag: "Ok" }
     })
 
   const putRecordsOn = (stream: string) => (records: ReadonlyArray<PutRecordsEntry>): Effect.Effect<ReadonlyArray<PutRecordResult>, KinesisError> =>

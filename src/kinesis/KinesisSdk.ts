@@ -16,7 +16,7 @@ import type { KinesisConfig } from "../config/ServiceConfig.ts"
 import type { StreamRef } from "../config/Streams.ts"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
 import * as ErrorPolicy from "../ErrorPolicy.ts"
-import { KinesisClient, type PutRecordResult, type PutRecordsEntry } from "./KinesisClient.ts"
+import { KinesisClient, type PutRecordsEntry } from "./KinesisClient.ts"
 import * as PutRecordsHttp from "./PutRecordsHttp.ts"
 
 const MiB = 1024 * 1024
@@ -53,16 +53,6 @@ export const sdkClient = (
   return { client, handler }
 }
 
-const text = (value: unknown): string => (typeof value === "string" ? value : "")
-
-/** One entry of a PutRecords response: failed when it has an error code. */
-const resultOf = (entry: Record<string, unknown>): PutRecordResult => {
-  const errorCode = entry.ErrorCode
-  return typeof errorCode === "string" && errorCode !== ""
-    ? { _tag: "Failed", errorCode, errorMessage: text(entry.ErrorMessage) }
-    : { _tag: "Ok", shardId: text(entry.ShardId), sequenceNumber: text(entry.SequenceNumber) }
-}
-
 /** A {@link KinesisClient} over the SDK; the client is destroyed when the scope closes. */
 export const make = (config: KinesisConfig, overrides: SdkOverrides = {}) =>
   Effect.gen(function*() {
@@ -76,11 +66,10 @@ export const make = (config: KinesisConfig, overrides: SdkOverrides = {}) =>
       const stream = target.arn !== undefined ? { StreamARN: target.arn } : { StreamName: target.name }
 
       const putRecords = Effect.fn("KinesisSdk.putRecords")(function*(records: ReadonlyArray<PutRecordsEntry>) {
-        const entries = yield* Effect.tryPromise({
+        return yield* Effect.tryPromise({
           try: (signal) => sender.send(stream, records, signal),
           catch: ErrorPolicy.fromAws
         })
-        return entries.map(resultOf)
       })
 
       const describeLimits: KinesisClient["Service"]["describeLimits"] = Effect.tryPromise({

@@ -2,11 +2,12 @@
  * The bytes of a PutRecords exchange in Kinesis' JSON protocol (awsJson1_1): the request body written
  * once, straight into one buffer (the SDK's schema-driven serializer made a base64 string per record,
  * a JSON string of the whole request, then bytes of it: a quarter of the service's CPU, profiled), and
- * a successful response read with one `JSON.parse` and a shape check.
+ * a successful response read into one result per record (one `JSON.parse`, unless every record
+ * was accepted).
  */
 import type { KinesisError } from "../Errors.ts"
 import * as ErrorPolicy from "../ErrorPolicy.ts"
-import type { PutRecordsEntry } from "./KinesisClient.ts"
+import type { PutRecordResult, PutRecordsEntry } from "./KinesisClient.ts"
 
 const base64Length = (bytes: number): number => Math.ceil(bytes / 3) * 4
 
@@ -79,12 +80,54 @@ export const encodeBody = (members: Readonly<Record<string, unknown>>, records: 
 const malformed = (reason: string): KinesisError =>
   ErrorPolicy.fromAws({ name: "InvalidResponse", message: `PutRecords response ${reason}` })
 
+const text = (value: unknown): string => (typeof value === "string" ? value : "")
+
+const ACCEPTED: PutRecordResult = { _tag: "Ok" }
+
+/** One entry of a PutRecords response: failed when it has an error code. */
+const resultOf = (entry: Record<string, unknown>): PutRecordResult => {
+  const errorCode = entry.ErrorCode
+  return typeof errorCode === "string" && errorCode !== ""
+    ? { _tag: "Failed", errorCode, errorMessage: text(entry.ErrorMessage) }
+    : ACCEPTED
+}
+
+const ENTRY = String.raw`\{(?:"SequenceNumber":"\d+","ShardId":"shardId-\d+"|"ShardId":"shardId-\d+","SequenceNumber":"\d+")\}`
+const ENCRYPTION = String.raw`"EncryptionType":"(?:NONE|KMS)"`
 /**
- * A successful PutRecords response: `{"FailedRecordCount":n,"Records":[{…},…],…}`. Every entry must
- * be an object; what the entries say is read by the caller. Anything else is a retriable
- * InvalidResponse.
+ * A response that accepted every record, as Kinesis (and kinesalite, with its entries' members the
+ * other way round) writes it: no whitespace, no escapes, no member but these.
  */
-export const decodeOutput = (bytes: Uint8Array): Record<string, unknown> => {
+const ALL_ACCEPTED = new RegExp(
+  String.raw`^\{(?:${ENCRYPTION},)?"FailedRecordCount":0,"Records":\[${ENTRY}(?:,${ENTRY})*\](?:,${ENCRYPTION})?\}$`
+)
+/** Beyond any response to 500 records: such a response is parsed. */
+const FAST_PATH_MAX_BYTES = 1024 * 1024
+
+/**
+ * The entries of a response that accepted every record, without parsing it: how many, when the
+ * response matches {@link ALL_ACCEPTED} (where every `{` but the first opens an entry); -1 when it
+ * does not.
+ */
+const acceptedCount = (bytes: Uint8Array): number => {
+  if (bytes.byteLength > FAST_PATH_MAX_BYTES) return -1
+  const response = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1")
+  if (!ALL_ACCEPTED.test(response)) return -1
+  let count = 0
+  for (let at = response.indexOf("{", 1); at !== -1; at = response.indexOf("{", at + 1)) count++
+  return count
+}
+
+/**
+ * A successful PutRecords response, `{"FailedRecordCount":n,"Records":[{…},…],…}`, as one result per
+ * entry in order: failed when the entry has an error code, accepted otherwise. A response that
+ * accepted every record, written as Kinesis writes it, is only checked, not parsed (parsing it
+ * and the objects it makes cost as much as writing the request body); any other is parsed. Every
+ * entry must be an object; anything else is a retriable InvalidResponse.
+ */
+export const decodeOutput = (bytes: Uint8Array): ReadonlyArray<PutRecordResult> => {
+  const accepted = acceptedCount(bytes)
+  if (accepted >= 0) return new Array<PutRecordResult>(accepted).fill(ACCEPTED)
   let parsed: unknown
   try {
     parsed = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"))
@@ -94,8 +137,11 @@ export const decodeOutput = (bytes: Uint8Array): Record<string, unknown> => {
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw malformed("is not a JSON object")
   const records = (parsed as Record<string, unknown>).Records
   if (!Array.isArray(records)) throw malformed("has no Records list")
-  for (const entry of records as ReadonlyArray<unknown>) {
+  const results = new Array<PutRecordResult>(records.length)
+  for (let i = 0; i < records.length; i++) {
+    const entry: unknown = records[i]
     if (typeof entry !== "object" || entry === null || Array.isArray(entry)) throw malformed("has a record entry that is not an object")
+    results[i] = resultOf(entry as Record<string, unknown>)
   }
-  return parsed as Record<string, unknown>
+  return results
 }

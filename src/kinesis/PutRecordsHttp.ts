@@ -3,7 +3,7 @@
  * once into one buffer (`PutRecordsBody`), signed with @smithy/signature-v4 (the SDK's own signer,
  * given the SDK client's credential provider, region and clock offset, and node:crypto's SHA-256
  * with HMAC keys imported once: `SigningHash`), sent over the SDK
- * client's HTTP handler (keep-alive sockets, timeouts), the response read with one `JSON.parse`.
+ * client's HTTP handler (keep-alive sockets, timeouts), the response read into one result per record.
  * The endpoint is the one the SDK resolves for PutRecords (AWS_ENDPOINT_URL_KINESIS, or the
  * region's, or a stream ARN's account endpoint), resolved once per stream. A failure is thrown the
  * way the SDK throws it (a credential provider's error as it is, a socket error, or an error named
@@ -14,7 +14,7 @@ import { getEndpointFromInstructions } from "@smithy/core/endpoints"
 import { HttpRequest } from "@smithy/core/transport"
 import type { NodeHttpHandler } from "@smithy/node-http-handler"
 import { SignatureV4 } from "@smithy/signature-v4"
-import type { PutRecordsEntry } from "./KinesisClient.ts"
+import type { PutRecordResult, PutRecordsEntry } from "./KinesisClient.ts"
 import { decodeOutput, encodeBody } from "./PutRecordsBody.ts"
 import * as SigningHash from "./SigningHash.ts"
 
@@ -26,12 +26,12 @@ export type RequestHandler = Pick<NodeHttpHandler, "handle">
 type HttpResponse = Awaited<ReturnType<RequestHandler["handle"]>>["response"]
 
 export interface PutRecordsSender {
-  /** One PutRecords request; resolves with the response's `Records` entries (objects, in request order). */
+  /** One PutRecords request; resolves with one result per response entry, in request order. */
   readonly send: (
     stream: StreamMembers,
     records: ReadonlyArray<PutRecordsEntry>,
     signal?: AbortSignal
-  ) => Promise<ReadonlyArray<Record<string, unknown>>>
+  ) => Promise<ReadonlyArray<PutRecordResult>>
 }
 
 const TARGET = "Kinesis_20131202.PutRecords"
@@ -146,7 +146,7 @@ export const make = (client: SdkClient, handler: RequestHandler): PutRecordsSend
     })
     const { response } = await handler.handle(HttpRequest.isInstance(signed) ? signed : new HttpRequest(signed), signal === undefined ? {} : { abortSignal: signal })
     const bytes = await collect(response.body)
-    if (response.statusCode >= 200 && response.statusCode < 300) return decodeOutput(bytes).Records as ReadonlyArray<Record<string, unknown>>
+    if (response.statusCode >= 200 && response.statusCode < 300) return decodeOutput(bytes)
     if (skewCorrection) correctClock(config, response, sentAt)
     throw serviceError(response, bytes)
   }

@@ -167,10 +167,13 @@ describe("PutRecordsHttp", () => {
     expect(empty.ours.request.hostname).toBe("kinesis.us-east-1.amazonaws.com")
   })
 
-  it("reads a successful response into the entries the SDK reads", async () => {
+  it("reads a successful response as the SDK reads it: an entry with an error code failed, any other accepted", async () => {
     const { sdk, ours } = await both({ StreamName: "orders" }, entries, okResponse)
-    expect(ours.output).toEqual(sdk.output?.Records)
-    expect(ours.output?.[1]?.["ErrorCode"]).toBe("ProvisionedThroughputExceededException")
+    const expected = sdk.output!.Records!.map((entry) =>
+      entry.ErrorCode === undefined ? { _tag: "Ok" } : { _tag: "Failed", errorCode: entry.ErrorCode, errorMessage: entry.ErrorMessage }
+    )
+    expect(ours.output).toEqual(expected)
+    expect(ours.output?.[1]).toEqual({ _tag: "Failed", errorCode: "ProvisionedThroughputExceededException", errorMessage: "Rate exceeded for shard" })
   })
 
   it("an error response classifies as the SDK's error for it does (the same code when the response names one)", async () => {
@@ -251,10 +254,97 @@ describe("PutRecordsHttp", () => {
     }), { numRuns: 300 })
   })
 
+  it("decodeOutput reads every response as parsing it does: accepted, failed or InvalidResponse, unchanged by the all-accepted shortcut", () => {
+    /** The response read the long way: parsed, each entry an object, failed when it has an error code. */
+    const reference = (response: string): unknown => {
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(response)
+      } catch {
+        return "InvalidResponse"
+      }
+      const records = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>).Records : undefined
+      if (!Array.isArray(records)) return "InvalidResponse"
+      if (records.some((entry) => typeof entry !== "object" || entry === null || Array.isArray(entry))) return "InvalidResponse"
+      return records.map((entry: Record<string, unknown>) =>
+        typeof entry.ErrorCode === "string" && entry.ErrorCode !== ""
+          ? { _tag: "Failed", errorCode: entry.ErrorCode, errorMessage: typeof entry.ErrorMessage === "string" ? entry.ErrorMessage : "" }
+          : { _tag: "Ok" }
+      )
+    }
+    const read = (response: string): unknown => {
+      try {
+        return decodeOutput(Buffer.from(response, "utf8"))
+      } catch (error) {
+        expect(ErrorPolicy.fromAws(error)).toMatchObject({ code: "InvalidResponse", retriable: true })
+        return "InvalidResponse"
+      }
+    }
+    const digits = fc.stringMatching(/^[0-9]{1,56}$/)
+    const accepted = fc.tuple(digits, fc.nat(99), fc.boolean()).map(([sequence, shard, shardFirst]) =>
+      shardFirst
+        ? `{"ShardId":"shardId-${String(shard).padStart(12, "0")}","SequenceNumber":"${sequence}"}`
+        : `{"SequenceNumber":"${sequence}","ShardId":"shardId-${String(shard).padStart(12, "0")}"}`
+    )
+    const entry = fc.oneof(
+      { arbitrary: accepted, weight: 8 },
+      fc.constantFrom(
+        `{"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"Rate exceeded"}`,
+        `{"ErrorCode":"InternalFailure"}`,
+        `{"ErrorCode":"","SequenceNumber":"1","ShardId":"shardId-1"}`,
+        `{"Error\\u0043ode":"KMSThrottlingException","ErrorMessage":"m"}`,
+        `{}`, `null`, `1`, `[]`, `"x"`, `{"SequenceNumber":"1"}`
+      )
+    )
+    const encryption = fc.constantFrom("", `"EncryptionType":"NONE"`, `"EncryptionType":"KMS"`)
+    const response = fc.tuple(fc.array(entry, { maxLength: 30 }), fc.constantFrom(0, 0, 0, 1, 2), encryption, fc.boolean()).map(
+      ([entries, failed, encryptionType, leading]) => {
+        const members = [`"FailedRecordCount":${failed}`, `"Records":[${entries.join(",")}]`]
+        if (encryptionType !== "") leading ? members.unshift(encryptionType) : members.push(encryptionType)
+        return `{${members.join(",")}}`
+      }
+    )
+    // one character replaced, inserted or removed: near misses of the all-accepted form
+    const mutated = fc.tuple(response, fc.nat(), fc.constantFrom("{", "}", "[", "]", "\"", "\\", ",", ":", " ", "0", "1", "E", "x", "é", ""), fc.boolean()).map(
+      ([text, at, char, insert]) => {
+        const i = at % (text.length + 1)
+        return text.slice(0, i) + char + text.slice(insert ? i : i + 1)
+      }
+    )
+    fc.assert(fc.property(fc.oneof(response, mutated), (text) => {
+      expect(read(text), text).toEqual(reference(text))
+    }), { numRuns: 3000 })
+  })
+
+  it("decodeOutput does not parse a response that accepted every record, as Kinesis or kinesalite writes it", () => {
+    const awsStyle = JSON.stringify({
+      FailedRecordCount: 0,
+      Records: [
+        { SequenceNumber: "49543463076548007577105092703039560359975228518395012686", ShardId: "shardId-000000000000" },
+        { SequenceNumber: "49543463076570308322303623326179887152428262250726293522", ShardId: "shardId-000000000001" }
+      ],
+      EncryptionType: "KMS"
+    })
+    const kinesaliteStyle = JSON.stringify({
+      FailedRecordCount: 0,
+      Records: [{ ShardId: "shardId-000000000003", SequenceNumber: "49667812925946133424469357011313425392727389396434190386" }]
+    })
+    const parse = vi.spyOn(JSON, "parse")
+    try {
+      expect(decodeOutput(Buffer.from(awsStyle))).toEqual([{ _tag: "Ok" }, { _tag: "Ok" }])
+      expect(decodeOutput(Buffer.from(kinesaliteStyle))).toEqual([{ _tag: "Ok" }])
+      expect(parse).not.toHaveBeenCalled()
+      expect(decodeOutput(Buffer.from(awsStyle.replace("\"FailedRecordCount\":0", "\"FailedRecordCount\":1")))).toHaveLength(2)
+      expect(parse).toHaveBeenCalledTimes(1)
+    } finally {
+      parse.mockRestore()
+    }
+  })
+
   it("encodeBody and decodeOutput on their own", () => {
     const body = encodeBody({ StreamName: "s" }, [{ data: new Uint8Array([0xff, 0x00]), partitionKey: "a\"b" }])
     expect(JSON.parse(body.toString("utf8"))).toEqual({ StreamName: "s", Records: [{ Data: "/wA=", PartitionKey: "a\"b" }] })
     expect(JSON.parse(encodeBody({}, []).toString("utf8"))).toEqual({ Records: [] })
-    expect(decodeOutput(Buffer.from("{\"Records\":[{\"ShardId\":\"s\"}]}"))).toEqual({ Records: [{ ShardId: "s" }] })
+    expect(decodeOutput(Buffer.from("{\"Records\":[{\"ShardId\":\"s\"}]}"))).toEqual([{ _tag: "Ok" }])
   })
 })
