@@ -38,6 +38,26 @@ describe("KinesisSdk (kinesalite)", () => {
       for (let i = 0; i < 20; i++) expect(byKey.get(`public.t:[${i}]`)).toBe(`{"n":${i}}`)
     }))
 
+  it.live("reads back byte for byte: every byte value, each base64 padding, a record at the 1 MiB limit, Unicode and escaped keys", () =>
+    Effect.gen(function*() {
+      yield* Effect.promise(() => kinesis.createStream("bytes", 2))
+      const client = yield* KinesisSdk.make(config("bytes"))
+      const everyByte = Uint8Array.from({ length: 256 }, (_, i) => i)
+      const bigKey = "big:ключ"
+      const entries = [
+        ...[0, 1, 2, 3, 4, 5, 254, 255, 256].map((n, i) => ({ data: everyByte.subarray(256 - n), partitionKey: `bytes:[${i}]` })),
+        { data: Buffer.from(everyByte.map((b) => 255 - b)), partitionKey: "ключ \"quoted\" \\ back\nslash" },
+        { data: everyByte.subarray(7, 200), partitionKey: "😀".repeat(64) },
+        { data: Buffer.alloc(1024 * 1024 - Buffer.byteLength(bigKey), 0xa5), partitionKey: bigKey }
+      ]
+      const results = yield* client.putRecords(entries)
+      expect(results).toEqual(entries.map(() => ({ _tag: "Ok" })))
+      const stored = yield* Effect.promise(() => kinesis.readAll("bytes"))
+      expect(stored).toHaveLength(entries.length)
+      const byKey = new Map(stored.map((r) => [r.partitionKey, Buffer.from(r.data)]))
+      for (const entry of entries) expect(byKey.get(entry.partitionKey)?.equals(entry.data), entry.partitionKey).toBe(true)
+    }))
+
   it.live("describeLimits reports 1 MiB when the stream reports no maximum record size", () =>
     Effect.gen(function*() {
       const client = yield* KinesisSdk.make(config("orders"))
