@@ -4,7 +4,7 @@
  * Both probes answer JSON with the state, 200 or 503. Port 0 picks a free port; the bound port is
  * logged and available as {@link ProbeServer}. Every metric is registered when the server starts, so
  * the first scrape lists them all (counters at 0), on a standby too; the memory gauges are sampled
- * every 5 s.
+ * every 5 s, and with them the idle memory release looks whether to run (MemoryRelease.ts).
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Context from "effect/Context"
@@ -19,6 +19,7 @@ import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import { createServer } from "node:http"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
 import { Health, type HealthSnapshot } from "./Health.ts"
+import * as MemoryRelease from "./MemoryRelease.ts"
 import * as Metrics from "./Metrics.ts"
 
 export interface ProbeServerOptions {
@@ -73,8 +74,12 @@ export const layer = (options: ProbeServerOptions): Layer.Layer<ProbeServer, Ser
     disableListenLog: true
   })
   const listen = options.host === undefined ? { port: options.port } : { port: options.port, host: options.host }
-  // memory gauges every 5 s: cheap (one process.memoryUsage()), fresh enough for a 15 s scrape
-  const memory = Layer.effectDiscard(Effect.forkScoped(Effect.repeat(Metrics.sampleMemory, Schedule.spaced("5 seconds"))))
+  // memory gauges every 5 s: cheap (one process.memoryUsage()), fresh enough for a 15 s scrape; then
+  // the idle memory release's look (a full collection once idle after heavy work)
+  const memory = Layer.effectDiscard(Effect.gen(function*() {
+    const release = yield* MemoryRelease.make
+    yield* Effect.forkScoped(Effect.repeat(Effect.andThen(Metrics.sampleMemory, release), Schedule.spaced("5 seconds")))
+  }))
   return Layer.mergeAll(routes, bound, Layer.effectDiscard(Metrics.registerAll), memory).pipe(
     Layer.provide(NodeHttpServer.layer(() => createServer(), listen))
   )
