@@ -76,6 +76,15 @@ export interface MemoryFigures {
   readonly streamedBytes: number
   readonly seconds: number
   readonly peakRssBytes: number
+  /** A run that measures whether memory returns once the load is over (the stuck-key run): RSS before the load and after it. */
+  readonly returned?: RssReturned
+}
+
+/** RSS before a load, and `idleSeconds` after all of it was acknowledged, the service idle since. */
+export interface RssReturned {
+  readonly rssBeforeBytes: number
+  readonly idleSeconds: number
+  readonly rssAfterBytes: number
 }
 
 /** One cell of the scaling table (`--scaling`): a wal2json drain into the bench endpoint. */

@@ -7,8 +7,11 @@
  * keep their read buffers alive (counted in the queue's bytes) until the key recovers. Peak RSS covers
  * the load and the recovery; the row also names the highest frontier bookkeeping (cdc_frontier_pending)
  * and queue bytes seen, RSS before the key failed, and RSS 10, 30 and 60 s (quick: 2 and 5 s) after
- * every change was acknowledged, the load over and the service idle; the log adds V8's heap in use and
- * external memory (the service's cdc_memory_bytes) at each point. The run fails unless every change arrives.
+ * every change was acknowledged, the load over and the service idle: the target "RSS returns" compares
+ * the last with RSS before (the service's idle memory release runs after 30 s idle; a quick run ends
+ * before it). The log adds V8's heap in use and external memory (the service's cdc_memory_bytes) at
+ * each point, and when the release ran (`memory_released`, logged at debug). The run fails unless every
+ * change arrives.
  */
 import { execFile as execFileCb } from "node:child_process"
 import * as Fs from "node:fs"
@@ -58,7 +61,7 @@ export const scenario: Scenario = {
     await Backlog.createSlot(pg, slot)
     const endpoint = await bench.startEndpoint({ latencyMs: 0 })
     const service = bench.startService({
-      slot, plugin: "wal2json", endpointUrl: endpoint.url, env: { QUEUE_MAX_BYTES: String(queueMaxBytes) }
+      slot, plugin: "wal2json", endpointUrl: endpoint.url, env: { QUEUE_MAX_BYTES: String(queueMaxBytes), LOG_LEVEL: "DEBUG" }
     })
     await pg.psql(`INSERT INTO ${table} (account, status, payload) VALUES (0, 'warm-up', 'x')`)
     await service.waitUntil("the service to publish a first change", async () => (await endpoint.stats()).records > 0,
@@ -116,6 +119,7 @@ INSERT INTO ${table} (account, status, payload) VALUES (:n % 1000, 'new', rpad(m
     const settleSeconds = quick ? [2, 5] : [10, 30, 60]
     const settled: Array<{ readonly seconds: number; readonly memory: Memory | undefined; readonly text: string }> = []
     const settleStart = performance.now()
+    const acknowledgedAt = Date.now()
     for (const s of settleSeconds) {
       await sleep(Math.max(0, s * 1000 - (performance.now() - settleStart)))
       const memory = service.memory()
@@ -131,10 +135,15 @@ INSERT INTO ${table} (account, status, payload) VALUES (:n % 1000, 'new', rpad(m
       throw new Error("could not read the service's RSS from /proc")
     }
     const afterRecovery = settled.map(({ seconds: s, text }) => `${s} s ${text}`).join("; ")
+    const releases = service.logs().filter((l) => l.message === "memory_released").map((l) =>
+      ` ${((Date.parse(l.timestamp) - acknowledgedAt) / 1000).toFixed(0)} s after all was acknowledged, ` +
+      `RSS ${inMiB(Number(l.rssBeforeBytes))} → ${inMiB(Number(l.rssAfterBytes))} MiB`
+    )
     bench.log(`  RSS before ${beforeText}; peak ${inMiB(peakRss)} MiB (max heap used ${inMiB(maxHeapUsed)}, ` +
       `max external ${inMiB(maxExternal)}); when all was acknowledged ` +
       `${atRecoveryText}; idle after recovery: ${afterRecovery}; max cdc_frontier_pending ${maxPending}, ` +
-      `${stats.failedRecords} records failed`)
+      `${stats.failedRecords} records failed; ` +
+      (releases.length === 0 ? "no idle memory release" : `idle memory release:${releases.join(";")}`))
     return {
       memory: [{
         run: `${stuckRunPrefix} ${seconds} s under ${rate} tx/s on other keys, ${queueMaxBytes / MiB} MiB queue ` +
@@ -145,7 +154,8 @@ INSERT INTO ${table} (account, status, payload) VALUES (:n % 1000, 'new', rpad(m
         queueMaxBytes,
         streamedBytes: stats.dataBytes,
         seconds: totalSeconds,
-        peakRssBytes: peakRss
+        peakRssBytes: peakRss,
+        returned: { rssBeforeBytes: before.rssBytes, idleSeconds: settleSeconds[settleSeconds.length - 1]!, rssAfterBytes: after.rssBytes }
       }]
     }
   }

@@ -88,4 +88,21 @@ describe("bench targets", () => {
     expect(quick.map((t) => t.met)).toEqual([undefined])
     expect(quick[0]!.measured).toContain("not comparable: 100,000 rows")
   })
+
+  it("RSS returns: 60 s idle after a stuck key's load ≤ RSS before + 20 MiB; other idle times not comparable; rows without it have no such target", () => {
+    const stuck = (afterMiB: number, idleSeconds = 60) => results({
+      memory: [
+        { run: "16 MiB queue", queueMaxBytes: 16 * MiB, streamedBytes: 263 * MiB, seconds: 10, peakRssBytes: 159 * MiB },
+        { run: "one key failing 300 s", queueMaxBytes: 64 * MiB, streamedBytes: 50 * MiB, seconds: 330, peakRssBytes: 180 * MiB,
+          returned: { rssBeforeBytes: 110 * MiB, idleSeconds, rssAfterBytes: afterMiB * MiB } }
+      ]
+    })
+    expect(byTarget(stuck(130), "RSS returns").map((t) => [t.met, t.measured])).toEqual([[true, "130.0 MiB 60 s after, 110.0 MiB before (+20.0 MiB)"]])
+    expect(byTarget(stuck(130.5), "RSS returns").map((t) => t.met)).toEqual([false])
+    expect(byTarget(stuck(105), "RSS returns").map((t) => t.measured)).toEqual(["105.0 MiB 60 s after, 110.0 MiB before (−5.0 MiB)"])
+    const quick = byTarget(stuck(170, 5), "RSS returns")
+    expect(quick.map((t) => t.met)).toEqual([undefined])
+    expect(quick[0]!.measured).toContain("not comparable: measured after 5 s, not 60")
+    expect(byTarget(results(), "RSS returns")).toEqual([])
+  })
 })
