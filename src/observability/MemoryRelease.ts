@@ -70,12 +70,24 @@ export const decide = (settings: Settings, state: State, reading: Reading, nowMs
 /** The state once a release has left the resident set at `rssBytes`. */
 export const afterRelease = (state: State, rssBytes: number): State => ({ ...state, baselineRssBytes: rssBytes })
 
+/**
+ * Changes published, summed over every stream's series (the counter is labelled by `stream` when
+ * there are several).
+ */
+const publishedTotal: Effect.Effect<number> = Effect.map(Metric.snapshot, (snapshots) => {
+  let total = 0
+  for (const snapshot of snapshots) {
+    if (snapshot.type === "Counter" && snapshot.id === Metrics.changesPublished.id) total += Number(snapshot.state.count)
+  }
+  return total
+})
+
 /** The process's reading: its RSS and the pipeline's gauges and published counter. */
 export const readProcess: Effect.Effect<Reading> = Effect.gen(function*() {
-  const published = yield* Metric.value(Metrics.changesPublished)
+  const published = yield* publishedTotal
   const depth = yield* Metric.value(Metrics.queueDepth)
   const pending = yield* Metric.value(Metrics.frontierPending)
-  return { rssBytes: process.memoryUsage.rss(), published: published.count, held: depth.value + pending.value }
+  return { rssBytes: process.memoryUsage.rss(), published, held: depth.value + pending.value }
 })
 
 /**

@@ -4,9 +4,10 @@
  * held in the queue or the frontier), none while idle after it, none after light work.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Schedule } from "effect"
+import { Effect, Fiber, Metric, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import * as MemoryRelease from "../../src/observability/MemoryRelease.ts"
+import * as Metrics from "../../src/observability/Metrics.ts"
 
 const MiB = 1024 * 1024
 const settings: MemoryRelease.Settings = { idleMs: 30_000, growthBytes: 16 * MiB }
@@ -114,5 +115,19 @@ describe("MemoryRelease", () => {
       assert.deepStrictEqual(noGc.released, [])
       assert.strictEqual(reads, 0)
       yield* Fiber.interrupt(noGcFiber)
+    }))
+
+  it.effect("the process's reading: changes published summed over every stream's series, held = queue depth + frontier pending", () =>
+    Effect.gen(function*() {
+      const before = yield* MemoryRelease.readProcess
+      yield* Metric.update(Metrics.changesPublished, 3)
+      yield* Metric.update(Metric.withAttributes(Metrics.changesPublished, { stream: "orders" }), 4)
+      yield* Metric.update(Metric.withAttributes(Metrics.changesPublished, { stream: "users" }), 5)
+      yield* Metric.update(Metrics.queueDepth, 2)
+      yield* Metric.update(Metrics.frontierPending, 6)
+      const after = yield* MemoryRelease.readProcess
+      assert.strictEqual(after.published - before.published, 12)
+      assert.strictEqual(after.held, 8)
+      assert.isAbove(after.rssBytes, 0)
     }))
 })
