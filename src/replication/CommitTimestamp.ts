@@ -19,27 +19,57 @@ export const parseMillis = (text: string): number | undefined => {
 
 /** Microseconds between 1970-01-01 and 2000-01-01 (PostgreSQL's epoch). */
 const pgEpochOffsetMicros = 946_684_800_000_000n
+const pgEpochOffsetMicrosNumber = 946_684_800_000_000
+/** Timestamps within this many microseconds of 2000-01-01 (±253 years) are computed with doubles, exactly. */
+const EXACT_MICROS = 8_000_000_000_000_000n
 
 /** Epoch milliseconds of a PostgreSQL timestamp (microseconds since 2000-01-01 UTC). */
-export const pgMicrosToMillis = (micros: bigint): number => Number((micros + pgEpochOffsetMicros) / 1000n)
+export const pgMicrosToMillis = (micros: bigint): number => {
+  if (micros < EXACT_MICROS && micros > -EXACT_MICROS) {
+    // a safe integer: the remainder and the division are exact (the division truncates, as bigint's)
+    const epochMicros = Number(micros) + pgEpochOffsetMicrosNumber
+    return (epochMicros - (epochMicros % 1000)) / 1000
+  }
+  return Number((micros + pgEpochOffsetMicros) / 1000n)
+}
 
 const pad = (n: number, width: number): string => String(n).padStart(width, "0")
+
+/** The last whole second formatted, and its text: commits come many to a second. */
+let lastSeconds = Number.NaN
+let lastSecondsText = ""
+
+/** `2026-11-21 04:41:02` of epoch seconds. */
+const secondsText = (seconds: number): string => {
+  if (seconds === lastSeconds) return lastSecondsText
+  const date = new Date(seconds * 1000)
+  const text = `${pad(date.getUTCFullYear(), 4)}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)} ` +
+    `${pad(date.getUTCHours(), 2)}:${pad(date.getUTCMinutes(), 2)}:${pad(date.getUTCSeconds(), 2)}`
+  lastSeconds = seconds
+  lastSecondsText = text
+  return text
+}
 
 /**
  * A PostgreSQL timestamp (microseconds since 2000-01-01 UTC) as PostgreSQL prints a `timestamptz`
  * in ISO style with TimeZone UTC: `2026-11-21 04:41:02.123456+00`, trailing zeros of the fraction dropped.
  */
 export const formatPgMicrosUtc = (micros: bigint): string => {
-  const epochMicros = micros + pgEpochOffsetMicros
-  let fractionMicros = Number(epochMicros % 1_000_000n)
-  let seconds = epochMicros / 1_000_000n
+  let fractionMicros: number
+  let seconds: number
+  if (micros < EXACT_MICROS && micros > -EXACT_MICROS) {
+    const epochMicros = Number(micros) + pgEpochOffsetMicrosNumber
+    fractionMicros = epochMicros % 1_000_000
+    seconds = (epochMicros - fractionMicros) / 1_000_000
+  } else {
+    const epochMicros = micros + pgEpochOffsetMicros
+    fractionMicros = Number(epochMicros % 1_000_000n)
+    seconds = Number(epochMicros / 1_000_000n)
+  }
   if (fractionMicros < 0) {
     fractionMicros += 1_000_000
-    seconds -= 1n
+    seconds -= 1
   }
-  const date = new Date(Number(seconds) * 1000)
-  const text = `${pad(date.getUTCFullYear(), 4)}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)} ` +
-    `${pad(date.getUTCHours(), 2)}:${pad(date.getUTCMinutes(), 2)}:${pad(date.getUTCSeconds(), 2)}`
   const fraction = fractionMicros === 0 ? "" : "." + pad(fractionMicros, 6).replace(/0+$/, "")
-  return `${text}${fraction}+00`
+  return `${secondsText(seconds)}${fraction}+00`
 }
