@@ -60,7 +60,7 @@ export class BodyWriter {
     this.ensure(n)
     const out = this.scratch
     let o = this.length
-    if (n > 32) {
+    if (n > 8) {
       out.set(source, o)
       o += n
     } else {
@@ -84,7 +84,21 @@ export class BodyWriter {
       this.byte(0x30 + value)
       return
     }
-    this.ascii(String(value))
+    if (value >= 1e15) {
+      this.ascii(String(value))
+      return
+    }
+    let digits = 1
+    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++
+    this.ensure(digits)
+    const out = this.scratch
+    let o = this.length + digits
+    this.length = o
+    let rest = value
+    do {
+      out[--o] = 0x30 + (rest % 10)
+      rest = Math.floor(rest / 10)
+    } while (rest > 0)
   }
 
   /** A 32-bit unsigned integer in upper-case hex without leading zeros (an LSN's half). */

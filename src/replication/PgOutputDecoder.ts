@@ -224,6 +224,15 @@ const writeLsn = (w: BodyWriter, lsn: Lsn.Lsn): void => {
   w.upperHex(n - high * TWO_TO_32)
 }
 
+/** `,"action":"X` of each action a row record can have. */
+const INSERT = utf8(`,"action":"I`)
+const UPDATE = utf8(`,"action":"U`)
+const DELETE = utf8(`,"action":"D`)
+const TRUNCATE = utf8(`,"action":"T`)
+
+/** The transaction fields of a record outside a transaction. */
+const noTransactionJson = `"xid":null,"timestamp":null`
+
 /** Events whose body is being written into the batch's buffer; `body` is set when the batch is finished. */
 type Draft = { -readonly [K in keyof ChangeEvent]: ChangeEvent[K] }
 
@@ -245,7 +254,9 @@ export const make = (options: Options): Decoder => {
   let commitLsnText = ""
   let nextIdx = 0
   /** `{"commit_lsn":"…","commit_idx":` of the open transaction. */
-  let positionHead = `{"commit_lsn":"","commit_idx":`
+  let positionHead = utf8(`{"commit_lsn":"","commit_idx":`)
+  /** `",` + {@link transactionJson} + `,"lsn":"`: after a record's action, before its LSN. */
+  let transactionTail = utf8(`",${noTransactionJson},"lsn":"`)
   /** The open transaction's Begin position, and whether its BEGIN record waits for the first record / was written. */
   let beginLsn: Lsn.Lsn = Lsn.zero
   let beginPending = false
@@ -253,7 +264,7 @@ export const make = (options: Options): Decoder => {
   /** Rows that arrived at a key of a deferrable-key table in the open transaction. */
   const sharedKeys = new DeferredKeys.TransactionKeys()
   /** `"xid":…,"timestamp":…` of the current transaction. */
-  let transactionJson = `"xid":null,"timestamp":null`
+  let transactionJson = noTransactionJson
 
   /** A column's value as JSON text, as it is published; `undefined` for an unchanged TOAST value. */
   const valueText = (relation: Relation, tuple: Tuple, index: number): string | undefined => {
@@ -404,15 +415,12 @@ export const make = (options: Options): Decoder => {
     }, start)
 
   /** Writes the start of a record of the open transaction, its position first, and the relation; takes the next index. */
-  const writeHeader = (action: number, lsn: Lsn.Lsn, relation: Relation): number => {
-    writer.ascii(positionHead)
+  const writeHeader = (action: Uint8Array, lsn: Lsn.Lsn, relation: Relation): number => {
+    writer.bytes(positionHead)
     const commitIdx = nextIdx++
     writer.decimal(commitIdx)
-    writer.ascii(`,"action":"`)
-    writer.byte(action)
-    writer.ascii(`",`)
-    writer.ascii(transactionJson)
-    writer.ascii(`,"lsn":"`)
+    writer.bytes(action)
+    writer.bytes(transactionTail)
     writeLsn(writer, lsn)
     writer.byte(0x22) // "
     writer.bytes(relation.tableJson)
@@ -437,9 +445,6 @@ export const make = (options: Options): Decoder => {
     transactionRecord(events, "BEGIN", beginLsn, "")
   }
 
-  const INSERT = 0x49
-  const UPDATE = 0x55
-  const DELETE = 0x44
 
   /** Decodes one message into `events`. */
   const decodeMessage = (message: WalMessage, events: Array<ChangeEvent>): void => {
@@ -450,12 +455,13 @@ export const make = (options: Options): Decoder => {
       case 0x42: { // B: final LSN (the commit's), commit time, xid
         commitLsn = reader.uint64()
         commitLsnText = Lsn.format(commitLsn)
-        positionHead = `{"commit_lsn":"${commitLsnText}","commit_idx":`
+        positionHead = utf8(`{"commit_lsn":"${commitLsnText}","commit_idx":`)
         nextIdx = 0
         const micros = reader.int64()
         xid = reader.uint32()
         commitTimeMs = CommitTimestamp.pgMicrosToMillis(micros)
         transactionJson = `"xid":${xid},"timestamp":"${CommitTimestamp.formatPgMicrosUtc(micros)}"`
+        transactionTail = utf8(`",${transactionJson},"lsn":"`)
         beginLsn = lsn
         sharedKeys.reset()
         beginPending = options.transactionRecords === true
@@ -481,7 +487,8 @@ export const make = (options: Options): Decoder => {
         })
         xid = undefined
         commitTimeMs = undefined
-        transactionJson = `"xid":null,"timestamp":null`
+        transactionJson = noTransactionJson
+        transactionTail = utf8(`",${noTransactionJson},"lsn":"`)
         break
       }
       case 0x4f: // O: origin LSN and name; nothing to publish
@@ -496,7 +503,7 @@ export const make = (options: Options): Decoder => {
         namedTypes.set(oid, { namespace: reader.string(), name: reader.string() })
         break
       }
-      case INSERT: { // I: relation, 'N', new tuple
+      case 0x49: { // I: relation, 'N', new tuple
         const relation = relationOf()
         if (reader.byte() !== 0x4e) throw new Malformed("insert without a new tuple")
         const row = newTuple.read(reader, relation)
@@ -512,7 +519,7 @@ export const make = (options: Options): Decoder => {
         rowEvent(events, start, lsn, "I", relation, commitIdx, key)
         break
       }
-      case UPDATE: { // U: relation, optional 'K'/'O' old tuple, 'N' new tuple
+      case 0x55: { // U: relation, optional 'K'/'O' old tuple, 'N' new tuple
         const relation = relationOf()
         let kind = reader.byte()
         let old: Tuple | undefined
@@ -572,7 +579,7 @@ export const make = (options: Options): Decoder => {
         rowEvent(events, start, lsn, "U", relation, commitIdx, key)
         break
       }
-      case DELETE: { // D: relation, 'K'/'O' old tuple
+      case 0x44: { // D: relation, 'K'/'O' old tuple
         const relation = relationOf()
         const kind = reader.byte()
         if (kind !== 0x4b && kind !== 0x4f) throw new Malformed("delete without an old tuple")
@@ -599,7 +606,7 @@ export const make = (options: Options): Decoder => {
           const relation = relationOf()
           if (relation.own) continue
           const start = writer.length
-          const commitIdx = writeHeader(0x54, lsn, relation)
+          const commitIdx = writeHeader(TRUNCATE, lsn, relation)
           writer.byte(0x7d) // }
           pushDraft(events, {
             lsn, ackLsn: lsn, xid, commitLsn, commitIdx, action: "T", schema: relation.schema, table: relation.table,
@@ -615,7 +622,7 @@ export const make = (options: Options): Decoder => {
         // the content is bytes (bytea): kept as sent, as wal2json does, even when not valid UTF-8
         const contentLength = reader.int32()
         const contentStart = reader.skip(contentLength)
-        const context = transactional ? transactionJson : `"xid":null,"timestamp":null`
+        const context = transactional ? transactionJson : noTransactionJson
         if (transactional) beforeRecord(events)
         // a non-transactional message is sent on its own, at its own position
         const recordLsn = transactional ? commitLsn : lsn
