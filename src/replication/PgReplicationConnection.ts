@@ -32,10 +32,10 @@ export interface CopyBothListener {
    */
   readonly discardAbove?: number | undefined
   /**
-   * A backend CopyData payload: a view of a read buffer that is never written over, so it stays
-   * valid for as long as it is referenced.
+   * A backend CopyData payload, `bytes[start, end)`: `bytes` is a read buffer that is never written
+   * over, so views of it stay valid for as long as they are referenced.
    */
-  readonly onCopyData: (payload: Uint8Array) => void
+  readonly onCopyData: (bytes: Uint8Array, start: number, end: number) => void
   /**
    * An XLogData message over `discardAbove`, dropped: `head` is the start of its CopyData payload
    * (XLogData header and the message's first bytes), `bytes` the message's size.
@@ -147,9 +147,9 @@ const session = (
     const parser = PgProtocol.makeParser()
     const frames = BackendFrames.make()
     const sink: BackendFrames.FrameSink = {
-      onMessage: (type, body) => {
-        if (type === COPY_DATA && mode === "copyBoth") return listener!.onCopyData(body)
-        parser.pushEach(new Uint8Array(body.buffer, body.byteOffset - 5, body.length + 5), dispatch)
+      onMessage: (type, bytes, start, end) => {
+        if (type === COPY_DATA && mode === "copyBoth") return listener!.onCopyData(bytes, start, end)
+        parser.pushEach(bytes.subarray(start - 5, end), dispatch)
       },
       onOversized: (head, bytes) => listener!.onOversized(head, bytes)
     }

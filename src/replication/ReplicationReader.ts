@@ -182,31 +182,54 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
       addPending({ lsn: PgWire.readUint64(head, 1), data: head.subarray(PgWire.XLOG_DATA_HEADER_BYTES), oversizedBytes: bytes })
     }
 
-    const onCopyData = (payload: Uint8Array): void => {
-      const type = payload[0]
-      if (type === PgWire.XLOG_DATA && payload.length >= PgWire.XLOG_DATA_HEADER_BYTES) {
-        const walEnd = PgWire.readUint64(payload, 9)
-        if (walEnd > serverWalEnd) serverWalEnd = walEnd
+    /**
+     * The highest WAL end of the XLogData frames of this read, as its two 32-bit halves: made an
+     * LSN once per read (`onReadEnd`), not once per frame.
+     */
+    let readWalEndHigh = -1
+    let readWalEndLow = 0
+
+    const onCopyData = (bytes: Uint8Array, start: number, end: number): void => {
+      const type = bytes[start]
+      if (type === PgWire.XLOG_DATA && end - start >= PgWire.XLOG_DATA_HEADER_BYTES) {
+        const high = PgWire.readUint32(bytes, start + 9)
+        const low = PgWire.readUint32(bytes, start + 13)
+        if (high > readWalEndHigh || (high === readWalEndHigh && low > readWalEndLow)) {
+          readWalEndHigh = high
+          readWalEndLow = low
+        }
         // a view: the frame reader never writes over bytes it has handed out
-        addPending({ lsn: PgWire.readUint64(payload, 1), data: payload.subarray(PgWire.XLOG_DATA_HEADER_BYTES) })
-      } else if (type === PgWire.PRIMARY_KEEPALIVE && payload.length >= PgWire.KEEPALIVE_BYTES) {
-        const walEnd = PgWire.readUint64(payload, 1)
+        addPending({
+          lsn: PgWire.readUint64(bytes, start + 1),
+          data: bytes.subarray(start + PgWire.XLOG_DATA_HEADER_BYTES, end),
+          oversizedBytes: undefined
+        })
+      } else if (type === PgWire.PRIMARY_KEEPALIVE && end - start >= PgWire.KEEPALIVE_BYTES) {
+        const walEnd = PgWire.readUint64(bytes, start + 1)
         if (walEnd > keepaliveWalEnd) keepaliveWalEnd = walEnd
         if (walEnd > serverWalEnd) serverWalEnd = walEnd
-        if (payload[17] === 1) sendStatus(false)
+        if (bytes[start + 17] === 1) sendStatus(false)
       } else {
-        failStream(new PgError({ reason: "Connection", message: `unexpected replication frame (type ${type}, ${payload.length} bytes)` }))
+        failStream(new PgError({ reason: "Connection", message: `unexpected replication frame (type ${type}, ${end - start} bytes)` }))
       }
+    }
+
+    const onReadEnd = (): void => {
+      if (readWalEndHigh >= 0) {
+        const walEnd = PgWire.uint64Of(readWalEndHigh, readWalEndLow)
+        if (walEnd > serverWalEnd) serverWalEnd = walEnd
+        readWalEndHigh = -1
+        readWalEndLow = 0
+      }
+      // one wake-up per socket read, so a take gets everything the read brought
+      if (wakeTaker !== undefined && pending.length > 0) wake()
     }
 
     yield* connection.startCopyBoth(startReplicationCommand(slotName, requestedStart, decoder.startOptions), {
       discardAbove: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       onCopyData,
       onOversized,
-      // one wake-up per socket read, so a take gets everything the read brought
-      onReadEnd: () => {
-        if (wakeTaker !== undefined && pending.length > 0) wake()
-      },
+      onReadEnd,
       onFailure: failStream
     }).pipe(Effect.mapError((error) => ErrorPolicy.slotErrorOf({ slot: slotName, plugin: decoder.plugin }, error)))
 

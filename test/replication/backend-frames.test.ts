@@ -1,7 +1,8 @@
 /**
  * The frame reader of the replication connection: the property the replication reader relies on to
  * hand out XLogData payloads as views, not copies (bytes handed out are never written over, whatever
- * arrives later), and the dropping of changes over the limit as they arrive, split anywhere.
+ * arrives later; only a message split across reads is copied), and the dropping of changes over the
+ * limit as they arrive, split anywhere.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
@@ -44,11 +45,22 @@ type Seen =
   | { readonly kind: "message"; readonly type: number; readonly body: Uint8Array }
   | { readonly kind: "oversized"; readonly head: Uint8Array; readonly bytes: number }
 
-/** Pushes `stream` in chunks of the given sizes (cycled), each a fresh buffer scribbled over afterwards. */
-const run = (reader: BackendFrames.FrameReader, stream: Uint8Array, sizes: ReadonlyArray<number>): Array<Seen> => {
+/** Pushes `stream` in chunks of the given sizes (cycled), each a fresh buffer, as a socket's reads are. */
+const run = (
+  reader: BackendFrames.FrameReader,
+  stream: Uint8Array,
+  sizes: ReadonlyArray<number>,
+  /** Every read pushed, in order. */
+  chunks: Array<Uint8Array> = []
+): Array<Seen> => {
   const seen: Array<Seen> = []
   const sink: BackendFrames.FrameSink = {
-    onMessage: (type, body) => seen.push({ kind: "message", type, body }),
+    onMessage: (type, bytes, start, end) => {
+      // the header is in front of the body
+      expect(bytes[start - 5]).toBe(type)
+      expect(new DataView(bytes.buffer, bytes.byteOffset).getInt32(start - 4)).toBe(4 + end - start)
+      seen.push({ kind: "message", type, body: bytes.subarray(start, end) })
+    },
     onOversized: (head, bytes) => seen.push({ kind: "oversized", head, bytes })
   }
   let position = 0
@@ -56,8 +68,8 @@ const run = (reader: BackendFrames.FrameReader, stream: Uint8Array, sizes: Reado
   while (position < stream.length) {
     const chunk = stream.slice(position, position + sizes[index++ % sizes.length]!)
     position += chunk.length
+    chunks.push(chunk)
     reader.push(chunk, sink)
-    chunk.fill(0xee)
   }
   return seen
 }
@@ -69,6 +81,35 @@ describe("BackendFrames", () => {
     const seen = run(BackendFrames.make(), concat(bodies.map(copyData)), [1, 7, 300, 4096, 65536, 100_000])
     expect(seen).toHaveLength(bodies.length)
     seen.forEach((s, n) => expect(s).toEqual({ kind: "message", type: 0x64, body: bodies[n] }))
+  })
+
+  it("copies only the messages split across reads: the others are views of the read they came in", () => {
+    const bodies = Array.from({ length: 2_000 }, (_, n) => payloadOf(n, 1 + ((n * 7919) % 900)))
+    const frames = bodies.map(copyData)
+    const chunks: Array<Uint8Array> = []
+    const seen = run(BackendFrames.make(), concat(frames), [65536, 3000, 100_000, 9], chunks)
+    expect(seen).toHaveLength(bodies.length)
+    // where each frame starts and ends in the stream, and which read holds it whole, if one does
+    const reads = new Set(chunks.map((c) => c.buffer))
+    let frameStart = 0
+    let split = 0
+    const readStarts: Array<number> = []
+    chunks.reduce((at, c) => (readStarts.push(at), at + c.length), 0)
+    seen.forEach((s, n) => {
+      const frameEnd = frameStart + frames[n]!.length
+      let read = readStarts.length - 1
+      while (readStarts[read]! > frameStart) read--
+      const whole = frameEnd <= readStarts[read]! + chunks[read]!.length
+      if (s.kind !== "message") throw new Error("no message dropped here")
+      expect(s.body).toEqual(bodies[n])
+      if (whole) expect(s.body.buffer).toBe(chunks[read]!.buffer)
+      else {
+        split++
+        expect(reads.has(s.body.buffer)).toBe(false)
+      }
+      frameStart = frameEnd
+    })
+    expect(split).toBeGreaterThan(10)
   })
 
   it("drops changes over the limit as they arrive and reports their head and size; keeps the rest", () => {
@@ -120,9 +161,9 @@ describe("BackendFrames", () => {
     const seen: Array<Seen> = []
     const buffers = new Set<ArrayBufferLike>()
     const sink: BackendFrames.FrameSink = {
-      onMessage: (type, body) => {
-        buffers.add(body.buffer)
-        seen.push({ kind: "message", type, body })
+      onMessage: (type, bytes, start, end) => {
+        buffers.add(bytes.buffer)
+        seen.push({ kind: "message", type, body: bytes.subarray(start, end) })
       },
       onOversized: (h, bytes) => seen.push({ kind: "oversized", head: h, bytes })
     }

@@ -1,3 +1,4 @@
+import * as fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import * as Lsn from "../../src/domain/Lsn.ts"
 import * as PgWire from "../../src/replication/PgWire.ts"
@@ -64,12 +65,24 @@ describe("PgWire replication frames", () => {
   })
 
   it("round-trips 64-bit values at the edges", () => {
-    for (const value of [0n, 1n, 0xffffffffn, 0x100000000n, 0xffffffffffffffffn]) {
+    for (const value of [0n, 1n, 0xffffffffn, 0x100000000n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 0xffffffffffffffffn]) {
       const encoded = PgWire.encodeStatusUpdate({ write: value, flush: value, apply: value, clock: value, replyRequested: false })
       expect(PgWire.readUint64(encoded, 6)).toBe(value)
       expect(PgWire.readUint64(encoded, 30)).toBe(value)
       expect(encoded[38]).toBe(0)
     }
+  })
+
+  it("reads every 64-bit value as written", () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), (value) => {
+        const bytes = new Uint8Array(11)
+        new DataView(bytes.buffer).setBigUint64(3, value)
+        expect(PgWire.readUint64(bytes, 3)).toBe(value)
+        expect(PgWire.uint64Of(PgWire.readUint32(bytes, 3), PgWire.readUint32(bytes, 7))).toBe(value)
+      }),
+      { numRuns: 2000 }
+    )
   })
 
   it("converts between Unix milliseconds and PostgreSQL-epoch microseconds", () => {
