@@ -1,13 +1,15 @@
 /**
  * Gives memory back once the service turns idle after heavy work. An idle process allocates almost
  * nothing, so V8 starts no collection and what a burst (a backlog, a key stuck for minutes) left
- * behind stays resident for ever. Every few seconds {@link step} reads the resident set and whether
- * anything is happening (changes published since the last reading, changes queued or tracked by the
- * frontier); when nothing has happened for {@link Settings.idleMs} and the resident set is at least
- * {@link Settings.growthBytes} above where it was after the last release (or at start), it asks V8
- * for one full, memory-reducing collection, asynchronously: once per busy → idle transition, never
- * again while idle, nothing on the hot path. It needs `--expose-gc` (src/NodeFlags.ts); without it
- * the step does nothing.
+ * behind stays resident while it idles. Every few seconds the step {@link make} builds reads the
+ * resident set and whether anything is happening (changes published since the last reading, changes
+ * queued or tracked by the frontier); when nothing has happened for {@link Settings.idleMs} and the
+ * resident set is at least {@link Settings.growthBytes} above its baseline (the lowest reading, reset
+ * by each release to where it left RSS), it asks V8 for one full, memory-reducing collection, run
+ * asynchronously: once per busy → idle transition, never again while idle, nothing on the hot path.
+ * It returns V8's pages and the buffers the garbage held; freed small blocks glibc's heap keeps below
+ * live ones stay resident (README, Performance). It needs `--expose-gc` (src/NodeFlags.ts); without
+ * it the step does nothing.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -40,7 +42,7 @@ export interface Reading {
 }
 
 export interface State {
-  /** RSS after the last release, or the lowest seen since (at start: the first reading). */
+  /** The lowest RSS read, reset by each release to where it left RSS. */
   readonly baselineRssBytes: number | undefined
   readonly lastPublished: number | undefined
   /** When the current idle period began; undefined while busy. */
