@@ -33,8 +33,11 @@ export interface ChangeQueue<A> {
   readonly take: Effect.Effect<ReadonlyArray<A>>
   /** Takes every buffered item without waiting (possibly none). */
   readonly poll: () => ReadonlyArray<A>
-  /** Suspends until an item is buffered or the queue is ended. */
-  readonly awaitItems: Effect.Effect<void>
+  /**
+   * Notified whenever items are buffered and when the queue ends: a consumer that polls reads its
+   * version first, then waits on it (beside other signals, {@link Signal.waitAny}) for what comes next.
+   */
+  readonly arrivals: Signal.Signal
   /** Gives back the bounds held by items the consumer has finished with. */
   readonly release: (items: ReadonlyArray<A>) => void
   /** No more offers: the consumer drains what is buffered, then `take` returns empty. */
@@ -113,11 +116,6 @@ export const make = <A>(options: ChangeQueueOptions<A>): ChangeQueue<A> => {
       return loop
     })
 
-  const awaitItems: Effect.Effect<void> = Effect.suspend(() => {
-    const seen = itemsAvailable.version()
-    return start < buffer.length || ended ? Effect.void : itemsAvailable.waitSince(seen)
-  })
-
   const take: Effect.Effect<ReadonlyArray<A>> = Effect.suspend(() => {
     const loop: Effect.Effect<ReadonlyArray<A>> = Effect.suspend(() => {
       const seen = itemsAvailable.version()
@@ -130,7 +128,7 @@ export const make = <A>(options: ChangeQueueOptions<A>): ChangeQueue<A> => {
     offerAll,
     take,
     poll,
-    awaitItems,
+    arrivals: itemsAvailable,
     release: (items) => {
       if (items.length === 0) return
       let bytes = 0

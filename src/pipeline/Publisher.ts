@@ -313,6 +313,8 @@ export const make = (
 
     while (true) {
       const seen = completed.version()
+      // read before polling: what arrives after the poll moves it
+      const seenArrivals = queue.arrivals.version()
       if (fatal !== undefined) return yield* Effect.fail(fatal)
       const now = yield* Clock.currentTimeMillis
       yield* ingest(queue.poll(), now)
@@ -347,10 +349,11 @@ export const make = (
       const failedMeanwhile = fatal as PublisherError | undefined
       if (failedMeanwhile !== undefined) return yield* Effect.fail(failedMeanwhile)
       if (draining && queue.buffered() === 0 && lanes.every((lane) => lane.scheduler.waiting() === 0) && inflight === 0) return
-      const wakeUps: Array<Effect.Effect<void>> = [completed.waitSince(seen)]
-      if (!draining) wakeUps.push(queue.awaitItems)
-      if (lingerUntil !== undefined) wakeUps.push(Effect.sleep(Duration.millis(Math.max(0, lingerUntil - now))))
-      yield* Effect.raceAll(wakeUps)
+      // one suspension for both signals; a fiber for the linger's timer only when there is one
+      const wakeUp = Signal.waitAny(draining ? [[completed, seen]] : [[completed, seen], [queue.arrivals, seenArrivals]])
+      yield* lingerUntil === undefined
+        ? wakeUp
+        : Effect.raceFirst(wakeUp, Effect.sleep(Duration.millis(Math.max(0, lingerUntil - now))))
     }
   }))
 
