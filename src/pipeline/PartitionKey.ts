@@ -39,10 +39,22 @@ export const make = (options: PartitionKeyOptions): (event: ChangeEvent) => stri
         return staticKey
     }
   }
+  // consecutive changes are mostly of one table: its `schema.table:` prefix is built once for them
+  let lastSchema = ""
+  let lastTable = ""
+  let lastPrefix = ".:"
+  const prefixOf = (event: ChangeEvent): string => {
+    if (event.schema !== lastSchema || event.table !== lastTable) {
+      lastSchema = event.schema
+      lastTable = event.table
+      lastPrefix = `${qualifiedTable(event)}:`
+    }
+    return lastPrefix
+  }
   const byMode = ((): (event: ChangeEvent) => string => {
     switch (options.partitionKeyMode) {
       case "primary_key":
-        return (event) => event.pk === undefined ? byFallback(event) : bounded(`${qualifiedTable(event)}:${event.pk}`)
+        return (event) => event.pk === undefined ? byFallback(event) : bounded(prefixOf(event) + event.pk)
       case "table":
         return (event) => bounded(qualifiedTable(event))
       case "lsn":

@@ -9,6 +9,19 @@ describe("PartitionKey", () => {
     expect(keyOf({})(change(42))).toBe("public.orders:[42]")
   })
 
+  it("primary_key: one key function keeps each change's own table, whatever came before", () => {
+    const key = keyOf({})
+    const tables = [["public", "orders"], ["public", "items"], ["public", "items"], ["a.b", "c"], ["a", "b.c"], ["public", "orders"]]
+    expect(tables.map(([schema, table], i) => key({ ...change(i), schema: schema!, table: table! }))).toEqual([
+      "public.orders:[0]",
+      "public.items:[1]",
+      "public.items:[2]",
+      "a.b.c:[3]",
+      "a.b.c:[4]",
+      "public.orders:[5]"
+    ])
+  })
+
   it("primary_key falls back per PARTITION_KEY_FALLBACK for tables without a primary key", () => {
     const event = change(undefined)
     expect(keyOf({ partitionKeyFallback: "lsn" })({ ...event, commitLsn: 0x16b374d848n, commitIdx: 3 })).toBe("16/B374D848:3")
