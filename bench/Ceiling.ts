@@ -3,7 +3,8 @@
  * the client. Times `pg_recvlogical` draining a slot up to a given end LSN with the plugin options
  * the service uses (wal2json, or pgoutput with its publication), and takes its user + system CPU
  * time; a wal2json output is then read to count the changes (I/U/D), their bytes, and the end LSN of
- * the last transaction.
+ * the last transaction. And the latency floor: pg_recvlogical streaming a slot under a live load,
+ * each change's arrival timed against its commit timestamp.
  */
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
@@ -11,6 +12,7 @@ import * as Path from "node:path"
 import * as Readline from "node:readline"
 import type { PgCluster } from "../support/PostgresHarness.ts"
 import { reapedChildrenCpuSeconds } from "../support/ProcessStats.ts"
+import { parsePgTimestamp } from "./KinesisLimits.ts"
 
 export type Plugin = "wal2json" | "pgoutput"
 
@@ -97,4 +99,53 @@ export const recvlogical = async (
   const cpuSeconds = reapedChildrenCpuSeconds() - cpuBefore
   if (code !== 0) throw new Error(`pg_recvlogical (slot ${options.slot}) exited with ${code}: ${stderr.trim()}`)
   return { seconds, cpuSeconds, file }
+}
+
+/** A running pg_recvlogical whose wal2json output this process reads as it arrives. */
+export interface RecvlogicalStream {
+  /** Receipt time (epoch ms, sub-millisecond) minus commit timestamp, one per change (I/U/D) received. */
+  readonly samples: () => ReadonlyArray<number>
+  readonly stop: () => Promise<void>
+}
+
+/**
+ * The latency floor: pg_recvlogical streaming `slot` with the service's wal2json options to this
+ * process's pipe, each change timed as its line arrives against its commit timestamp, as the bench
+ * endpoint times the service's records. No client can receive a change sooner on this machine.
+ */
+export const recvlogicalStream = (pg: PgCluster, options: { readonly slot: string }): RecvlogicalStream => {
+  const args = [
+    "-h", pg.host, "-p", String(pg.port), "-U", pg.user, "-d", pg.database,
+    "--slot", options.slot, "--start", "-F", "0", "-f", "-",
+    ...wal2jsonOptions.flatMap((o) => ["-o", o])
+  ]
+  const child = spawn(Path.join(pg.binDir, "pg_recvlogical"), args, {
+    env: { ...process.env, PGPASSWORD: pg.password, PGSSLMODE: "disable" },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let stderr = ""
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+  const samples: Array<number> = []
+  let partial = ""
+  child.stdout.setEncoding("latin1").on("data", (chunk: string) => {
+    const receivedMs = performance.timeOrigin + performance.now()
+    const lines = (partial + chunk).split("\n")
+    partial = lines.pop()!
+    for (const line of lines) {
+      if (!/^\{"action":"[IUD]"/.test(line)) continue
+      const text = /"timestamp":"([^"]{1,40})"/.exec(line)?.[1]
+      const commitMs = text === undefined ? undefined : parsePgTimestamp(text)
+      if (commitMs !== undefined) samples.push(receivedMs - commitMs)
+    }
+  })
+  return {
+    samples: () => samples,
+    stop: async () => {
+      child.kill("SIGINT")
+      const code = await exited
+      // SIGINT is how pg_recvlogical is told to stop; anything else is a failure
+      if (code !== 0 && code !== null && code !== 130) throw new Error(`pg_recvlogical (slot ${options.slot}) exited with ${code}: ${stderr.trim()}`)
+    }
+  }
 }

@@ -61,6 +61,8 @@ export interface DrainFigures extends Throughput {
 
 export interface LatencyFigures {
   readonly name: string
+  /** pg_recvlogical's commit → receipt under the same load (no service): the floor, not a target. */
+  readonly floor?: boolean | undefined
   readonly offeredRate: number
   readonly seconds: number
   readonly transactions: number
@@ -174,7 +176,7 @@ export const markdown = (r: BenchResults): string => {
   lines.push("CPU per change: user + system CPU time of the process (the service, or pg_recvlogical) ÷ changes; it stays " +
     "comparable between runs on a shared machine, where the rates do not.")
   lines.push("")
-  lines.push(`| End-to-end latency (commit → Kinesis ack) | Offered | Achieved | Changes | min | p50 | p95 | p99 | max |`)
+  lines.push(`| End-to-end latency (commit → Kinesis ack; the floor: commit → received by pg_recvlogical) | Offered | Achieved | Changes | min | p50 | p95 | p99 | max |`)
   lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
   for (const l of r.latency) {
     lines.push(`| ${l.name}, ${l.seconds} s of single-row transactions | ${int(l.offeredRate)}/s | ${int(l.achievedTps)}/s | ${int(l.latencyMs.count)} | ` +

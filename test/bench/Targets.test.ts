@@ -64,6 +64,9 @@ describe("bench targets", () => {
     expect(byTarget(results(), "p99").map((t) => t.met)).toEqual([true])
     const slower = results({ latency: [{ ...results().latency[0]!, offeredRate: 1_000 }] })
     expect(byTarget(slower, "p99").map((t) => t.met)).toEqual([undefined])
+    // the floor (pg_recvlogical alone) is shown, not a target
+    const withFloor = results({ latency: [...results().latency, { ...results().latency[0]!, name: "floor", floor: true }] })
+    expect(byTarget(withFloor, "p99").map((t) => t.met)).toEqual([true])
     // 16 MiB + 150 MB = 159.05 MiB: 159 MiB met; 64 MiB + 150 MB = 207.05 MiB: 250 MiB missed
     expect(byTarget(results(), "peak RSS").map((t) => t.met)).toEqual([true, false])
   })
