@@ -241,3 +241,154 @@ export const elements = (b: Uint8Array, i: number, visit: (start: number, end: n
   }
   throw new Malformed("unterminated array")
 }
+
+/*
+ * Validating scans: each accepts exactly what JSON.parse accepts of the text the bytes decode to
+ * (bytes that are not valid UTF-8 may only be inside strings, where a lenient decoder makes them
+ * U+FFFD) and throws {@link Malformed} on anything else. Used where a message must be known to be
+ * JSON without parsing it.
+ */
+
+/** Bytes that end a run of plain string content: control characters (invalid raw), `"` and `\`. */
+const stringStop = new Uint8Array(256)
+for (let c = 0; c < 0x20; c++) stringStop[c] = 1
+stringStop[QUOTE] = 1
+stringStop[BACKSLASH] = 1
+
+/** The characters allowed after a backslash other than `u`: `" \ / b f n r t`. */
+const simpleEscape = new Uint8Array(256)
+for (const c of `"\\/bfnrt`) simpleEscape[c.charCodeAt(0)] = 1
+
+const isHex = (c: number | undefined): boolean =>
+  c !== undefined && ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66))
+
+/** `i` at an opening quote: the index after the closing quote, having checked every escape and that no control character is raw. */
+export const checkString = (b: Uint8Array, i: number): number => {
+  if (b[i] !== QUOTE) throw new Malformed(`expected a string at ${i}`)
+  const n = b.length
+  let j = i + 1
+  for (;;) {
+    while (j < n && stringStop[b[j]!] === 0) j++
+    if (j >= n) throw new Malformed("unterminated string")
+    const c = b[j]!
+    if (c === QUOTE) return j + 1
+    if (c !== BACKSLASH) throw new Malformed(`control character in a string at ${j}`)
+    const e = b[j + 1]
+    if (e === 0x75 /* u */) {
+      if (!isHex(b[j + 2]) || !isHex(b[j + 3]) || !isHex(b[j + 4]) || !isHex(b[j + 5])) {
+        throw new Malformed(`bad unicode escape at ${j}`)
+      }
+      j += 6
+    } else if (e !== undefined && simpleEscape[e] === 1) j += 2
+    else throw new Malformed(`bad escape at ${j}`)
+  }
+}
+
+const isDigit = (c: number | undefined): boolean => c !== undefined && c >= 0x30 && c <= 0x39
+
+/** `i` at the start of a number: the index after it, having checked it is a JSON number. */
+export const checkNumber = (b: Uint8Array, i: number): number => {
+  let j = i
+  if (b[j] === 0x2d /* - */) j++
+  if (b[j] === 0x30) j++
+  else if (isDigit(b[j])) while (isDigit(b[++j]));
+  else throw new Malformed(`expected a number at ${i}`)
+  if (b[j] === 0x2e /* . */) {
+    if (!isDigit(b[++j])) throw new Malformed(`expected a digit at ${j}`)
+    while (isDigit(b[++j]));
+  }
+  if (b[j] === 0x65 || b[j] === 0x45 /* e E */) {
+    j++
+    if (b[j] === 0x2b || b[j] === 0x2d) j++
+    if (!isDigit(b[j])) throw new Malformed(`expected a digit at ${j}`)
+    while (isDigit(b[++j]));
+  }
+  return j
+}
+
+const literalAt = (b: Uint8Array, i: number, literal: string): number => {
+  for (let k = 0; k < literal.length; k++) {
+    if (b[i + k] !== literal.charCodeAt(k)) throw new Malformed(`expected ${literal} at ${i}`)
+  }
+  return i + literal.length
+}
+
+/** What a value starting with a byte is (a value that is not one of these is rejected when checked). */
+export const Kind = { Absent: 0, String: 1, Number: 2, True: 3, False: 4, Null: 5, Object: 6, Array: 7 } as const
+export type Kind = (typeof Kind)[keyof typeof Kind]
+
+/** The kind of the value starting at `i` (its first byte); Absent when no value starts there. */
+export const kindAt = (b: Uint8Array, i: number): Kind => {
+  const c = b[i]
+  switch (c) {
+    case QUOTE: return Kind.String
+    case 0x7b: return Kind.Object
+    case 0x5b: return Kind.Array
+    case 0x74: return Kind.True
+    case 0x66: return Kind.False
+    case 0x6e: return Kind.Null
+    default: return c === 0x2d || isDigit(c) ? Kind.Number : Kind.Absent
+  }
+}
+
+/** Open containers of {@link checkValue}: 1 object, 2 array (grown as needed, any depth). */
+let openContainers = new Uint8Array(64)
+
+/**
+ * `i` at the start of any value: the index after it, having checked all of it. Nesting is followed
+ * with a stack of its own, so any depth JSON.parse accepts is accepted.
+ */
+export const checkValue = (b: Uint8Array, i: number): number => {
+  let depth = 0
+  for (;;) {
+    // a value starts at i
+    const c = b[i]
+    if (c === QUOTE) i = checkString(b, i)
+    else if (c === 0x7b || c === 0x5b) {
+      const close = c === 0x7b ? 0x7d : 0x5d
+      const first = skipWs(b, i + 1)
+      if (b[first] === close) i = first + 1
+      else {
+        if (depth === openContainers.length) {
+          const grown = new Uint8Array(depth * 2)
+          grown.set(openContainers)
+          openContainers = grown
+        }
+        openContainers[depth++] = c === 0x7b ? 1 : 2
+        i = c === 0x7b ? memberValue(b, first) : first
+        continue
+      }
+    } else if (c === 0x74) i = literalAt(b, i, "true")
+    else if (c === 0x66) i = literalAt(b, i, "false")
+    else if (c === 0x6e) i = literalAt(b, i, "null")
+    else i = checkNumber(b, i)
+    // after a value: the next one in its container, or the container's end
+    for (;;) {
+      if (depth === 0) return i
+      i = skipWs(b, i)
+      const d = b[i]
+      const inObject = openContainers[depth - 1] === 1
+      if (d === 0x2c /* , */) {
+        i = skipWs(b, i + 1)
+        if (inObject) i = memberValue(b, i)
+        break
+      }
+      if (d === (inObject ? 0x7d : 0x5d)) {
+        depth--
+        i++
+        continue
+      }
+      throw new Malformed(`expected , or ${inObject ? "}" : "]"} at ${i}`)
+    }
+  }
+}
+
+/** `i` at a member's key: the index of its value, past the key and the colon (checked). */
+const memberValue = (b: Uint8Array, i: number): number => afterColon(b, checkString(b, i))
+
+/** `i` just after a member's key: the index of its value, past the colon (checked). */
+export const afterColon = (b: Uint8Array, i: number): number => {
+  i = skipWs(b, i)
+  if (b[i] !== 0x3a /* : */) throw new Malformed(`expected : at ${i}`)
+  return skipWs(b, i + 1)
+}

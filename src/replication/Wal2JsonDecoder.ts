@@ -1,7 +1,8 @@
 /**
  * The wal2json decoder (format-version 2): one XLogData payload is one JSON object describing one
- * change or transaction boundary. Each payload is parsed once, for the fields the pipeline needs
- * (action, xid, table, row key, commit time). The record body is the payload bytes as received
+ * change or transaction boundary. Each payload is read once from its bytes, without JSON.parse
+ * ({@link Wal2JsonMessage}: checked to be JSON, the fields the pipeline needs located), for its
+ * action, xid, table, row key ({@link Wal2JsonKeys}) and commit time. The record body is the payload bytes as received
  * with the record's position (`"commit_lsn"`, from the B message's `lsn`, and `"commit_idx"`)
  * spliced in after the opening `{`; the bodies of one batch are written into one new buffer.
  * The row key's columns come from the catalog ({@link KeyCatalog}), else from wal2json's `pk`; an
@@ -15,12 +16,16 @@ import * as Result from "effect/Result"
 import type { Action, ChangeEvent } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"
 import { DecodeError } from "../Errors.ts"
+import * as JsonScan from "../format/JsonScan.ts"
 import type { Decoder, WalMessage } from "./Decoder.ts"
 import * as StartOptions from "./StartOptions.ts"
 import * as CommitTimestamp from "./CommitTimestamp.ts"
 import * as DeferredKeys from "./DeferredKeys.ts"
 import * as KeyCatalog from "./KeyCatalog.ts"
 import * as RecordBodies from "./RecordBodies.ts"
+import * as Wal2JsonKeys from "./Wal2JsonKeys.ts"
+import * as Wal2JsonMessage from "./Wal2JsonMessage.ts"
+import { Field, List } from "./Wal2JsonMessage.ts"
 import * as Wal2JsonRepair from "./Wal2JsonRepair.ts"
 
 export type Options = Parameters<typeof StartOptions.wal2json>[0] & {
@@ -63,8 +68,8 @@ export const covers = (options: Parameters<typeof StartOptions.wal2json>[0]) => 
 }
 
 /**
- * Reads the fields the pipeline needs. Not fatal: bytes that are not valid UTF-8 (a logical
- * message's bytea content, a SQL_ASCII database) become U+FFFD here only; the body keeps them as sent.
+ * For the rare message that is not JSON (and for an oversized one's head): its text. Not fatal:
+ * bytes that are not valid UTF-8 become U+FFFD here only; the body keeps them as sent.
  */
 const lenient = new TextDecoder("utf-8")
 const emptyBody = new Uint8Array(0)
@@ -81,123 +86,56 @@ const jsonString = (quoted: string): string => {
   }
 }
 
-interface Column {
-  readonly name?: unknown
-  readonly type?: unknown
-  readonly value?: unknown
+const { Kind } = JsonScan
+
+/** Whether `[start, end)` of `b` holds the bytes of `known`. */
+const sameBytes = (known: Uint8Array, b: Uint8Array, start: number, end: number): boolean => {
+  if (known.length !== end - start) return false
+  for (let i = 0; i < known.length; i++) if (known[i] !== b[start + i]) return false
+  return true
 }
 
-/** The fields of a wal2json v2 message this decoder reads (everything else stays in the body). */
-interface Wal2JsonMessage {
-  readonly action?: unknown
-  readonly xid?: unknown
-  readonly timestamp?: unknown
-  readonly lsn?: unknown
-  readonly nextlsn?: unknown
-  readonly transactional?: unknown
-  readonly schema?: unknown
-  readonly table?: unknown
-  readonly columns?: ReadonlyArray<Column>
-  readonly identity?: ReadonlyArray<Column>
-  readonly pk?: ReadonlyArray<Column>
+/** {@link Wal2JsonMessage.read}, `undefined` when the bytes are not JSON. */
+const readOrUndefined = (m: Wal2JsonMessage.Message, bytes: Uint8Array): boolean | undefined => {
+  try {
+    return Wal2JsonMessage.read(m, bytes)
+  } catch (error) {
+    if (error instanceof JsonScan.Malformed) return undefined
+    throw error
+  }
+}
+
+/** What JSON.parse says of a text that is not JSON (the message of a message dropped as unreadable). */
+const parseError = (json: string, malformed: JsonScan.Malformed): string => {
+  try {
+    JSON.parse(json)
+  } catch (error) {
+    return (error as Error).message
+  }
+  return malformed.message
 }
 
 const isAction = (value: unknown): value is Action =>
   value === "I" || value === "U" || value === "D" || value === "T" || value === "M" || value === "B" || value === "C"
 
-/** Integer types whose JSON numbers print back exactly as wal2json wrote them (when safe integers). */
-const integerTypes = new Set(["smallint", "integer", "bigint", "oid"])
-
-/** A JSON number kept as the text wal2json wrote (used only to render primary keys exactly). */
-class NumberSource {
-  readonly source: string
-  constructor(source: string) {
-    this.source = source
+/** The action a message's `action` field names (a one-letter string), else `undefined`. */
+const actionOf = (m: Wal2JsonMessage.Message): Action | undefined => {
+  if (m.kinds[Field.action] !== Kind.String) return undefined
+  const start = m.starts[Field.action]!
+  if (m.ends[Field.action]! - start === 3) {
+    switch (m.bytes[start + 1]) {
+      case 0x49: return "I"
+      case 0x55: return "U"
+      case 0x44: return "D"
+      case 0x54: return "T"
+      case 0x4d: return "M"
+      case 0x42: return "B"
+      case 0x43: return "C"
+    }
   }
-}
-
-const keepNumberSource = (_key: string, value: unknown, context?: { readonly source?: string }): unknown =>
-  typeof value === "number" && context?.source !== undefined ? new NumberSource(context.source) : value
-
-const findColumn = (columns: ReadonlyArray<Column> | undefined, name: unknown): Column | undefined => {
-  if (!Array.isArray(columns)) return undefined
-  for (const column of columns as ReadonlyArray<Column>) {
-    if (column !== null && typeof column === "object" && column.name === name) return column
-  }
-  return undefined
-}
-
-/** The names in wal2json's `pk` list (the immediate primary key). */
-const pkNames = (message: Wal2JsonMessage): ReadonlyArray<unknown> => {
-  const pk = message.pk
-  if (!Array.isArray(pk)) return []
-  return pk.map((key: Column) => (key !== null && typeof key === "object" ? key.name : undefined))
-}
-
-/**
- * The key columns' values as a JSON array, each read from `row`, else from `fallback`. `undefined`
- * when there are no key columns or one is absent; "inexact" when a number may not print back as
- * wal2json wrote it (then the caller parses again keeping each number's source text).
- */
-const renderKey = (
-  names: ReadonlyArray<unknown>,
-  row: ReadonlyArray<Column> | undefined,
-  fallback: ReadonlyArray<Column> | undefined
-): string | undefined | "inexact" => {
-  if (names.length === 0) return undefined
-  let text = "["
-  for (let i = 0; i < names.length; i++) {
-    const column = findColumn(row, names[i]) ?? findColumn(fallback, names[i])
-    if (column === undefined) return undefined
-    const value = column.value
-    if (i > 0) text += ","
-    if (value instanceof NumberSource) text += value.source
-    else if (typeof value === "number") {
-      if (!Number.isSafeInteger(value) || !integerTypes.has(column.type as string)) return "inexact"
-      text += String(value)
-    } else if (value === undefined) return undefined
-    else text += JSON.stringify(value)
-  }
-  return text + "]"
-}
-
-/** A row change's key (the new row's for I and U, the old row's for D) and, for U, the old row's. */
-interface RowKeys {
-  readonly key: string | undefined
-  readonly oldKey: string | undefined
-}
-
-/**
- * Whether an update's new row surely has its old key (the common case, told without rendering the
- * old key): every key column absent from the new row (an unchanged TOAST value) or equal to the old.
- */
-const sameKey = (names: ReadonlyArray<unknown>, message: Wal2JsonMessage): boolean => {
-  for (const name of names) {
-    const now = findColumn(message.columns, name)
-    if (now === undefined) continue
-    const before = findColumn(message.identity, name)
-    if (before === undefined) return false
-    const a = now.value
-    const b = before.value
-    if (a !== b || (typeof a === "number" && !Number.isSafeInteger(a)) || (typeof a === "object" && a !== null)) return false
-  }
-  return true
-}
-
-const renderKeys = (message: Wal2JsonMessage, names: ReadonlyArray<unknown>): { key: string | undefined | "inexact"; oldKey: string | undefined | "inexact" } => {
-  if (message.action === "D") return { key: renderKey(names, message.identity, undefined), oldKey: undefined }
-  // an unchanged TOAST key column is absent from the new row: it is the old one
-  const key = renderKey(names, message.columns, message.identity)
-  if (message.action !== "U" || !Array.isArray(message.identity)) return { key, oldKey: undefined }
-  return { key, oldKey: sameKey(names, message) ? key : renderKey(names, message.identity, undefined) }
-}
-
-const rowKeys = (message: Wal2JsonMessage, names: ReadonlyArray<unknown>, json: string): RowKeys => {
-  const first = renderKeys(message, names)
-  if (first.key !== "inexact" && first.oldKey !== "inexact") return first as RowKeys
-  // A decimal or very large key: parse again keeping each number's source text.
-  const exact = renderKeys(JSON.parse(json, keepNumberSource) as Wal2JsonMessage, names)
-  return { key: exact.key === "inexact" ? undefined : exact.key, oldKey: exact.oldKey === "inexact" ? undefined : exact.oldKey }
+  // an escaped letter is that letter too
+  const text = Wal2JsonMessage.stringOf(m, Field.action)
+  return isAction(text) ? text : undefined
 }
 
 /**
@@ -226,18 +164,6 @@ const splitUpdate = (data: Uint8Array): { readonly remove: Uint8Array; readonly 
 
 const updateStart = Buffer.from(`{"action":"U"`)
 
-/** A row's values (name → value as JSON text) from a column list. */
-const imageOf = (columns: ReadonlyArray<Column> | undefined): Map<string, string> => {
-  const image = new Map<string, string>()
-  if (!Array.isArray(columns)) return image
-  for (const column of columns as ReadonlyArray<Column>) {
-    if (column !== null && typeof column === "object" && typeof column.name === "string") {
-      image.set(column.name, JSON.stringify(column.value) ?? "null")
-    }
-  }
-  return image
-}
-
 /** An event while its batch is decoded: its body is set once the batch's bodies are written. */
 type Draft = { -readonly [K in keyof ChangeEvent]: ChangeEvent[K] }
 
@@ -245,7 +171,7 @@ type Draft = { -readonly [K in keyof ChangeEvent]: ChangeEvent[K] }
 export const make = (options: Options): Decoder => {
   const catalog = options.keys ?? KeyCatalog.empty
   // Every change of a transaction carries the commit timestamp text; parse it once per transaction.
-  let lastTimestampText: string | undefined
+  let lastTimestamp: Uint8Array = emptyBody
   let lastTimestampMs: number | undefined
   let transactionTimeMs: number | undefined
   // The open transaction's commit LSN (wal2json's B carries it as "lsn") and next record index.
@@ -258,11 +184,18 @@ export const make = (options: Options): Decoder => {
   /** Rows that arrived at a key of a deferrable-key table in the open transaction. */
   const sharedKeys = new DeferredKeys.TransactionKeys()
 
-  const commitTime = (text: unknown): number | undefined => {
-    if (typeof text !== "string") return transactionTimeMs
-    if (text !== lastTimestampText) {
-      lastTimestampText = text
-      lastTimestampMs = CommitTimestamp.parseMillis(text)
+  /** The message being decoded, read from its bytes; and the schema and table names, made once. */
+  const m = new Wal2JsonMessage.Message()
+  const names = JsonScan.makeInterner()
+
+  /** The commit time the message's `timestamp` says (the open transaction's when it has none). */
+  const commitTime = (): number | undefined => {
+    if (m.kinds[Field.timestamp] !== Kind.String) return transactionTimeMs
+    const start = m.starts[Field.timestamp]!
+    const end = m.ends[Field.timestamp]!
+    if (!sameBytes(lastTimestamp, m.bytes, start, end)) {
+      lastTimestamp = m.bytes.slice(start, end)
+      lastTimestampMs = CommitTimestamp.parseMillis(JsonScan.stringValue(m.bytes, start, end))
     }
     return lastTimestampMs
   }
@@ -336,18 +269,17 @@ export const make = (options: Options): Decoder => {
         events.push(event.success)
         continue
       }
-      let json: string
-      let parsed: unknown
-      json = lenient.decode(data)
+      let isObject: boolean
       try {
-        parsed = JSON.parse(json)
-      } catch (error) {
-        // wal2json writes a type name that format_type quotes unescaped: the body becomes the repaired JSON
+        isObject = Wal2JsonMessage.read(m, data)
+      } catch (malformed) {
+        if (!(malformed instanceof JsonScan.Malformed)) throw malformed
+        // as rare as a message that is not JSON: the one thing wal2json is known to write wrong, repaired
+        const json = lenient.decode(data)
         const repaired = Wal2JsonRepair.repairTypes(json)
-        try {
-          if (repaired === undefined) throw error
-          parsed = JSON.parse(repaired)
-        } catch {
+        const repairedBytes = repaired === undefined ? undefined : Buffer.from(repaired)
+        const readable = repairedBytes === undefined ? undefined : readOrUndefined(m, repairedBytes)
+        if (repairedBytes === undefined || readable === undefined) {
           // a change still not JSON is dropped (logged and counted), never a stop at the same LSN for ever
           if (data[0] === 0x7b /* { */ && oversizedAction.test(json)) {
             beforeRecord()
@@ -357,40 +289,41 @@ export const make = (options: Options): Decoder => {
               continue
             }
           }
-          return Result.fail(DecodeError.malformed(lsn, `not a wal2json message (${(error as Error).message})`))
+          return Result.fail(DecodeError.malformed(lsn, `not a wal2json message (${parseError(json, malformed)})`))
         }
-        json = repaired
-        data = Buffer.from(repaired)
+        isObject = readable
+        data = repairedBytes
       }
-      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      if (!isObject) {
         return Result.fail(DecodeError.malformed(lsn, "not a wal2json message (not a JSON object)"))
       }
-      const message = parsed as Wal2JsonMessage
-      const action = message.action
-      if (!isAction(action)) {
-        return Result.fail(DecodeError.malformed(lsn, `unknown wal2json action ${JSON.stringify(action) ?? "(none)"}`))
+      const action = actionOf(m)
+      if (action === undefined) {
+        return Result.fail(DecodeError.malformed(lsn, `unknown wal2json action ${JSON.stringify(Wal2JsonMessage.parsedOf(m, Field.action)) ?? "(none)"}`))
       }
-      const xid = typeof message.xid === "number" ? message.xid : undefined
+      const xid = Wal2JsonMessage.numberOf(m, Field.xid)
       if (action === "B" || action === "C") {
-        const timeMs = commitTime(message.timestamp)
+        const timeMs = commitTime()
         // the COMMIT record, after the last record of a transaction that had one
         if (action === "C" && begin !== undefined && begun) transactionRecord("COMMIT", lsn, `,"changes":${nextIdx - 1}`)
         transactionTimeMs = action === "B" ? timeMs : undefined
         if (action === "B") {
-          const parsedCommitLsn = typeof message.lsn === "string" ? Lsn.parse(message.lsn) : undefined
+          const lsnText = Wal2JsonMessage.stringOf(m, Field.lsn)
+          const parsedCommitLsn = lsnText === undefined ? undefined : Lsn.parse(lsnText)
           if (parsedCommitLsn === undefined) {
             return Result.fail(DecodeError.malformed(lsn, `wal2json "B" message without its commit "lsn"`))
           }
           commitLsn = parsedCommitLsn
-          commitLsnText = message.lsn as string
+          commitLsnText = lsnText!
           nextIdx = 0
           sharedKeys.reset()
           if (options.transactionRecords === true) {
-            begin = { lsn, xid, envelope: `"xid":${xid ?? null},"timestamp":${JSON.stringify(message.timestamp ?? null)}` }
+            begin = { lsn, xid, envelope: `"xid":${xid ?? null},"timestamp":${JSON.stringify(Wal2JsonMessage.parsedOf(m, Field.timestamp) ?? null)}` }
             begun = false
           }
         }
-        const nextLsn = action === "C" && typeof message.nextlsn === "string" ? Lsn.parse(message.nextlsn) : undefined
+        const nextLsnText = action === "C" ? Wal2JsonMessage.stringOf(m, Field.nextlsn) : undefined
+        const nextLsn = nextLsnText === undefined ? undefined : Lsn.parse(nextLsnText)
         events.push({
           lsn, ackLsn: nextLsn ?? lsn, xid, commitLsn: commitLsn ?? lsn, commitIdx: -1, action, schema: "", table: "",
           pk: undefined, commitTimeMs: timeMs, body: emptyBody
@@ -404,25 +337,25 @@ export const make = (options: Options): Decoder => {
       let schema = ""
       let table = ""
       if (action !== "M") {
-        if (typeof message.schema !== "string" || typeof message.table !== "string") {
+        if (m.kinds[Field.schema] !== Kind.String || m.kinds[Field.table] !== Kind.String) {
           return Result.fail(DecodeError.malformed(lsn, `wal2json "${action}" message without schema and table`))
         }
-        schema = message.schema
-        table = message.table
+        schema = Wal2JsonMessage.stringOf(m, Field.schema, names)!
+        table = Wal2JsonMessage.stringOf(m, Field.table, names)!
       }
       if (data[0] !== 0x7b /* { */) {
         return Result.fail(DecodeError.malformed(lsn, "not a wal2json message (does not start with {)"))
       }
       // a non-transactional message is sent on its own, at its own position
-      const inTransaction = commitLsn !== undefined && !(action === "M" && message.transactional === false)
+      const inTransaction = commitLsn !== undefined && !(action === "M" && m.kinds[Field.transactional] === Kind.False)
       if (inTransaction) beforeRecord()
-      const commitTimeMs = action === "M" && message.timestamp === null ? undefined : commitTime(message.timestamp)
-      let keys: RowKeys | undefined
+      const commitTimeMs = action === "M" && m.kinds[Field.timestamp] === Kind.Null ? undefined : commitTime()
+      let keys: Wal2JsonKeys.RowKeys | undefined
       /** Whether rows of this table may share a key within the transaction (a deferrable primary key). */
       let deferrable = false
       if (action === "I" || action === "U" || action === "D") {
         const known = KeyCatalog.lookup(catalog, schema, table)
-        keys = rowKeys(message, known !== undefined && known.columns.length > 0 ? known.columns : pkNames(message), json)
+        keys = Wal2JsonKeys.rowKeys(m, action, known !== undefined && known.columns.length > 0 ? known.columns : Wal2JsonKeys.pkNames(m))
         deferrable = inTransaction && known !== undefined && known.deferrablePrimaryKey && known.identity !== "i"
       }
       const split = keys !== undefined && keys.oldKey !== undefined && keys.key !== undefined && keys.oldKey !== keys.key
@@ -430,11 +363,11 @@ export const make = (options: Options): Decoder => {
         : undefined
       if (deferrable && keys!.key !== undefined) {
         const rowKey = `${schema}.${table}:`
-        const old = imageOf(message.identity)
+        const old = Wal2JsonKeys.imageOf(m, List.identity)
         if (split !== undefined) {
           // the new holder of the key may be another row's old key: the departure is left out when so
           const departs = sharedKeys.concerns(rowKey + keys!.oldKey, old, "departed")
-          sharedKeys.arrived(rowKey + keys!.key, new Map([...old, ...imageOf(message.columns)]))
+          sharedKeys.arrived(rowKey + keys!.key, new Map([...old, ...Wal2JsonKeys.imageOf(m, List.columns)]))
           if (!departs) {
             events.push({
               lsn, ackLsn: lsn, xid, commitLsn: commitLsn!, commitIdx: nextIdx, action: "I", schema, table, pk: keys!.key,
@@ -444,8 +377,8 @@ export const make = (options: Options): Decoder => {
             parts.push({ prefix: `${RecordBodies.positionPrefix(commitLsnText, nextIdx++)}"action":"I"`, rest: split.insert })
             continue
           }
-        } else if (action === "I") sharedKeys.arrived(rowKey + keys!.key, imageOf(message.columns))
-        else if (!sharedKeys.concerns(rowKey + keys!.key, old, action === "D" ? "departed" : { updated: imageOf(message.columns) })) {
+        } else if (action === "I") sharedKeys.arrived(rowKey + keys!.key, Wal2JsonKeys.imageOf(m, List.columns))
+        else if (!sharedKeys.concerns(rowKey + keys!.key, old, action === "D" ? "departed" : { updated: Wal2JsonKeys.imageOf(m, List.columns) })) {
           // a record of the row that still held a key another row took in this transaction: left out
           continue
         }
