@@ -295,7 +295,7 @@ describe("Wal2JsonMessage.read", () => {
       })
     fc.assert(fc.property(fc.oneof(anyMessage, damaged), (bytes) => {
       expect(scans(bytes)).toBe(parses(bytes))
-    }), { numRuns: 20_000 })
+    }), { numRuns: 10_000 })
   })
 
   it("accepts deep nesting as JSON.parse does, and rejects what is not JSON at any depth", () => {
@@ -317,7 +317,7 @@ describe("Wal2JsonDecoder without JSON.parse", () => {
       const decoder = Wal2JsonDecoder.make(options)
       const reference = Wal2JsonReference.make(options)
       for (const batch of reads) expect(outcome(decoder, batch)).toStrictEqual(outcome(reference, batch))
-    }), { numRuns: 5_000 })
+    }), { numRuns: 2_000 })
   })
 
   it("gives exactly the events of the JSON.parse-based decoder for well-formed transactions", () => {
@@ -344,6 +344,6 @@ describe("Wal2JsonDecoder without JSON.parse", () => {
       const decoder = Wal2JsonDecoder.make(options)
       const reference = Wal2JsonReference.make(options)
       for (const batch of reads) expect(outcome(decoder, batch)).toStrictEqual(outcome(reference, batch))
-    }), { numRuns: 5_000 })
+    }), { numRuns: 2_000 })
   })
 })
