@@ -60,7 +60,7 @@ export const make = (config: KinesisConfig, overrides: SdkOverrides = {}) =>
       Effect.sync(() => sdkClient(config, overrides)),
       ({ client }) => Effect.sync(() => client.destroy())
     )
-    const sender = PutRecordsHttp.make(client, handler)
+    const sender = PutRecordsHttp.make(client, handler, config.maxInflight)
     /** The operations on one stream; `forStream` gives another over the same client. */
     const on = (target: StreamRef): KinesisClient["Service"] => {
       const stream = target.arn !== undefined ? { StreamARN: target.arn } : { StreamName: target.name }

@@ -35,9 +35,14 @@ const isPlain = (key: string): boolean => {
  * (stream name or ARN) as JSON, then `"Records":[{"Data":"<base64>","PartitionKey":"…"},…]`. The
  * fixed fragments and plain keys are copied byte by byte (cheaper than a `write` call for a few
  * bytes), each record's base64 with one latin1 write; any other key is written as
- * `JSON.stringify` writes it.
+ * `JSON.stringify` writes it. The buffer comes from `allocate` (given the body's size, it may give a
+ * larger one: the body is its start).
  */
-export const encodeBody = (members: Readonly<Record<string, unknown>>, records: ReadonlyArray<PutRecordsEntry>): Buffer => {
+export const encodeBody = (
+  members: Readonly<Record<string, unknown>>,
+  records: ReadonlyArray<PutRecordsEntry>,
+  allocate: (size: number) => Buffer = Buffer.allocUnsafe
+): Buffer => {
   const head = JSON.stringify(members)
   const prefix = (head === "{}" ? "{" : head.slice(0, -1) + ",") + "\"Records\":["
   /** The JSON of each key that is not plain; undefined for plain ones. */
@@ -55,7 +60,7 @@ export const encodeBody = (members: Readonly<Record<string, unknown>>, records: 
     }
     size += RECORD_OPEN.length + base64Length(record.data.byteLength) + KEY_FIELD.length + keyBytes + 1
   }
-  const body = Buffer.allocUnsafe(size)
+  const body = allocate(size)
   let offset = body.write(prefix, 0)
   for (let i = 0; i < records.length; i++) {
     const { data, partitionKey } = records[i]!
@@ -74,7 +79,7 @@ export const encodeBody = (members: Readonly<Record<string, unknown>>, records: 
   }
   body[offset++] = 0x5d
   body[offset++] = 0x7d
-  return offset === size ? body : body.subarray(0, offset)
+  return offset === body.length ? body : body.subarray(0, offset)
 }
 
 const malformed = (reason: string): KinesisError =>

@@ -15,6 +15,7 @@ import { HttpRequest } from "@smithy/core/transport"
 import type { NodeHttpHandler } from "@smithy/node-http-handler"
 import { SignatureV4 } from "@smithy/signature-v4"
 import type { PutRecordResult, PutRecordsEntry } from "./KinesisClient.ts"
+import * as BodyBuffers from "./BodyBuffers.ts"
 import { decodeOutput, encodeBody } from "./PutRecordsBody.ts"
 import * as SigningHash from "./SigningHash.ts"
 
@@ -97,11 +98,13 @@ export const signer = (client: SdkClient): SignatureV4 => {
 
 /**
  * A sender over `client`'s configuration and `handler` (the handler the client was given, so both
- * share its sockets).
+ * share its sockets), keeping up to `keptBodies` body buffers for later requests (`BodyBuffers`:
+ * as many as requests in flight).
  */
-export const make = (client: SdkClient, handler: RequestHandler): PutRecordsSender => {
+export const make = (client: SdkClient, handler: RequestHandler, keptBodies = 8): PutRecordsSender => {
   const config = client.config as unknown as ResolvedConfig
   const sigV4 = signer(client)
+  const buffers = BodyBuffers.make(keptBodies)
   const endpoints = new Map<string, Promise<URL>>()
 
   const endpointOf = (stream: StreamMembers): Promise<URL> => {
@@ -122,7 +125,8 @@ export const make = (client: SdkClient, handler: RequestHandler): PutRecordsSend
 
   const send: PutRecordsSender["send"] = async (stream, records, signal) => {
     const url = await endpointOf(stream)
-    const body = encodeBody(stream, records)
+    let buffer: Buffer | undefined
+    const body = encodeBody(stream, records, (size) => (buffer = buffers.take(size)))
     const request = new HttpRequest({
       method: "POST",
       protocol: url.protocol,
@@ -146,7 +150,11 @@ export const make = (client: SdkClient, handler: RequestHandler): PutRecordsSend
     })
     const { response } = await handler.handle(HttpRequest.isInstance(signed) ? signed : new HttpRequest(signed), signal === undefined ? {} : { abortSignal: signal })
     const bytes = await collect(response.body)
-    if (response.statusCode >= 200 && response.statusCode < 300) return decodeOutput(bytes)
+    if (response.statusCode >= 200 && response.statusCode < 300) {
+      // answered with success: the endpoint read the whole body, nothing reads the buffer any more
+      buffers.give(buffer!)
+      return decodeOutput(bytes)
+    }
     if (skewCorrection) correctClock(config, response, sentAt)
     throw serviceError(response, bytes)
   }

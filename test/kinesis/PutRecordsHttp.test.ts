@@ -231,6 +231,36 @@ describe("PutRecordsHttp", () => {
     expect(Math.abs(dateOf(requests[1]!) - serverDate.getTime())).toBeLessThan(60_000)
   })
 
+  it("one sender's requests, each body the SDK's, reuse a body buffer only after a success", async () => {
+    let status = 200
+    const seen: Array<{ readonly body: string; readonly buffer: ArrayBufferLike }> = []
+    const handler = {
+      handle: async (request: HttpRequest) => {
+        const body = request.body as Buffer
+        seen.push({ body: body.toString("utf8"), buffer: body.buffer })
+        const response = status === 200 ? { statusCode: 200, body: okResponse.body } : { statusCode: 500, body: "{\"__type\":\"InternalFailure\"}" }
+        return { response: new HttpResponse({ ...response, headers: {}, body: Readable.from([Buffer.from(response.body)]) }) }
+      }
+    }
+    const client = clientWith(handler)
+    const sender = PutRecordsHttp.make(client, handler, 1)
+    const batches = [entries, entries.slice(1), entries.slice(0, 2), entries]
+    const expected = (records: ReadonlyArray<PutRecordsEntry>) =>
+      JSON.stringify({ StreamName: "orders", Records: records.map((r) => ({ Data: Buffer.from(r.data).toString("base64"), PartitionKey: r.partitionKey })) })
+    await sender.send({ StreamName: "orders" }, batches[0]!)
+    await sender.send({ StreamName: "orders" }, batches[1]!)
+    status = 500
+    await expect(sender.send({ StreamName: "orders" }, batches[2]!)).rejects.toBeInstanceOf(Error)
+    status = 200
+    await sender.send({ StreamName: "orders" }, batches[3]!)
+    client.destroy()
+    expect(seen.map((s) => s.body)).toEqual(batches.map(expected))
+    // the first success's buffer is taken by the second request and, after the second success, by the third; the third failed, so the fourth has a new one
+    expect(seen[1]!.buffer).toBe(seen[0]!.buffer)
+    expect(seen[2]!.buffer).toBe(seen[0]!.buffer)
+    expect(seen[3]!.buffer).not.toBe(seen[0]!.buffer)
+  })
+
   it("a malformed successful response is a retriable InvalidResponse", async () => {
     for (const body of ["not json", "[]", "{\"FailedRecordCount\":0}", "{\"Records\":[null]}", "{\"Records\":[1]}"]) {
       const { ours } = await both({ StreamName: "orders" }, entries, { statusCode: 200, body })
@@ -251,6 +281,9 @@ describe("PutRecordsHttp", () => {
         Records: records.map((r) => ({ Data: Buffer.from(r.data).toString("base64"), PartitionKey: r.partitionKey }))
       })
       expect(encodeBody({ StreamName: "s" }, records).toString("utf8")).toBe(expected)
+      // into a larger buffer holding other bytes (one kept from an earlier request)
+      const used = (size: number) => Buffer.alloc(size + 100, 0xff)
+      expect(encodeBody({ StreamName: "s" }, records, used).toString("utf8")).toBe(expected)
     }), { numRuns: 300 })
   })
 
