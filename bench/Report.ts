@@ -54,7 +54,12 @@ export interface DrainFigures extends Throughput {
   /** Against the same plugin's ceiling. */
   readonly ratioToCeiling: number
   readonly peakRssBytes: number | undefined
-  /** The service's user + system CPU time from spawn until its frontier passed the backlog's end. */
+  /**
+   * How late `seconds` may be: the drain ended after the last poll of the service's frontier that
+   * saw it short of the backlog's end and before the next (undefined in results from before it was kept).
+   */
+  readonly endWithinSeconds?: number | undefined
+  /** The service's user + system CPU time from spawn until its frontier was seen past the backlog's end. */
   readonly serviceCpuSeconds: number
   readonly serviceCpuMicrosPerChange: number
 }
@@ -175,6 +180,12 @@ export const markdown = (r: BenchResults): string => {
   lines.push("")
   lines.push("CPU per change: user + system CPU time of the process (the service, or pg_recvlogical) ÷ changes; it stays " +
     "comparable between runs on a shared machine, where the rates do not.")
+  const late = r.drains.flatMap((d) => (d.endWithinSeconds === undefined ? [] : [d.endWithinSeconds]))
+  if (late.length > 0) {
+    lines.push("")
+    lines.push("A drain's end is seen by polling the service's /metrics for its frontier, every 200 ms while the end is far and " +
+      `every 25 ms near it (answering a poll costs the service CPU time): each drain's seconds are at most ${fixed(Math.max(...late) * 1000, 0)} ms late.`)
+  }
   lines.push("")
   lines.push(`| End-to-end latency (commit → Kinesis ack; the floor: commit → received by pg_recvlogical) | Offered | Achieved | Changes | min | p50 | p95 | p99 | max |`)
   lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -63,7 +63,8 @@ const runDrain = async (bench: Bench, d: Drain): Promise<DrainFigures> => {
   }
   const t = throughput(backlog.changes, backlog.bodyBytes, run.seconds)
   const cpuMicros = (run.cpuSeconds / backlog.changes) * 1e6
-  bench.log(`  ${Math.round(t.changesPerSecond)} changes/s in ${run.seconds.toFixed(2)} s, ${cpuMicros.toFixed(1)} µs CPU per change`)
+  bench.log(`  ${Math.round(t.changesPerSecond)} changes/s in ${run.seconds.toFixed(2)} s (at most ${Math.round(run.endWithinSeconds * 1000)} ms late, ` +
+    `${run.polls} polls), ${cpuMicros.toFixed(1)} µs CPU per change`)
   return {
     name: nameOf(d),
     plugin: d.plugin,
@@ -76,6 +77,7 @@ const runDrain = async (bench: Bench, d: Drain): Promise<DrainFigures> => {
     ...t,
     ratioToCeiling: t.changesPerSecond / bench.ceiling(d.plugin).changesPerSecond,
     peakRssBytes: run.peakRssBytes,
+    endWithinSeconds: run.endWithinSeconds,
     serviceCpuSeconds: run.cpuSeconds,
     serviceCpuMicrosPerChange: cpuMicros
   }

@@ -64,6 +64,9 @@ describe("npm run bench -- --quick", () => {
         positive(d.ratioToCeiling)
         positive(d.peakRssBytes)
         positive(d.serviceCpuSeconds)
+        // how late the polls may have seen the end is stated, and small beside the drain
+        positive(d.endWithinSeconds)
+        expect(d.endWithinSeconds!).toBeLessThan(d.seconds / 4)
         expect(d.serviceCpuMicrosPerChange).toBeCloseTo((d.serviceCpuSeconds / d.changes) * 1e6, 6)
         expect(d.ratioToCeiling).toBeCloseTo(d.changesPerSecond / results.ceilings.find((c) => c.plugin === d.plugin)!.changesPerSecond, 6)
         if (d.endpoint === "bench endpoint") expect(d.recordsAcknowledged).toBeGreaterThanOrEqual(results.backlog.changes)
