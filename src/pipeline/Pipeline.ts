@@ -139,19 +139,17 @@ const runSession = (
     const frontier = Frontier.make(session.startLsn)
     const publisher = Publisher.make(queue, frontier, client, { kinesis, pipeline, maxRecordBytes, destinations })
 
+    // metrics are updated in place, in the context the session runs in (its metric registry)
+    const context = yield* Effect.context<never>()
     const reader: Effect.Effect<never, ServiceError> = Effect.forever(
       Effect.gen(function*() {
         const events = yield* session.take
         if (events.length === 0) return
         frontier.register(events)
         const { publishable, received } = sortRead(events)
-        yield* Effect.contextWith((context: Context.Context<never>) =>
-          Effect.sync(() => {
-            for (let i = 0; i < received.length; i++) {
-              if (received[i]! > 0) receivedCounters[i]!.updateUnsafe(received[i]!, context)
-            }
-          })
-        )
+        for (let i = 0; i < received.length; i++) {
+          if (received[i]! > 0) receivedCounters[i]!.updateUnsafe(received[i]!, context)
+        }
         yield* queue.offerAll(publishable)
       })
     )

@@ -105,16 +105,18 @@ interface Lane extends StreamRoutes.Destination {
 /** A lane; its metrics carry a `stream` label when there are several streams (KINESIS_STREAM_ROUTES). */
 const makeLane = (destination: StreamRoutes.Destination, ordering: KinesisConfig["ordering"], labelled: boolean): Lane => {
   const stream = labelled ? { stream: destination.stream.name } : {}
+  // without a label, the metrics themselves (a labelled metric extends the context on each update)
+  const label = <A extends Metric.Metric<number, unknown>>(metric: A): A => labelled ? Metric.withAttributes(metric, stream) as A : metric
   return {
     ...destination,
     scheduler: BatchScheduler.make(ordering),
     retryLabels: stream,
     metrics: {
-      batchesPublished: Metric.withAttributes(Metrics.batchesPublished, stream),
-      changesPublished: Metric.withAttributes(Metrics.changesPublished, stream),
-      recordsPerBatch: Metric.withAttributes(Metrics.recordsPerBatch, stream),
-      bytesPerBatch: Metric.withAttributes(Metrics.bytesPerBatch, stream),
-      putRecordsDurationSeconds: Metric.withAttributes(Metrics.putRecordsDurationSeconds, stream)
+      batchesPublished: label(Metrics.batchesPublished),
+      changesPublished: label(Metrics.changesPublished),
+      recordsPerBatch: label(Metrics.recordsPerBatch),
+      bytesPerBatch: label(Metrics.bytesPerBatch),
+      putRecordsDurationSeconds: label(Metrics.putRecordsDurationSeconds)
     }
   }
 }
@@ -123,14 +125,6 @@ const nonAscii = /[^\x00-\x7f]/
 
 /** A partition key's length in UTF-8 bytes (its length, for the usual ASCII key). */
 const keyBytes = (key: string): number => nonAscii.test(key) ? Buffer.byteLength(key, "utf8") : key.length
-
-/** Updates several metrics in one effect. */
-const updateMetrics = (updates: ReadonlyArray<readonly [Metric.Metric<number, unknown>, number]>): Effect.Effect<void> =>
-  Effect.contextWith((context) =>
-    Effect.sync(() => {
-      for (const [metric, value] of updates) metric.updateUnsafe(value, context)
-    })
-  )
 
 export const make = (
   queue: ChangeQueue<ChangeEvent>,
@@ -155,6 +149,11 @@ export const make = (
     )
     let nextLane = 0
     const requests = yield* FiberSet.make<void, never>()
+    // metrics are updated in place, in the context `run` started in (its metric registry)
+    const context = yield* Effect.context<never>()
+    const updateMetrics = (updates: ReadonlyArray<readonly [Metric.Metric<number, unknown>, number]>): void => {
+      for (const [metric, value] of updates) metric.updateUnsafe(value, context)
+    }
     const completed = Signal.make()
     let inflight = 0
     let fatal: PublisherError | undefined
@@ -273,7 +272,7 @@ export const make = (
             finish(accepted)
             completed.notify()
             remaining = failed
-            const metrics = updateMetrics([
+            updateMetrics([
               [lane.metrics.batchesPublished, 1],
               [lane.metrics.changesPublished, accepted.length],
               [lane.metrics.recordsPerBatch, records.length],
@@ -282,11 +281,11 @@ export const make = (
               ...Array.from(failureCodes, ([code, count]) =>
                 [Metric.withAttributes(Metrics.putRecordsRetries, { ...lane.retryLabels, code }), count] as const)
             ])
-            if (failed.length === 0) return metrics
+            if (failed.length === 0) return Effect.void
             // one error for the request: the first fatal record failure (KMS key unusable, …) if any
             const errors = [...failureCodes.keys()].map((code) => ErrorPolicy.fromRecordFailure(code, failed.length, records.length))
             const error = errors.find((e) => !e.retriable) ?? errors[0]!
-            return metrics.pipe(Effect.andThen(Effect.fail(error)))
+            return Effect.fail(error)
           })
         )
       })
@@ -340,7 +339,7 @@ export const make = (
         }
       }
       nextLane = (nextLane + 1) % lanes.length
-      yield* updateMetrics([
+      updateMetrics([
         [Metrics.queueDepth, queue.heldCount()],
         [Metrics.queueBytes, queue.heldBytes()],
         [Metrics.frontierPending, frontier.outstanding()]

@@ -234,12 +234,17 @@ describe("Publisher retries and failures", () => {
         )
       )
       const before = yield* counter(Metrics.putRecordsRetries, { code: "InternalFailure" })
+      const publishedBefore = (yield* Metric.value(Metrics.changesPublished)).count
+      const batchesBefore = (yield* Metric.value(Metrics.batchesPublished)).count
       yield* read(r, transaction([1, 2, 3]))
       r.queue.end()
       const run = yield* r.publisher.run.pipe(Effect.forkChild)
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(run)
       assert.strictEqual((yield* counter(Metrics.putRecordsRetries, { code: "InternalFailure" })) - before, 1)
+      // one stream: the unlabelled series count every accepted change, and each request's response
+      assert.strictEqual((yield* Metric.value(Metrics.changesPublished)).count - publishedBefore, 3)
+      assert.strictEqual((yield* Metric.value(Metrics.batchesPublished)).count - batchesBefore, 2)
       assert.deepStrictEqual(r.kinesis.requests().map((req) => req.records.length), [3, 1])
       assert.deepStrictEqual(r.kinesis.accepted().map((a) => decode(a.data).pk), [1, 3, 2])
     }))

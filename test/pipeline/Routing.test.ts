@@ -4,12 +4,13 @@
  * and the publisher batching, ordering and limiting per stream.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Metric } from "effect"
 import * as Result from "effect/Result"
 import * as Streams from "../../src/config/Streams.ts"
 import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
 import * as KinesisMemory from "../../src/kinesis/KinesisMemory.ts"
 import * as StreamRoutes from "../../src/kinesis/StreamRoutes.ts"
+import * as Metrics from "../../src/observability/Metrics.ts"
 import * as ChangeQueue from "../../src/pipeline/ChangeQueue.ts"
 import * as Frontier from "../../src/pipeline/Frontier.ts"
 import * as Publisher from "../../src/pipeline/Publisher.ts"
@@ -89,9 +90,18 @@ describe("KINESIS_STREAM_ROUTES", () => {
       }
       events.push(boundary("C"))
       frontier.register(events)
+      const published = (stream?: string) =>
+        Effect.map(
+          Metric.value(stream === undefined ? Metrics.changesPublished : Metric.withAttributes(Metrics.changesPublished, { stream })),
+          (state) => state.count
+        )
+      const before = [yield* published("test"), yield* published("big-cdc"), yield* published()]
       yield* queue.offerAll(events.filter((e) => e.action !== "B" && e.action !== "C"))
       queue.end()
       yield* publisher.run
+      // cdc_changes_published_total per stream label (with several streams, no unlabelled series moves)
+      const after = [yield* published("test"), yield* published("big-cdc"), yield* published()]
+      expect(after.map((n, i) => n - before[i]!)).toEqual([30, 30, 0])
       const small = memory.accepted()
       const big = memory.acceptedOn("big-cdc")
       // every small record on the default stream, none of the big ones (4000 bytes: over its 1 KiB, but routed away)
