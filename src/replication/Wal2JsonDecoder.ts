@@ -88,13 +88,6 @@ const jsonString = (quoted: string): string => {
 
 const { Kind } = JsonScan
 
-/** Whether `[start, end)` of `b` holds the bytes of `known`. */
-const sameBytes = (known: Uint8Array, b: Uint8Array, start: number, end: number): boolean => {
-  if (known.length !== end - start) return false
-  for (let i = 0; i < known.length; i++) if (known[i] !== b[start + i]) return false
-  return true
-}
-
 /** {@link Wal2JsonMessage.read}, `undefined` when the bytes are not JSON. */
 const readOrUndefined = (m: Wal2JsonMessage.Message, bytes: Uint8Array): boolean | undefined => {
   try {
@@ -187,13 +180,19 @@ export const make = (options: Options): Decoder => {
   /** The message being decoded, read from its bytes; and the schema and table names, made once. */
   const m = new Wal2JsonMessage.Message()
   const names = JsonScan.makeInterner()
+  const lastSchema = new Wal2JsonMessage.LastString()
+  const lastTable = new Wal2JsonMessage.LastString()
+  /** The catalog's entry for the last table looked up (changes come in runs of one table). */
+  let knownSchema: string | undefined
+  let knownTable: string | undefined
+  let known: KeyCatalog.TableKey | undefined
 
   /** The commit time the message's `timestamp` says (the open transaction's when it has none). */
   const commitTime = (): number | undefined => {
     if (m.kinds[Field.timestamp] !== Kind.String) return transactionTimeMs
     const start = m.starts[Field.timestamp]!
     const end = m.ends[Field.timestamp]!
-    if (!sameBytes(lastTimestamp, m.bytes, start, end)) {
+    if (!Wal2JsonMessage.sameBytes(lastTimestamp, m.bytes, start, end)) {
       lastTimestamp = m.bytes.slice(start, end)
       lastTimestampMs = CommitTimestamp.parseMillis(JsonScan.stringValue(m.bytes, start, end))
     }
@@ -308,13 +307,12 @@ export const make = (options: Options): Decoder => {
         if (action === "C" && begin !== undefined && begun) transactionRecord("COMMIT", lsn, `,"changes":${nextIdx - 1}`)
         transactionTimeMs = action === "B" ? timeMs : undefined
         if (action === "B") {
-          const lsnText = Wal2JsonMessage.stringOf(m, Field.lsn)
-          const parsedCommitLsn = lsnText === undefined ? undefined : Lsn.parse(lsnText)
+          const parsedCommitLsn = Wal2JsonMessage.lsnOf(m, Field.lsn)
           if (parsedCommitLsn === undefined) {
             return Result.fail(DecodeError.malformed(lsn, `wal2json "B" message without its commit "lsn"`))
           }
           commitLsn = parsedCommitLsn
-          commitLsnText = lsnText!
+          commitLsnText = Wal2JsonMessage.stringOf(m, Field.lsn)!
           nextIdx = 0
           sharedKeys.reset()
           if (options.transactionRecords === true) {
@@ -322,8 +320,7 @@ export const make = (options: Options): Decoder => {
             begun = false
           }
         }
-        const nextLsnText = action === "C" ? Wal2JsonMessage.stringOf(m, Field.nextlsn) : undefined
-        const nextLsn = nextLsnText === undefined ? undefined : Lsn.parse(nextLsnText)
+        const nextLsn = action === "C" ? Wal2JsonMessage.lsnOf(m, Field.nextlsn) : undefined
         events.push({
           lsn, ackLsn: nextLsn ?? lsn, xid, commitLsn: commitLsn ?? lsn, commitIdx: -1, action, schema: "", table: "",
           pk: undefined, commitTimeMs: timeMs, body: emptyBody
@@ -340,8 +337,8 @@ export const make = (options: Options): Decoder => {
         if (m.kinds[Field.schema] !== Kind.String || m.kinds[Field.table] !== Kind.String) {
           return Result.fail(DecodeError.malformed(lsn, `wal2json "${action}" message without schema and table`))
         }
-        schema = Wal2JsonMessage.stringOf(m, Field.schema, names)!
-        table = Wal2JsonMessage.stringOf(m, Field.table, names)!
+        schema = Wal2JsonMessage.stringOfCached(m, Field.schema, lastSchema, names)!
+        table = Wal2JsonMessage.stringOfCached(m, Field.table, lastTable, names)!
       }
       if (data[0] !== 0x7b /* { */) {
         return Result.fail(DecodeError.malformed(lsn, "not a wal2json message (does not start with {)"))
@@ -354,7 +351,11 @@ export const make = (options: Options): Decoder => {
       /** Whether rows of this table may share a key within the transaction (a deferrable primary key). */
       let deferrable = false
       if (action === "I" || action === "U" || action === "D") {
-        const known = KeyCatalog.lookup(catalog, schema, table)
+        if (schema !== knownSchema || table !== knownTable) {
+          known = KeyCatalog.lookup(catalog, schema, table)
+          knownSchema = schema
+          knownTable = table
+        }
         keys = Wal2JsonKeys.rowKeys(m, action, known !== undefined && known.columns.length > 0 ? known.columns : Wal2JsonKeys.pkNames(m))
         deferrable = inTransaction && known !== undefined && known.deferrablePrimaryKey && known.identity !== "i"
       }

@@ -10,7 +10,7 @@
  * JSON value each is, compared as JavaScript compares the parsed values).
  */
 import * as JsonScan from "../format/JsonScan.ts"
-import { Field, List, type Message, NAME, numberAt, parsedAt, STRIDE, TYPE, VALUE } from "./Wal2JsonMessage.ts"
+import { Field, List, type Message, NAME, numberAt, parsedAt, sameBytes, STRIDE, TYPE, VALUE } from "./Wal2JsonMessage.ts"
 
 const { Kind } = JsonScan
 
@@ -99,9 +99,16 @@ const findColumn = (m: Message, list: List, name: unknown, pass: Pass): number =
   return -1
 }
 
+/** The last `pk` list read, and its names: every change of a table carries the same. */
+let lastPk: Uint8Array = new Uint8Array(0)
+let lastPkNames: ReadonlyArray<unknown> = []
+
 /** The names in wal2json's `pk` list (the immediate primary key), as the parsed elements' `name`s. */
 export const pkNames = (m: Message): ReadonlyArray<unknown> => {
   if (m.kinds[Field.pk] !== Kind.Array) return []
+  const pkStart = m.starts[Field.pk]!
+  const pkEnd = m.ends[Field.pk]!
+  if (sameBytes(lastPk, m.bytes, pkStart, pkEnd)) return lastPkNames
   const names: Array<unknown> = []
   const el = m.elements
   const first = m.listFirst[List.pk]!
@@ -123,6 +130,8 @@ export const pkNames = (m: Message): ReadonlyArray<unknown> => {
       default: names.push(unmatchable)
     }
   }
+  lastPk = m.bytes.slice(pkStart, pkEnd)
+  lastPkNames = names
   return names
 }
 

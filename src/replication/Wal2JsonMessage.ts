@@ -8,6 +8,7 @@
  * otherwise. Field order is not relied on. One {@link Message} per decoder, reused message after
  * message: its spans are valid until the next {@link read}.
  */
+import * as Lsn from "../domain/Lsn.ts"
 import * as JsonScan from "../format/JsonScan.ts"
 
 const { Kind } = JsonScan
@@ -71,6 +72,10 @@ const bytesAre = (b: Uint8Array, start: number, end: number, text: string): bool
   return true
 }
 
+/** `i` at a value of kind `kind`: the index after it (checked); strings and numbers without the general scan. */
+const valueEnd = (b: Uint8Array, i: number, kind: JsonScan.Kind): number =>
+  kind === Kind.String ? JsonScan.checkString(b, i) : kind === Kind.Number ? JsonScan.checkNumber(b, i) : JsonScan.checkValue(b, i)
+
 /** The {@link Field} a key (its quoted span) names, or -1. */
 const fieldOf = (b: Uint8Array, start: number, end: number): number => {
   const s = start + 1
@@ -120,9 +125,10 @@ const readColumn = (m: Message, b: Uint8Array, i: number, e: number): number => 
     const keyEnd = JsonScan.checkString(b, i)
     const member = memberOf(b, i, keyEnd)
     const start = JsonScan.afterColon(b, keyEnd)
-    i = JsonScan.checkValue(b, start)
+    const kind = JsonScan.kindAt(b, start)
+    i = valueEnd(b, start, kind)
     if (member > 0) {
-      el[e + member] = JsonScan.kindAt(b, start)
+      el[e + member] = kind
       el[e + member + 1] = start
       el[e + member + 2] = i
     }
@@ -186,7 +192,7 @@ export const read = (m: Message, b: Uint8Array): boolean => {
         const field = fieldOf(b, i, keyEnd)
         const start = JsonScan.afterColon(b, keyEnd)
         const kind = JsonScan.kindAt(b, start)
-        i = field >= Field.columns && kind === Kind.Array ? readList(m, b, start, field - Field.columns) : JsonScan.checkValue(b, start)
+        i = field >= Field.columns && kind === Kind.Array ? readList(m, b, start, field - Field.columns) : valueEnd(b, start, kind)
         if (field >= 0) {
           m.kinds[field] = kind
           m.starts[field] = start
@@ -234,3 +240,57 @@ export const parsedAt = (b: Uint8Array, start: number, end: number): unknown => 
 /** A field's value as JSON.parse gives it; `undefined` when absent. */
 export const parsedOf = (m: Message, field: Field): unknown =>
   m.kinds[field] === Kind.Absent ? undefined : parsedAt(m.bytes, m.starts[field]!, m.ends[field]!)
+
+/** Whether `[start, end)` of `b` holds the bytes of `known`. */
+export const sameBytes = (known: Uint8Array, b: Uint8Array, start: number, end: number): boolean => {
+  if (known.length !== end - start) return false
+  for (let i = 0; i < known.length; i++) if (known[i] !== b[start + i]) return false
+  return true
+}
+
+/** The last string a field held, and its bytes: a table's name repeats message after message. */
+export class LastString {
+  bytes: Uint8Array = new Uint8Array(0)
+  text = ""
+}
+
+/** {@link stringOf} through `last`: the same string again when the field holds the same bytes as last time. */
+export const stringOfCached = (m: Message, field: Field, last: LastString, interned?: JsonScan.Interner): string | undefined => {
+  if (m.kinds[field] !== Kind.String) return undefined
+  const start = m.starts[field]!
+  const end = m.ends[field]!
+  if (!sameBytes(last.bytes, m.bytes, start, end)) {
+    last.text = JsonScan.stringValue(m.bytes, start, end, interned)
+    last.bytes = m.bytes.slice(start, end)
+  }
+  return last.text
+}
+
+const hexValue = (c: number): number =>
+  c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x41 && c <= 0x46 ? c - 0x37 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1
+
+/** A field's value as `Lsn.parse` of its string reads it (`undefined` when not a string or not an LSN), from the bytes. */
+export const lsnOf = (m: Message, field: Field): Lsn.Lsn | undefined => {
+  if (m.kinds[field] !== Kind.String) return undefined
+  const b = m.bytes
+  const start = m.starts[field]! + 1
+  const end = m.ends[field]! - 1
+  let high = -1
+  let value = 0
+  let digits = 0
+  for (let i = start; i < end; i++) {
+    const c = b[i]!
+    if (c === 0x5c) return Lsn.parse(stringOf(m, field)!) // an escape: as the unescaped string reads
+    if (c === 0x2f /* / */ && high < 0 && digits > 0) {
+      high = value
+      value = 0
+      digits = 0
+      continue
+    }
+    const digit = hexValue(c)
+    if (digit < 0 || ++digits > 8) return hasBackslash(b, i, end) ? Lsn.parse(stringOf(m, field)!) : undefined
+    value = value * 16 + digit
+  }
+  if (high < 0 || digits === 0) return undefined
+  return high === 0 ? BigInt(value) : (BigInt(high) << 32n) | BigInt(value)
+}

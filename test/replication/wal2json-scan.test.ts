@@ -117,7 +117,8 @@ const timestampText = fc.oneof(
 
 const lsnText = fc.oneof(
   { weight: 8, arbitrary: fc.tuple(fc.nat(0xff), fc.nat(0xffffff)).map(([a, b]) => `"${a.toString(16).toUpperCase()}/${b.toString(16).toUpperCase()}"`) },
-  { weight: 1, arbitrary: fc.constantFrom(`"x/y"`, `7`, `null`, `"0\\/1A"`) }
+  { weight: 2, arbitrary: fc.constantFrom(`"x/y"`, `7`, `null`, `"0\\/1A"`, `"abc/def"`, `"123456789/1"`, `"1/"`, `"/1"`, `"1//2"`, `"FFFFFFFF/FFFFFFFF"`,
+    `"1/2\\u0033"`, `""`, `"1/2 "`, `"1/ffffffff0"`, `"0/0"`, `"00000000/00000001"`, `"1/\\u0032"`, `"1\\u002f2"`) }
 )
 
 const schemaTable = fc.oneof(
