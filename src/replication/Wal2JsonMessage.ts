@@ -80,32 +80,36 @@ const valueEnd = (b: Uint8Array, i: number, kind: JsonScan.Kind): number =>
 const fieldOf = (b: Uint8Array, start: number, end: number): number => {
   const s = start + 1
   const e = end - 1
-  if (hasBackslash(b, s, e)) {
-    const key = JsonScan.stringValue(b, start, end)
-    return Object.hasOwn(Field, key) ? Field[key as keyof typeof Field] : -1
-  }
+  // as wal2json writes them (a backslash matches no letter), else unescaped
   switch (e - s) {
-    case 2: return bytesAre(b, s, e, "pk") ? Field.pk : -1
-    case 3: return bytesAre(b, s, e, "xid") ? Field.xid : bytesAre(b, s, e, "lsn") ? Field.lsn : -1
-    case 5: return bytesAre(b, s, e, "table") ? Field.table : -1
-    case 6: return bytesAre(b, s, e, "action") ? Field.action : bytesAre(b, s, e, "schema") ? Field.schema : -1
-    case 7: return bytesAre(b, s, e, "columns") ? Field.columns : bytesAre(b, s, e, "nextlsn") ? Field.nextlsn : -1
-    case 8: return bytesAre(b, s, e, "identity") ? Field.identity : -1
-    case 9: return bytesAre(b, s, e, "timestamp") ? Field.timestamp : -1
-    case 13: return bytesAre(b, s, e, "transactional") ? Field.transactional : -1
-    default: return -1
+    case 2: if (bytesAre(b, s, e, "pk")) return Field.pk; break
+    case 3: if (b[s] === 0x78 ? bytesAre(b, s, e, "xid") : bytesAre(b, s, e, "lsn")) return b[s] === 0x78 ? Field.xid : Field.lsn; break
+    case 5: if (bytesAre(b, s, e, "table")) return Field.table; break
+    case 6: if (b[s] === 0x61 ? bytesAre(b, s, e, "action") : bytesAre(b, s, e, "schema")) return b[s] === 0x61 ? Field.action : Field.schema; break
+    case 7: if (b[s] === 0x63 ? bytesAre(b, s, e, "columns") : bytesAre(b, s, e, "nextlsn")) return b[s] === 0x63 ? Field.columns : Field.nextlsn; break
+    case 8: if (bytesAre(b, s, e, "identity")) return Field.identity; break
+    case 9: if (bytesAre(b, s, e, "timestamp")) return Field.timestamp; break
+    case 13: if (bytesAre(b, s, e, "transactional")) return Field.transactional; break
   }
+  if (!hasBackslash(b, s, e)) return -1
+  const key = JsonScan.stringValue(b, start, end)
+  return Object.hasOwn(Field, key) ? Field[key as keyof typeof Field] : -1
 }
 
 /** The offset in an element ({@link NAME}, {@link TYPE}, {@link VALUE}) of a column member's key, or -1. */
 const memberOf = (b: Uint8Array, start: number, end: number): number => {
   const s = start + 1
   const e = end - 1
-  if (hasBackslash(b, s, e)) {
-    const key = JsonScan.stringValue(b, start, end)
-    return key === "name" ? NAME : key === "type" ? TYPE : key === "value" ? VALUE : -1
+  const first = b[s]
+  if (e - s === 4) {
+    if (first === 0x6e && b[s + 1] === 0x61 && b[s + 2] === 0x6d && b[s + 3] === 0x65) return NAME
+    if (first === 0x74 && b[s + 1] === 0x79 && b[s + 2] === 0x70 && b[s + 3] === 0x65) return TYPE
+  } else if (e - s === 5 && first === 0x76 && b[s + 1] === 0x61 && b[s + 2] === 0x6c && b[s + 3] === 0x75 && b[s + 4] === 0x65) {
+    return VALUE
   }
-  return bytesAre(b, s, e, "name") ? NAME : bytesAre(b, s, e, "type") ? TYPE : bytesAre(b, s, e, "value") ? VALUE : -1
+  if (!hasBackslash(b, s, e)) return -1
+  const key = JsonScan.stringValue(b, start, end)
+  return key === "name" ? NAME : key === "type" ? TYPE : key === "value" ? VALUE : -1
 }
 
 /** After a member or element: the index after its `,` (whitespace skipped), or -1 at the `close` that ends it. */
