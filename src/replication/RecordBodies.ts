@@ -3,7 +3,8 @@
  * by bytes copied as they are: a server payload keeps its bytes (never re-serialized) behind the
  * record's position, spliced in after its opening `{`; a body the decoder rendered is all prefix.
  * One allocation per batch, not per record; every body is a view of that buffer, which the queue
- * counts whole while any of them is held.
+ * counts whole while any of them is held. {@link writeAll} writes a list of {@link Part}s; a
+ * {@link Batch} writes the same bodies with a spliced payload's position written as bytes.
  */
 import * as Lsn from "../domain/Lsn.ts"
 
@@ -43,4 +44,105 @@ export const writeAll = (parts: ReadonlyArray<Part>): Array<Uint8Array> => {
     bodies[i] = buffer.subarray(start, offset)
   }
   return bodies
+}
+
+const positionStart = `{"commit_lsn":"`
+const positionMiddle = `","commit_idx":`
+
+/** Writes the characters (all below 0x80) of `text` at `o`; returns the index after them. */
+const writeAscii = (out: Uint8Array, o: number, text: string): number => {
+  for (let i = 0; i < text.length; i++) out[o++] = text.charCodeAt(i)
+  return o
+}
+
+/** The number of decimal digits of a non-negative integer. */
+const digitsOf = (n: number): number => {
+  let digits = 1
+  while (n >= 10) {
+    n = Math.floor(n / 10)
+    digits++
+  }
+  return digits
+}
+
+/**
+ * The bodies of one batch as a decoder adds them, written by {@link Batch.write} into one new
+ * buffer: a server payload behind its record's position (written as bytes: no text is made per
+ * record), or a {@link Part}. Reused batch after batch by one decoder; holds nothing once written or cleared.
+ */
+export class Batch {
+  /** Per body: the position's LSN text (a spliced payload), else undefined. */
+  private readonly lsnTexts: Array<string | undefined> = []
+  /** Per body: the position's index (a spliced payload), else the part's prefix. */
+  private readonly idxOrPrefix: Array<number | string> = []
+  private readonly rests: Array<Uint8Array | undefined> = []
+
+  /** Forgets the bodies added since the last write (a batch that failed to decode). */
+  clear(): void {
+    this.lsnTexts.length = 0
+    this.idxOrPrefix.length = 0
+    this.rests.length = 0
+  }
+
+  /** The body of a server payload (a JSON object) with the position spliced in after its `{`, as {@link splice}. */
+  spliced(commitLsnText: string, commitIdx: number, payload: Uint8Array): void {
+    this.lsnTexts.push(commitLsnText)
+    this.idxOrPrefix.push(commitIdx)
+    this.rests.push(payload)
+  }
+
+  /** A body of text (written as latin1) then bytes, as {@link writeAll} writes a {@link Part}. */
+  part(prefix: string, rest: Uint8Array | undefined): void {
+    this.lsnTexts.push(undefined)
+    this.idxOrPrefix.push(prefix)
+    this.rests.push(rest)
+  }
+
+  /** Writes every body added since the last write into one new buffer; returns one body each, in order. */
+  write(): Array<Uint8Array> {
+    const { lsnTexts, idxOrPrefix, rests } = this
+    const count = lsnTexts.length
+    let total = 0
+    for (let i = 0; i < count; i++) {
+      const lsnText = lsnTexts[i]
+      const rest = rests[i]
+      if (lsnText !== undefined) {
+        // `{"commit_lsn":"…","commit_idx":…,` then the payload without its `{`
+        total += positionStart.length + lsnText.length + positionMiddle.length + digitsOf(idxOrPrefix[i] as number) + rest!.length
+      } else total += (idxOrPrefix[i] as string).length + (rest?.length ?? 0)
+    }
+    // a buffer of its own (never a slice of Node's shared pool), so the queue's accounting is exact
+    const buffer = Buffer.allocUnsafeSlow(total)
+    const bodies: Array<Uint8Array> = new Array(count)
+    let o = 0
+    for (let i = 0; i < count; i++) {
+      const start = o
+      const lsnText = lsnTexts[i]
+      const rest = rests[i]
+      if (lsnText !== undefined) {
+        o = writeAscii(buffer, o, positionStart)
+        o = writeAscii(buffer, o, lsnText)
+        o = writeAscii(buffer, o, positionMiddle)
+        let idx = idxOrPrefix[i] as number
+        const end = o + digitsOf(idx)
+        for (let d = end - 1; d >= o; d--) {
+          buffer[d] = 0x30 + (idx % 10)
+          idx = Math.floor(idx / 10)
+        }
+        // the payload in place, its `{` then overwritten by the position's closing `,`
+        buffer.set(rest!, end)
+        buffer[end] = 0x2c
+        o = end + rest!.length
+      } else {
+        o += buffer.write(idxOrPrefix[i] as string, o, "latin1")
+        if (rest !== undefined) {
+          buffer.set(rest, o)
+          o += rest.length
+        }
+      }
+      bodies[i] = buffer.subarray(start, o)
+    }
+    this.clear()
+    return bodies
+  }
 }

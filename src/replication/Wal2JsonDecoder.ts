@@ -19,7 +19,6 @@ import { DecodeError } from "../Errors.ts"
 import * as JsonScan from "../format/JsonScan.ts"
 import type { Decoder, WalMessage } from "./Decoder.ts"
 import * as StartOptions from "./StartOptions.ts"
-import * as CommitTimestamp from "./CommitTimestamp.ts"
 import * as DeferredKeys from "./DeferredKeys.ts"
 import * as KeyCatalog from "./KeyCatalog.ts"
 import * as RecordBodies from "./RecordBodies.ts"
@@ -27,6 +26,7 @@ import * as Wal2JsonKeys from "./Wal2JsonKeys.ts"
 import * as Wal2JsonMessage from "./Wal2JsonMessage.ts"
 import { Field, List } from "./Wal2JsonMessage.ts"
 import * as Wal2JsonRepair from "./Wal2JsonRepair.ts"
+import * as Wal2JsonTime from "./Wal2JsonTime.ts"
 
 export type Options = Parameters<typeof StartOptions.wal2json>[0] & {
   /** Row keys from the catalog; a table it does not know is keyed by wal2json's `pk`. */
@@ -180,6 +180,10 @@ export const make = (options: Options): Decoder => {
   /** The message being decoded, read from its bytes; and the schema and table names, made once. */
   const m = new Wal2JsonMessage.Message()
   const names = JsonScan.makeInterner()
+  /** The bodies of the batch being decoded. */
+  const bodies = new RecordBodies.Batch()
+  /** The date and time to the second of the last commit time read. */
+  const seconds = new Wal2JsonTime.Seconds()
   const lastSchema = new Wal2JsonMessage.LastString()
   const lastTable = new Wal2JsonMessage.LastString()
   /** The catalog's entry for the last table looked up (changes come in runs of one table). */
@@ -194,7 +198,7 @@ export const make = (options: Options): Decoder => {
     const end = m.ends[Field.timestamp]!
     if (!Wal2JsonMessage.sameBytes(lastTimestamp, m.bytes, start, end)) {
       lastTimestamp = m.bytes.slice(start, end)
-      lastTimestampMs = CommitTimestamp.parseMillis(JsonScan.stringValue(m.bytes, start, end))
+      lastTimestampMs = Wal2JsonTime.millisAt(m.bytes, start, end, seconds)
     }
     return lastTimestampMs
   }
@@ -236,9 +240,9 @@ export const make = (options: Options): Decoder => {
 
   const decode = (messages: ReadonlyArray<WalMessage>): Result.Result<ReadonlyArray<ChangeEvent>, DecodeError> => {
     const events: Array<ChangeEvent> = []
+    bodies.clear()
     /** Indexes in `events` of the records, and their bodies' parts. */
     const records: Array<number> = []
-    const parts: Array<RecordBodies.Part> = []
     /** A transaction record: BEGIN before the transaction's first record, COMMIT after its last. */
     const transactionRecord = (action: "BEGIN" | "COMMIT", lsn: Lsn.Lsn, tail: string) => {
       const commitIdx = nextIdx++
@@ -247,10 +251,7 @@ export const make = (options: Options): Decoder => {
         commitTimeMs: transactionTimeMs, body: emptyBody
       })
       records.push(events.length - 1)
-      parts.push({
-        prefix: `${RecordBodies.positionPrefix(commitLsnText, commitIdx)}"action":"${action[0]}",${begin!.envelope}${tail}}`,
-        rest: undefined
-      })
+      bodies.part(`${RecordBodies.positionPrefix(commitLsnText, commitIdx)}"action":"${action[0]}",${begin!.envelope}${tail}}`, undefined)
     }
     /** Writes the BEGIN record when the open transaction is about to get its first record. */
     const beforeRecord = () => {
@@ -375,7 +376,7 @@ export const make = (options: Options): Decoder => {
               commitTimeMs, body: emptyBody
             })
             records.push(events.length - 1)
-            parts.push({ prefix: `${RecordBodies.positionPrefix(commitLsnText, nextIdx++)}"action":"I"`, rest: split.insert })
+            bodies.part(`${RecordBodies.positionPrefix(commitLsnText, nextIdx++)}"action":"I"`, split.insert)
             continue
           }
         } else if (action === "I") sharedKeys.arrived(rowKey + keys!.key, Wal2JsonKeys.imageOf(m, List.columns))
@@ -394,10 +395,8 @@ export const make = (options: Options): Decoder => {
           { ...base, commitIdx: insertIdx, action: "I", pk: keys!.key }
         )
         records.push(events.length - 2, events.length - 1)
-        parts.push(
-          { prefix: `${RecordBodies.positionPrefix(commitLsnText, removeIdx)}"action":"D"`, rest: split.remove },
-          { prefix: `${RecordBodies.positionPrefix(commitLsnText, insertIdx)}"action":"I"`, rest: split.insert }
-        )
+        bodies.part(`${RecordBodies.positionPrefix(commitLsnText, removeIdx)}"action":"D"`, split.remove)
+        bodies.part(`${RecordBodies.positionPrefix(commitLsnText, insertIdx)}"action":"I"`, split.insert)
         continue
       }
       const recordLsn = inTransaction ? commitLsn! : lsn
@@ -416,13 +415,13 @@ export const make = (options: Options): Decoder => {
         body: data
       })
       records.push(events.length - 1)
-      parts.push(RecordBodies.splice(inTransaction ? commitLsnText : recordLsn, recordIdx, data))
+      bodies.spliced(inTransaction ? commitLsnText : Lsn.format(recordLsn), recordIdx, data)
     }
     // the payloads become the record bodies as they are, behind their positions
-    const bodies = RecordBodies.writeAll(parts)
+    const written = bodies.write()
     for (let r = 0; r < records.length; r++) {
       const index = records[r]!
-      ;(events[index] as Draft).body = bodies[r]!
+      ;(events[index] as Draft).body = written[r]!
     }
     return Result.succeed(events)
   }
