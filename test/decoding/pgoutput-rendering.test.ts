@@ -256,6 +256,42 @@ describe("pgoutput rendering", () => {
     )
   })
 
+  it("values and batches far beyond the writer's first buffer (escapes, invalid UTF-8, 1 MiB) equal the reference too", () => {
+    const columns = [{ flags: 1, name: "id", oid: 23, typmod: -1 }, { flags: 0, name: "v", oid: 25, typmod: -1 }]
+    const escapes = "\"\\\n\u0001".repeat(40_000) // every byte escaped: 6× its size at most
+    const mixed = Buffer.concat([M.text("a".repeat(70_000)), Uint8Array.from([0xff, 0x0a]), M.text("✓\u0000".repeat(30_000))])
+    const values: ReadonlyArray<Uint8Array> = [
+      M.text(escapes),
+      mixed,
+      M.text("x".repeat(1 << 20)),
+      M.text("ü".repeat(100_000)),
+      // six bytes written per byte read, from several alignments
+      ...["", "a", "ab", "abc"].map((head) => M.text(head + "\u0001".repeat(50_000 + head.length)))
+    ]
+    const messages: Array<WalMessage> = [
+      { lsn: 1n, data: M.relation(1, "public", "big", "d", columns) },
+      { lsn: 2n, data: M.begin(1000n, 849_000_000_000_000n, 9) },
+      ...values.map((v, i) => ({ lsn: BigInt(3 + i), data: M.insert(1, [M.text(String(i)), v]) })),
+      // many small records after the big ones, in the same batch
+      ...Array.from({ length: 2000 }, (_, i) => ({ lsn: BigInt(10 + i), data: M.insert(1, [M.text(String(i)), M.text("\"q\"")]) })),
+      { lsn: 1000n, data: M.commit(1000n, 1040n, 849_000_000_000_000n) }
+    ]
+    // each value alone, on a new decoder's writer (its first buffer outgrown inside the value)
+    for (const [i, v] of values.entries()) {
+      const alone = [messages[0]!, messages[1]!, messages[2 + i]!, messages[messages.length - 1]!]
+      expect(run(PgOutputDecoder.make({ publication: "p" }), [alone])).toEqual(run(Reference.make({ publication: "p" }), [alone]))
+      expect(v.length).toBeGreaterThan(64 * 1024 / 6)
+    }
+    const decoder = PgOutputDecoder.make({ publication: "p" })
+    const reference = Reference.make({ publication: "p" })
+    // all in one batch, twice: the second batch starts on the writer's grown (or given back) buffer
+    for (let round = 0; round < 2; round++) {
+      const got = run(decoder, [messages.slice(round === 0 ? 0 : 1)])
+      expect(got).toEqual(run(reference, [messages.slice(round === 0 ? 0 : 1)]))
+      expect(got.length).toBe(values.length + 2002)
+    }
+  })
+
   it("the bodies of a batch are views of one buffer of their exact size", () => {
     const decoder = PgOutputDecoder.make({ publication: "p" })
     const result = decoder.decode([
