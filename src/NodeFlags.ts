@@ -23,7 +23,8 @@
  * connection's read buffers, the buffers a read's change bodies are written into, and PutRecords request bodies) are
  * mapped on their own instead of carved from the heap, so the memory of freed ones goes back to the
  * system instead of staying resident between fragments. Measured: about 20 MiB lower peak RSS while a
- * backlog drains, at the same throughput.
+ * backlog drains, at the same throughput. A fresh mapping costs a page fault for every 4 KiB written,
+ * so the PutRecords sender keeps a few request body buffers for later requests (kinesis/BodyBuffers).
  */
 import * as Path from "node:path"
 
