@@ -60,10 +60,11 @@ export interface BacklogRun extends BacklogFigures {
 
 /**
  * How often a measured run's frontier is polled (its /metrics, which the service spends CPU time
- * answering: ~3% of its CPU time at one poll every 25 ms, in the README's profile): every POLL_START_MS until the frontier moves, then an eighth of the
- * time the end is estimated to be away (from the frontier's last progress, which comes in steps),
- * between POLL_MIN_MS and POLL_MAX_MS: a 20 s drain is polled ~150 times instead of 800. How late
- * that may see the end is measured for each run (`endWithinSeconds`).
+ * answering: ~3% of its CPU time at one poll every 25 ms, in the README's profile): every
+ * POLL_START_MS until the frontier moves; then an eighth of the time the end is estimated to be
+ * away (from the frontier's last progress), between POLL_MIN_MS and POLL_MAX_MS, and half the last
+ * wait whenever the frontier stood still. How late that may see the end is measured for each run
+ * (`endWithinSeconds`).
  */
 const POLL_START_MS = 100
 const POLL_MIN_MS = 25
@@ -247,6 +248,7 @@ export const setUp = async (settings: Settings, scenarios: ReadonlyArray<Scenari
     let lastShortAt = startedAt
     let moving: { readonly at: number; readonly frontier: number } | undefined
     let polls = 0
+    let waitMs = POLL_START_MS
     await service.waitUntil(`the service's frontier (cdc_frontier_lsn) to reach ${endLsn}`, async () => {
       sample()
       polls++
@@ -256,11 +258,13 @@ export const setUp = async (settings: Settings, scenarios: ReadonlyArray<Scenari
       const now = performance.now()
       lastShortAt = now
       // every poll costs the service a /metrics answer: poll rarely while the end is far, often near it
-      let waitMs = POLL_START_MS
       if (frontier !== undefined && frontier > 0) {
         if (moving !== undefined && frontier > moving.frontier) {
           const remainingMs = ((target - frontier) / (frontier - moving.frontier)) * (now - moving.at)
           waitMs = Math.min(POLL_MAX_MS, Math.max(POLL_MIN_MS, remainingMs / 8))
+        } else if (moving !== undefined) {
+          // it stands still (the last requests in flight?): the end may come with any answer
+          waitMs = Math.max(POLL_MIN_MS, waitMs / 2)
         }
         if (moving === undefined || frontier > moving.frontier) moving = { at: now, frontier }
       }
