@@ -238,9 +238,8 @@ export const make = (options: Options): Decoder => {
     })
   }
 
-  const decode = (messages: ReadonlyArray<WalMessage>): Result.Result<ReadonlyArray<ChangeEvent>, DecodeError> => {
+  const decodeBatch = (messages: ReadonlyArray<WalMessage>): Result.Result<ReadonlyArray<ChangeEvent>, DecodeError> => {
     const events: Array<ChangeEvent> = []
-    bodies.clear()
     /** Indexes in `events` of the records, and their bodies' parts. */
     const records: Array<number> = []
     /** A transaction record: BEGIN before the transaction's first record, COMMIT after its last. */
@@ -424,6 +423,17 @@ export const make = (options: Options): Decoder => {
       ;(events[index] as Draft).body = written[r]!
     }
     return Result.succeed(events)
+  }
+
+  const decode = (messages: ReadonlyArray<WalMessage>): Result.Result<ReadonlyArray<ChangeEvent>, DecodeError> => {
+    try {
+      return decodeBatch(messages)
+    } finally {
+      // nothing of the batch kept between reads: not its last message (a view of a read buffer), nor
+      // the payloads of a batch that failed
+      m.bytes = emptyBody
+      bodies.clear()
+    }
   }
 
   return { plugin: "wal2json", startOptions: startOptions(options), decode }
