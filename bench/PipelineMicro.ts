@@ -2,7 +2,8 @@
  * Micro-benchmark: CPU per change of the pipeline alone (queue, batcher, frontier, publisher and the
  * Effect runtime under them), between in-memory ends: a session handing out reads of about 110
  * changes in transactions of 1 to 5 (B, changes, C), each read's bodies views of one buffer as the
- * wal2json decoder makes them, and a Kinesis client accepting every record one macrotask later.
+ * wal2json decoder makes them, and a Kinesis client accepting every record one macrotask later
+ * (or CLIENT_DELAY_MS later: with 20, a backlog builds up in the queue as against a 20 ms endpoint).
  * Checkouts given as arguments run interleaved in one process, several rounds (the first warms up):
  *
  *   CHANGES=200000 ROUNDS=7 npx node --expose-gc bench/PipelineMicro.ts /path/to/base /path/to/this
@@ -19,6 +20,8 @@ const changes = Number(process.env.CHANGES ?? 200_000)
 const rounds = Number(process.env.ROUNDS ?? 7)
 const perRead = 110
 const bodyBytes = 552
+/** The client's answer comes this many ms later (CLIENT_DELAY_MS; default 0: one macrotask later). */
+const clientDelayMs = Number(process.env.CLIENT_DELAY_MS ?? 0)
 
 /** The backlog as reads, in WAL order. */
 const makeReads = (): Array<Array<ChangeEvent>> => {
@@ -88,7 +91,8 @@ const runOnce = async (root: string): Promise<number> => {
     putRecords: (records) =>
       Effect.callback((resume) => {
         const results = new Array(records.length).fill(ok)
-        setImmediate(() => resume(Effect.succeed(results)))
+        if (clientDelayMs > 0) setTimeout(() => resume(Effect.succeed(results)), clientDelayMs)
+        else setImmediate(() => resume(Effect.succeed(results)))
       }),
     describeLimits: Effect.succeed({ maxRecordBytes: 1024 * 1024 }),
     forStream: () => client

@@ -31,8 +31,8 @@ export interface ChangeQueue<A> {
   readonly offerAll: (items: ReadonlyArray<A>) => Effect.Effect<void>
   /** Waits for at least one item (or the end), then takes every buffered item. Empty only once ended. */
   readonly take: Effect.Effect<ReadonlyArray<A>>
-  /** Takes every buffered item without waiting (possibly none). */
-  readonly poll: () => ReadonlyArray<A>
+  /** Takes the buffered items, at most `max` (default all), oldest first, without waiting (possibly none). */
+  readonly poll: (max?: number) => ReadonlyArray<A>
   /**
    * Notified whenever items are buffered and when the queue ends: a consumer that polls reads its
    * version first, then waits on it (beside other signals, {@link Signal.waitAny}) for what comes next.
@@ -66,8 +66,20 @@ export const make = <A>(options: ChangeQueueOptions<A>): ChangeQueue<A> => {
   const fits = (size: number) =>
     heldCount === 0 || (heldCount < options.maxMessages && heldBytes + size <= options.maxBytes)
 
-  const poll = (): ReadonlyArray<A> => {
-    if (start === buffer.length) return []
+  const poll = (max = Infinity): ReadonlyArray<A> => {
+    if (start === buffer.length || max <= 0) return []
+    if (buffer.length - start > max) {
+      const end = start + max
+      const taken = buffer.slice(start, end)
+      // the array keeps no taken item alive; its taken head is dropped once it is most of it
+      buffer.fill(undefined as A, start, end)
+      start = end
+      if (start > 1024 && start * 2 > buffer.length) {
+        buffer = buffer.slice(start)
+        start = 0
+      }
+      return taken
+    }
     const taken = start === 0 ? buffer : buffer.slice(start)
     buffer = []
     start = 0

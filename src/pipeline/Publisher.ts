@@ -148,6 +148,7 @@ export const make = (
       makeLane(destination, kinesis.ordering, destinations.all.length > 1)
     )
     let nextLane = 0
+    const readyLimit = 2 * kinesis.maxInflight * limits.maxRecords
     const requests = yield* FiberSet.make<void, never>()
     // metrics are updated in place, in the context `run` started in (its metric registry)
     const context = yield* Effect.context<never>()
@@ -316,7 +317,12 @@ export const make = (
       const seenArrivals = queue.arrivals.version()
       if (fatal !== undefined) return yield* Effect.fail(fatal)
       const now = yield* Clock.currentTimeMillis
-      yield* ingest(queue.poll(), now)
+      // With one stream, changes stay in the queue while two full batches per request slot are
+      // ready: the scheduler's per-key bookkeeping stays small (and in cache) however long the
+      // backlog, and nothing waits that could go out. (With several streams everything is taken,
+      // so a slow stream's backlog never holds back another's changes.)
+      const room = lanes.length === 1 ? readyLimit - lanes[0]!.scheduler.readyCount() : Infinity
+      yield* ingest(queue.poll(room), now)
       const draining = queue.isEnded()
       let lingerUntil: number | undefined
       // the streams take turns, starting with a different one each round

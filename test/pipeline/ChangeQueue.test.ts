@@ -82,6 +82,24 @@ describe("ChangeQueue", () => {
       assert.strictEqual(queue.buffered(), 0, "offers after end are ignored")
     }))
 
+  it.effect("poll takes at most the number asked for, oldest first; the rest stays buffered", () =>
+    Effect.gen(function*() {
+      const queue = ChangeQueue.make<number>({ maxMessages: 10_000, maxBytes: 100_000, sizeOf: () => 1 })
+      const items = Array.from({ length: 3_000 }, (_, i) => i)
+      yield* queue.offerAll(items)
+      const taken: Array<number> = []
+      for (const max of [0, 1, 1_500, 700, 10_000]) {
+        const polled = queue.poll(max)
+        assert.isAtMost(polled.length, max)
+        taken.push(...polled)
+        assert.strictEqual(queue.buffered(), 3_000 - taken.length)
+      }
+      assert.deepStrictEqual(taken, items)
+      assert.strictEqual(queue.heldCount(), 3_000, "held until released, not until taken")
+      yield* queue.offerAll([3_000])
+      assert.deepStrictEqual(queue.poll(), [3_000])
+    }))
+
   it.effect("items that are views of one buffer count it whole, once, until the last is released", () =>
     Effect.gen(function*() {
       const first = new Uint8Array(1_000)

@@ -437,3 +437,33 @@ describe("Publisher ordering (property, random workloads and faults)", () => {
     }))
   })
 })
+
+describe("Publisher intake", () => {
+  it.effect("with one stream, changes wait in the queue while two full batches per request slot are ready; all delivered in per-key order", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      // one slot, batches of 2: at most 2 × 1 × 2 = 4 ready beside the request in flight
+      const r = rig({ kinesis: { maxInflight: 1 }, pipeline: { batchMaxRecords: 2 } })
+      r.kinesis.setBehaviour(() => Deferred.await(gate).pipe(Effect.as(KinesisMemory.accept)))
+      const run = yield* r.publisher.run.pipe(Effect.forkChild)
+      // 40 changes on 7 keys, so keys repeat and wait behind their own records
+      yield* read(r, transaction(Array.from({ length: 40 }, (_, i) => i % 7)))
+      yield* idle
+      assert.strictEqual(r.kinesis.requests().length, 1)
+      assert.strictEqual(r.queue.heldCount(), 40, "everything is held until acknowledged")
+      assert.isAtLeast(r.queue.buffered(), 40 - 2 - 4, "the rest waits in the queue")
+      yield* Deferred.succeed(gate, undefined)
+      r.queue.end()
+      yield* Fiber.join(run)
+      const accepted = r.kinesis.accepted()
+      assert.strictEqual(accepted.length, 40)
+      const lastSeq = new Map<string, number>()
+      for (const record of accepted) {
+        const { seq } = decode(record.data)
+        assert.isAbove(seq, lastSeq.get(record.partitionKey) ?? -1, `order of ${record.partitionKey}`)
+        lastSeq.set(record.partitionKey, seq)
+      }
+      assert.strictEqual(r.frontier.outstanding(), 0)
+      assert.strictEqual(r.queue.heldCount(), 0)
+    }))
+})
