@@ -24,4 +24,31 @@ describe("JsonScan", () => {
     expect(seen).toEqual([`a=[1, {"b": "}"}, "]"]`, "c=null", `d={"e":[]}`])
     expect(() => JsonScan.skipValue(encoder.encode(`"open`), 0)).toThrow(JsonScan.Malformed)
   })
+
+  it("checkValue accepts exactly the JSON values JSON.parse accepts, whatever is inserted or removed anywhere", () => {
+    const damaged = fc.tuple(fc.jsonValue({ maxDepth: 3 }), fc.nat(), fc.constantFrom("", " ", ",", ":", "\"", "\\", "{", "}", "[", "]", "\u0001", "0", "-", ".", "e", "E+", "t", "nul", "\\u12", "\\q"), fc.boolean())
+      .map(([value, at, insert, remove]) => {
+        const text = JSON.stringify(value) ?? "null"
+        const i = at % (text.length + 1)
+        return text.slice(0, i) + insert + text.slice(remove ? i + 1 : i)
+      })
+    fc.assert(fc.property(damaged, (text) => {
+      const bytes = encoder.encode(text)
+      let scanned: boolean
+      try {
+        const start = JsonScan.skipWs(bytes, 0)
+        scanned = JsonScan.skipWs(bytes, JsonScan.checkValue(bytes, start)) === bytes.length
+      } catch (error) {
+        if (!(error instanceof JsonScan.Malformed)) throw error
+        scanned = false
+      }
+      let parsed = true
+      try {
+        JSON.parse(text)
+      } catch {
+        parsed = false
+      }
+      expect(scanned).toBe(parsed)
+    }), { numRuns: 5000 })
+  })
 })
