@@ -3,7 +3,11 @@
  * (and cleartext HTTP/2, which the Kinesis SDK's default handler speaks), with the two operations the service calls (DescribeStreamSummary, PutRecords). It checks the
  * PutRecords limits as Kinesis does, acknowledges every record with a shard and a rising sequence
  * number, optionally waits a fixed time per request, and keeps counts plus one end-to-end latency
- * sample per record (ack time minus the commit time found in the record body).
+ * sample per record (ack time minus the commit time found in the record body). A PutRecords body
+ * written as the service writes it is scanned rather than parsed (bench/PutRecordsScan.ts: sizes from
+ * the base64 lengths, only a record's first bytes decoded unless its commit time lies beyond them), so
+ * the endpoint's CPU per record stays small beside the service it shares the machine with; any other
+ * body is parsed with the same results.
  *
  * Run it in its own process so it never shares the measured service's event loop:
  *   node bench/KinesisEndpoint.ts [--port 0] [--endpoint-latency-ms 20] [--shards 4] [--stream bench]
@@ -20,8 +24,10 @@ import type { Readable } from "node:stream"
 import * as Flag from "effect/cli/Flag"
 import { parseArgs } from "../support/Cli.ts"
 import {
-  checkPutRecords, commitTimeOf, defaultLimits, MiB
+  checkPutRecords, commitTimeIn, commitTimeOf, defaultLimits, MiB
 } from "./KinesisLimits.ts"
+import { decodeBase64Head, scanPutRecords } from "./PutRecordsScan.ts"
+import type { ScannedRecords } from "./PutRecordsScan.ts"
 import type { IncomingRecord, PutRecordsLimits } from "./KinesisLimits.ts"
 import { type Distribution, distribution } from "../support/Distribution.ts"
 
@@ -32,6 +38,10 @@ export interface EndpointOptions {
   /** Fixed delay added to every PutRecords request before it is answered. */
   readonly latencyMs: number
   readonly limits: PutRecordsLimits
+  /** Scan PutRecords bodies written as the service writes them (default); false parses every body. */
+  readonly scan?: boolean
+  /** The ack clock, epoch ms (sub-millisecond); for tests. */
+  readonly now?: () => number
 }
 
 export const defaultEndpointOptions: EndpointOptions = {
@@ -62,6 +72,10 @@ export interface EndpointStats {
   readonly recordsWithoutTimestamp: number
   /** Records that were rows a backfill published. */
   readonly backfilledRecords: number
+  /** PutRecords bodies read by the scan rather than parsed. */
+  readonly scannedBodies: number
+  /** Records whose data was decoded whole to look for a commit time beyond its first bytes. */
+  readonly fullDecodes: number
 }
 
 /** The endpoint in this process: a TCP server (HTTP/1.1 or HTTP/2 per connection) plus its counters. */
@@ -69,6 +83,10 @@ export interface KinesisEndpoint {
   readonly server: Net.Server
   readonly stats: () => EndpointStats
   readonly reset: () => void
+  /** Answers a PutRecords body as an HTTP request's would be answered (the response text), or throws its error. */
+  readonly putRecordsBody: (body: Buffer) => Promise<string>
+  /** Fails every record of this partition key from now on (as POST /fail-key); undefined stops. */
+  readonly setFailKey: (partitionKey: string | undefined) => void
   /** Stops listening and drops every open connection. */
   readonly close: () => Promise<void>
 }
@@ -145,12 +163,37 @@ const readBody = (request: Request, maxBytes: number): Promise<Buffer> =>
     request.on("error", reject)
   })
 
+/** A request body as JSON; it must be an object. */
+const parseBody = (body: Buffer): Record<string, unknown> => {
+  let input: unknown
+  try {
+    input = JSON.parse(body.toString("utf8"))
+  } catch {
+    throw new RequestProblem("SerializationException", "request body is not JSON")
+  }
+  if (!isRecord(input)) throw new RequestProblem("SerializationException", "request body is not a JSON object")
+  return input
+}
+
+/** A PutRecords request's records: their sizes and keys, each one's first bytes and whole data. */
+interface Batch {
+  readonly incoming: ReadonlyArray<IncomingRecord>
+  /** The start of a record's data: at least {@link HEAD_BYTES} of it, or all; valid until the next call. */
+  readonly head: (index: number) => Buffer
+  readonly data: (index: number) => Buffer
+}
+
+/** How much of a record's data is decoded to find its action and commit time (both near its start). */
+const HEAD_BYTES = 288
+
+const FAILED_ENTRY = JSON.stringify({ ErrorCode: "ProvisionedThroughputExceededException", ErrorMessage: "Rate exceeded for the key (bench)" })
+
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions): KinesisEndpoint => {
   const streamArn = `arn:aws:kinesis:${options.region}:${accountId}:stream/${options.streamName}`
-  const sequences = Array.from({ length: options.shardCount }, () => 0n)
-  const sequenceBase = 49_000_000_000_000_000_000_000_000_000_000_000_000_000_000_000n
+  // sequence numbers are 49 followed by 45 digits: the shard's count of records
+  const sequences = Array.from({ length: options.shardCount }, () => 0)
 
   let requests = 0
   let rejected: Record<string, number> = {}
@@ -163,6 +206,11 @@ export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions):
   let samples = new Samples()
   let withoutTimestamp = 0
   let backfilled = 0
+  let scannedBodies = 0
+  let fullDecodes = 0
+  const now = options.now ?? (() => performance.timeOrigin + performance.now())
+  const shardIds = Array.from({ length: options.shardCount }, (_, i) => shardId(i))
+  const headScratch = Buffer.alloc(HEAD_BYTES)
 
   const checkStream = (input: Record<string, unknown>): void => {
     const name = typeof input.StreamName === "string"
@@ -193,45 +241,64 @@ export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions):
     }
   }
 
-  const decodeRecords = (input: Record<string, unknown>): Array<IncomingRecord> => {
+  /** The records of a parsed body, their data decoded. */
+  const decodeRecords = (input: Record<string, unknown>): Batch => {
     if (!Array.isArray(input.Records)) throw new RequestProblem("ValidationException", "Records is required")
-    return input.Records.map((raw: unknown, i): IncomingRecord => {
+    const data: Array<Buffer> = []
+    const incoming = input.Records.map((raw: unknown, i): IncomingRecord => {
       if (!isRecord(raw) || typeof raw.Data !== "string" || typeof raw.PartitionKey !== "string") {
         throw new RequestProblem("ValidationException", `records.${i + 1}: Data (base64) and PartitionKey are required`)
       }
-      return { data: Buffer.from(raw.Data, "base64"), partitionKey: raw.PartitionKey }
+      data.push(Buffer.from(raw.Data, "base64"))
+      return { dataBytes: data[i]!.length, partitionKey: raw.PartitionKey }
     })
+    return { incoming, head: (i) => data[i]!, data: (i) => data[i]! }
   }
 
-  const putRecords = async (input: Record<string, unknown>): Promise<unknown> => {
-    checkStream(input)
-    const incoming = decodeRecords(input)
+  /** The records of a scanned body: only a record's first bytes are decoded, into one scratch buffer. */
+  const scannedBatch = (body: Buffer, scanned: ScannedRecords): Batch => {
+    const incoming = new Array<IncomingRecord>(scanned.partitionKeys.length)
+    for (let i = 0; i < incoming.length; i++) {
+      incoming[i] = { dataBytes: scanned.dataBytes[i]!, partitionKey: scanned.partitionKeys[i]! }
+    }
+    return {
+      incoming,
+      head: (i) => headScratch.subarray(0, decodeBase64Head(body, scanned.starts[i]!, scanned.ends[i]!, headScratch, HEAD_BYTES)),
+      data: (i) => Buffer.from(body.toString("latin1", scanned.starts[i]!, scanned.ends[i]!), "base64")
+    }
+  }
+
+  const putRecords = async (batch: Batch): Promise<string> => {
+    const incoming = batch.incoming
     const violation = checkPutRecords(incoming, options.limits)
     if (violation !== undefined) throw new RequestProblem(violation.type, violation.message)
     if (options.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, options.latencyMs))
-    // sub-millisecond, like the commit timestamps it is compared with
-    const ackMs = performance.timeOrigin + performance.now()
-    const results = new Array<{ SequenceNumber: string; ShardId: string } | { ErrorCode: string; ErrorMessage: string }>(
-      incoming.length
-    )
+    const ackMs = now()
     let failed = 0
+    let results = ""
     for (let i = 0; i < incoming.length; i++) {
       const record = incoming[i]!
+      if (i > 0) results += ","
       if (record.partitionKey === failKey) {
-        results[i] = { ErrorCode: "ProvisionedThroughputExceededException", ErrorMessage: "Rate exceeded for the key (bench)" }
+        results += FAILED_ENTRY
         failed++
         continue
       }
       const shard = shardOf(record.partitionKey, options.shardCount)
-      const sequence = (sequences[shard] = sequences[shard]! + 1n)
-      results[i] = { SequenceNumber: String(sequenceBase + sequence), ShardId: shardId(shard) }
-      dataBytes += record.data.length
-      // the action is among the first fields, after the position
-      if (record.data.subarray(0, 96).indexOf(backfillAction) >= 0) {
+      const sequence = ++sequences[shard]!
+      results += `{"SequenceNumber":"49${String(sequence).padStart(45, "0")}","ShardId":"${shardIds[shard]}"}`
+      dataBytes += record.dataBytes
+      // the action is among the first fields, after the position; the commit time near the start
+      const head = batch.head(i)
+      if (head.subarray(0, 96).indexOf(backfillAction) >= 0) {
         backfilled++
         continue
       }
-      const commitMs = commitTimeOf(record.data)
+      let commitMs = commitTimeIn(head, head.length === record.dataBytes)
+      if (commitMs === null) {
+        fullDecodes++
+        commitMs = commitTimeOf(batch.data(i))
+      }
       if (commitMs === undefined) withoutTimestamp++
       else samples.push(ackMs - commitMs)
     }
@@ -241,15 +308,33 @@ export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions):
       firstAckMs ??= ackMs
       lastAckMs = ackMs
     }
-    return { FailedRecordCount: failed, Records: results }
+    return `{"FailedRecordCount":${failed},"Records":[${results}]}`
   }
 
-  const operations: Record<string, (input: Record<string, unknown>) => unknown> = {
-    "Kinesis_20131202.DescribeStreamSummary": describeStreamSummary,
-    "Kinesis_20131202.PutRecords": putRecords
+  /** A PutRecords body: scanned when it has the service's shape, else parsed. */
+  const putRecordsBody = async (body: Buffer): Promise<string> => {
+    const scanned = options.scan === false ? undefined : scanPutRecords(body)
+    if (scanned !== undefined) {
+      scannedBodies++
+      const members: Record<string, unknown> = {}
+      if (scanned.streamName !== undefined) members.StreamName = scanned.streamName
+      if (scanned.streamArn !== undefined) members.StreamARN = scanned.streamArn
+      checkStream(members)
+      return putRecords(scannedBatch(body, scanned))
+    }
+    const input = parseBody(body)
+    checkStream(input)
+    return putRecords(decodeRecords(input))
+  }
+
+  /** Each operation's answer: a JSON text. */
+  const operations: Record<string, (body: Buffer) => Promise<string>> = {
+    "Kinesis_20131202.DescribeStreamSummary": async (body) => JSON.stringify(describeStreamSummary(parseBody(body))),
+    "Kinesis_20131202.PutRecords": putRecordsBody
   }
 
   const stats = (): EndpointStats => ({
+    scannedBodies, fullDecodes,
     requests, rejected: { ...rejected }, records, failedRecords, dataBytes, firstAckMs, lastAckMs,
     latencyMs: distribution(samples.view()), recordsWithoutTimestamp: withoutTimestamp, backfilledRecords: backfilled
   })
@@ -265,10 +350,14 @@ export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions):
     samples = new Samples()
     withoutTimestamp = 0
     backfilled = 0
+    scannedBodies = 0
+    fullDecodes = 0
   }
 
   const answer = (response: Response, status: number, body: unknown, contentType = "application/x-amz-json-1.1"): void => {
-    const text = JSON.stringify(body)
+    answerText(response, status, JSON.stringify(body), contentType)
+  }
+  const answerText = (response: Response, status: number, text: string, contentType = "application/x-amz-json-1.1"): void => {
     response.writeHead(status, {
       "content-type": contentType,
       "content-length": Buffer.byteLength(text),
@@ -297,14 +386,7 @@ export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions):
       }
       // a whole request may be 5 MiB of record bytes, base64 makes it 4/3 of that, plus JSON framing
       const body = await readBody(request, 8 * MiB)
-      let input: unknown
-      try {
-        input = JSON.parse(body.toString("utf8"))
-      } catch {
-        throw new RequestProblem("SerializationException", "request body is not JSON")
-      }
-      if (!isRecord(input)) throw new RequestProblem("SerializationException", "request body is not a JSON object")
-      answer(response, 200, await operation(input))
+      answerText(response, 200, await operation(body))
     } catch (error) {
       const problem = error instanceof RequestProblem ? error : new RequestProblem("InternalFailure", String(error), 500)
       rejected[problem.type] = (rejected[problem.type] ?? 0) + 1
@@ -342,7 +424,10 @@ export const makeEndpoint = (options: EndpointOptions = defaultEndpointOptions):
       server.close(() => resolve())
       for (const socket of sockets) socket.destroy()
     })
-  return { server, stats, reset, close }
+  const setFailKey = (key: string | undefined): void => {
+    failKey = key
+  }
+  return { server, stats, reset, putRecordsBody, setFailKey, close }
 }
 
 /** Listens on 127.0.0.1; resolves with the port. */

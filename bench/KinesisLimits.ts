@@ -20,10 +20,44 @@ export const defaultLimits: PutRecordsLimits = {
   maxPartitionKeyChars: 256
 }
 
-/** One record as it arrives: decoded data and its partition key. */
+/** One record as it arrives: the size of its decoded data and its partition key. */
 export interface IncomingRecord {
-  readonly data: Buffer
+  readonly dataBytes: number
   readonly partitionKey: string
+}
+
+/** Characters (code points; a lone surrogate counts as one) of a string, as `[...text].length`. */
+export const codePoints = (text: string): number => {
+  let n = text.length
+  for (let i = 0; i < text.length - 1; i++) {
+    const c = text.charCodeAt(i)
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = text.charCodeAt(i + 1)
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--
+        i++
+      }
+    }
+  }
+  return n
+}
+
+/** UTF-8 bytes of a string (a lone surrogate as the 3 bytes of U+FFFD), as `Buffer.byteLength`. */
+export const utf8Bytes = (text: string): number => {
+  let n = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x80) n += 1
+    else if (c < 0x800) n += 2
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const d = text.charCodeAt(i + 1)
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n += 4
+        i++
+      } else n += 3
+    } else n += 3
+  }
+  return n
 }
 
 /** The error Kinesis answers with (HTTP 400) when a request breaks a limit. */
@@ -46,14 +80,14 @@ export const checkPutRecords = (
   let total = 0
   for (let i = 0; i < records.length; i++) {
     const record = records[i]!
-    const keyChars = [...record.partitionKey].length
+    const keyChars = codePoints(record.partitionKey)
     if (keyChars < 1 || keyChars > limits.maxPartitionKeyChars) {
       return {
         type: "ValidationException",
         message: `1 validation error detected: Value at 'records.${i + 1}.member.partitionKey' failed to satisfy constraint: Member must have length between 1 and ${limits.maxPartitionKeyChars}`
       }
     }
-    const size = record.data.length + Buffer.byteLength(record.partitionKey, "utf8")
+    const size = record.dataBytes + utf8Bytes(record.partitionKey)
     if (size > limits.maxRecordBytes) {
       return {
         type: "ValidationException",
@@ -95,10 +129,20 @@ const quote = 0x22
  * byte search rather than a JSON parse, so a large body costs little.
  */
 export const commitTimeOf = (body: Buffer): number | undefined => {
-  const at = body.indexOf(timestampKey)
-  if (at < 0) return undefined
+  const found = commitTimeIn(body, true)
+  return found === null ? undefined : found
+}
+
+/**
+ * {@link commitTimeOf} of a body of which `head` is the start (all of it when `complete`): null when
+ * the answer may lie beyond the head.
+ */
+export const commitTimeIn = (head: Buffer, complete: boolean): number | undefined | null => {
+  const at = head.indexOf(timestampKey)
+  if (at < 0) return complete ? undefined : null
   const start = at + timestampKey.length
-  const end = body.indexOf(quote, start)
-  if (end < 0 || end - start > 40) return undefined
-  return parsePgTimestamp(body.toString("latin1", start, end))
+  const end = head.indexOf(quote, start)
+  if (end < 0) return complete || head.length - start > 40 ? undefined : null
+  if (end - start > 40) return undefined
+  return parsePgTimestamp(head.toString("latin1", start, end))
 }

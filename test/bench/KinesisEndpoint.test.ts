@@ -53,7 +53,7 @@ describe("timestamps and distributions", () => {
   })
 
   it("checks the per-request, per-record and per-key limits", () => {
-    const record = (bytes: number, key = "k") => ({ data: Buffer.alloc(bytes), partitionKey: key })
+    const record = (bytes: number, key = "k") => ({ dataBytes: bytes, partitionKey: key })
     expect(checkPutRecords([record(10)])).toBeUndefined()
     expect(checkPutRecords([])?.type).toBe("ValidationException")
     expect(checkPutRecords(Array.from({ length: 501 }, () => record(1)))?.type).toBe("ValidationException")
