@@ -184,7 +184,7 @@ interface Batch {
 }
 
 /** How much of a record's data is decoded to find its action and commit time (both near its start). */
-const HEAD_BYTES = 288
+const HEAD_BYTES = 144
 
 const FAILED_ENTRY = JSON.stringify({ ErrorCode: "ProvisionedThroughputExceededException", ErrorMessage: "Rate exceeded for the key (bench)" })
 

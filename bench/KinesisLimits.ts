@@ -112,6 +112,16 @@ const timestampPattern = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:
  * milliseconds with the microseconds kept as a fraction. Undefined when it is not one.
  */
 export const parsePgTimestamp = (text: string): number | undefined => {
+  // the records of one transaction carry the same commit time: the last one parsed is kept
+  if (text === lastText) return lastValue
+  lastValue = parseTimestamp(text)
+  lastText = text
+  return lastValue
+}
+let lastText: string | undefined
+let lastValue: number | undefined
+
+const parseTimestamp = (text: string): number | undefined => {
   const m = timestampPattern.exec(text)
   if (m === null) return undefined
   const utc = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]))
