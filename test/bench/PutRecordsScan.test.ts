@@ -137,6 +137,14 @@ describe("the endpoint's scan of PutRecords bodies", () => {
     expect(endpoints.scan.stats().scannedBodies).toBeGreaterThan(0)
   })
 
+  it("measures Data that is not base64 by its length (its characters are not checked; no SDK writes such a body)", async () => {
+    const endpoints = pair({})
+    const body = Buffer.from(`{"StreamName":"bench","Records":[{"Data":"ab\u0001d","PartitionKey":"k"}]}`)
+    expect(scanPutRecords(body)?.dataBytes).toEqual([3])
+    expect(await outcome(endpoints.scan.putRecordsBody(body))).toMatch(/^ok /)
+    expect(await outcome(endpoints.parse.putRecordsBody(body))).toMatch(/^error SerializationException/)
+  })
+
   it("sizes records from their base64 and decodes a record's start exactly", () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), fc.integer({ min: 3, max: 500 }), (data, max) => {
       const body = encodeBody({ StreamName: "s" }, [{ data, partitionKey: "k" }])
