@@ -19,10 +19,10 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY src ./src
 # Fill the cache: with no configuration the service loads every module, then stops with exit code 2.
-RUN node --max-semi-space-size=2 --heap-growing-percent=150 --expose-gc src/main.ts > /dev/null 2>&1; test $? -eq 2
+RUN node --max-semi-space-size=2 --heap-growing-percent=100 --expose-gc src/main.ts > /dev/null 2>&1; test $? -eq 2
 # Non-root, fixed uid (Kubernetes runAsNonRoot / runAsUser: 10001). No credentials in the image:
 # configuration comes from the environment, AWS credentials from the SDK chain (IRSA on EKS, task role on ECS).
 USER 10001:10001
 EXPOSE 8080
 STOPSIGNAL SIGTERM
-CMD ["node", "--max-semi-space-size=2", "--heap-growing-percent=150", "--expose-gc", "src/main.ts"]
+CMD ["node", "--max-semi-space-size=2", "--heap-growing-percent=100", "--expose-gc", "src/main.ts"]

@@ -6,9 +6,10 @@
  * A small young generation (2 MiB semi-spaces instead of 16) keeps peak RSS about 90 MiB lower
  * while a backlog drains, at no measured cost in throughput: most of what the hot path allocates
  * dies within one scavenge, and what survives is the queue's content, which is bounded anyway.
- * A fixed heap growing factor of 2.5 (V8 otherwise lets the old generation grow up to 4× its live
- * size before a full collection) keeps peak RSS another ~30 MiB lower, at no measured cost either:
- * interleaved 500,000-change drains, 185–193 MiB against 215–230 MiB, the same CPU time.
+ * A fixed heap growing factor of 2 (V8 otherwise lets the old generation grow up to 4× its live
+ * size before a full collection) keeps the garbage a drain leaves in the old generation small: in
+ * paired drains of one backlog (the factor 2.5 beside it), peaks 8–45 MiB lower in every pair, at
+ * about the same CPU per change with wal2json and 2–10% more with pgoutput (README, Performance).
  * `--expose-gc` gives src/observability/MemoryRelease.ts its one full collection when the service
  * turns idle after heavy work: an idle process allocates too little for V8 to collect on its own, so
  * what the work left behind (a stuck key's minutes, a backlog) otherwise stays resident.
@@ -28,7 +29,7 @@
  */
 import * as Path from "node:path"
 
-export const nodeFlags: ReadonlyArray<string> = ["--max-semi-space-size=2", "--heap-growing-percent=150", "--expose-gc"]
+export const nodeFlags: ReadonlyArray<string> = ["--max-semi-space-size=2", "--heap-growing-percent=100", "--expose-gc"]
 
 /** The compile cache's directory, relative to the repository (or to /app in the container). */
 export const compileCacheDirectory = "node_modules/.cache/cdc-compile-cache"
