@@ -122,5 +122,18 @@ export const currentLsn = (pg: PgCluster): Promise<string> => pg.psql("SELECT pg
 export const createSlot = (pg: PgCluster, slot: string, plugin: "wal2json" | "pgoutput" = "wal2json"): Promise<string> =>
   pg.psql(`SELECT lsn FROM pg_create_logical_replication_slot('${slot}', '${plugin}')`)
 
-export const dropSlot = (pg: PgCluster, slot: string): Promise<string> =>
-  pg.psql(`SELECT pg_drop_replication_slot('${slot}') FROM pg_replication_slots WHERE slot_name = '${slot}'`)
+/**
+ * Drops a slot once no walsender holds it: a client that just stopped may still have its walsender
+ * for a moment (dropping an active slot fails), so this waits up to 10 s, then ends that walsender.
+ */
+export const dropSlot = async (pg: PgCluster, slot: string): Promise<string> => {
+  const active = `SELECT active_pid FROM pg_replication_slots WHERE slot_name = '${slot}' AND active`
+  for (let waited = 0; waited < 10_000 && (await pg.psql(active)).trim() !== ""; waited += 100) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  await pg.psql(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '${slot}' AND active`)
+  for (let waited = 0; waited < 10_000 && (await pg.psql(active)).trim() !== ""; waited += 100) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  return pg.psql(`SELECT pg_drop_replication_slot('${slot}') FROM pg_replication_slots WHERE slot_name = '${slot}'`)
+}
