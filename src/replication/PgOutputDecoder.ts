@@ -438,6 +438,16 @@ export const make = (options: Options): Decoder => {
   }
 
   /** Writes the BEGIN record when the open transaction is about to get its first record. */
+  /** An insert record of `row` (an insert, or the second half of a key change). */
+  const insertRecord = (events: Array<ChangeEvent>, lsn: Lsn.Lsn, relation: Relation, row: Tuple, key: string | undefined): void => {
+    const start = writer.length
+    const commitIdx = writeHeader(INSERT, lsn, relation)
+    writer.ascii(`,"columns":`)
+    writeColumns(relation, row, false)
+    writer.bytes(relation.pkJson)
+    rowEvent(events, start, lsn, "I", relation, commitIdx, key)
+  }
+
   const beforeRecord = (events: Array<ChangeEvent>): void => {
     if (!beginPending) return
     beginPending = false
@@ -511,12 +521,7 @@ export const make = (options: Options): Decoder => {
         beforeRecord(events)
         const key = primaryKey(relation, row, undefined)
         if (relation.deferrable && key !== undefined) sharedKeys.arrived(`${relation.tableKey}${key}`, imageOf(relation, row))
-        const start = writer.length
-        const commitIdx = writeHeader(INSERT, lsn, relation)
-        writer.ascii(`,"columns":`)
-        writeColumns(relation, row, false)
-        writer.bytes(relation.pkJson)
-        rowEvent(events, start, lsn, "I", relation, commitIdx, key)
+        insertRecord(events, lsn, relation, row, key)
         break
       }
       case 0x55: { // U: relation, optional 'K'/'O' old tuple, 'N' new tuple
@@ -562,12 +567,7 @@ export const make = (options: Options): Decoder => {
             writer.bytes(relation.pkJson)
             rowEvent(events, start, lsn, "D", relation, commitIdx, oldKey)
           }
-          const start = writer.length
-          const commitIdx = writeHeader(INSERT, lsn, relation)
-          writer.ascii(`,"columns":`)
-          writeColumns(relation, row, false)
-          writer.bytes(relation.pkJson)
-          rowEvent(events, start, lsn, "I", relation, commitIdx, key)
+          insertRecord(events, lsn, relation, row, key)
           break
         }
         const start = writer.length
