@@ -9,7 +9,7 @@
  * back-pressure reaches PostgreSQL through TCP. An item larger than the byte bound is admitted
  * alone, when nothing else is held, so it cannot deadlock.
  *
- * Items may be views of larger buffers they share (the wal2json decoder writes the bodies of one
+ * Items may be views of larger buffers they share (both decoders write the bodies of one
  * read into one buffer). Such a buffer stays in memory while any item holding it is alive, so
  * it is counted whole, once, from the first held item that references it until the last is
  * released: the byte bound is the memory the items keep, not just the bytes they show.

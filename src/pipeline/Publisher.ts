@@ -68,7 +68,7 @@ const EVENT_OVERHEAD_BYTES = 416
 export const eventBytes = (event: ChangeEvent): number => EVENT_OVERHEAD_BYTES + 2 * (event.pk?.length ?? 0)
 
 /**
- * The buffer a change's body is a view of (with wal2json, one buffer per decoded read, shared by the
+ * The buffer a change's body is a view of (one buffer per decoded read, shared by the
  * changes of that read): the queue counts it whole while any of them is held.
  */
 export const eventBuffer = (event: ChangeEvent): ArrayBufferLike => event.body.buffer
