@@ -10,6 +10,7 @@ import * as Lsn from "../../src/domain/Lsn.ts"
 import type { Kinesalite } from "../../support/KinesaliteHarness.ts"
 import type { PgCluster } from "../../support/PostgresHarness.ts"
 import { type ServiceProcess, serviceEnvFor, startService } from "../../support/ServiceProcess.ts"
+import { awaitWalFlushed } from "../decoding/slotChanges.ts"
 
 /** The service processes and helper children a test file starts; `killAll` in afterAll. */
 export const processTracker = () => {
@@ -286,6 +287,8 @@ export const createWitness = async (pg: PgCluster): Promise<string> => {
 
 /** Every change of `table` the witness slot has seen (not consumed), each with its commit's end LSN. */
 export const witnessedChanges = async (pg: PgCluster, slot: string, table: string): Promise<ReadonlyArray<WitnessedChange>> => {
+  // the test clusters run with synchronous_commit=off, and a slot is read only up to the flushed WAL
+  await awaitWalFlushed(pg)
   const out = await pg.psql(
     `SELECT data FROM pg_logical_slot_peek_changes('${slot}', NULL, NULL, 'format-version', '2', 'include-lsn', '1', ` +
       `'add-tables', 'public.${table}')`
