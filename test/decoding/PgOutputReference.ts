@@ -2,7 +2,7 @@
  * The pgoutput decoder as it was before bodies were written as bytes (commit b705fd1): it renders
  * each record as a string and encodes it with TextEncoder. Kept only as the reference the decoder's
  * property test (pgoutput-rendering.test.ts) compares the decoder with; its commit-time text and
- * milliseconds are the ones of that commit too (below), so a change there is caught as well.
+ * milliseconds are the ones of that commit too (test/replication/CommitTimestampReference.ts), so a change there is caught as well.
  */
 import * as Result from "effect/Result"
 import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
@@ -14,29 +14,7 @@ import * as DeferredKeys from "../../src/replication/DeferredKeys.ts"
 import * as KeyCatalog from "../../src/replication/KeyCatalog.ts"
 import * as PgOutputValues from "../../src/replication/PgOutputValues.ts"
 import * as RecordBodies from "../../src/replication/RecordBodies.ts"
-
-/** CommitTimestamp's functions as of commit b705fd1. */
-const CommitTimestamp = (() => {
-  const pgEpochOffsetMicros = 946_684_800_000_000n
-  const pad = (n: number, width: number): string => String(n).padStart(width, "0")
-  return {
-    pgMicrosToMillis: (micros: bigint): number => Number((micros + pgEpochOffsetMicros) / 1000n),
-    formatPgMicrosUtc: (micros: bigint): string => {
-      const epochMicros = micros + pgEpochOffsetMicros
-      let fractionMicros = Number(epochMicros % 1_000_000n)
-      let seconds = epochMicros / 1_000_000n
-      if (fractionMicros < 0) {
-        fractionMicros += 1_000_000
-        seconds -= 1n
-      }
-      const date = new Date(Number(seconds) * 1000)
-      const text = `${pad(date.getUTCFullYear(), 4)}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)} ` +
-        `${pad(date.getUTCHours(), 2)}:${pad(date.getUTCMinutes(), 2)}:${pad(date.getUTCSeconds(), 2)}`
-      const fraction = fractionMicros === 0 ? "" : "." + pad(fractionMicros, 6).replace(/0+$/, "")
-      return `${text}${fraction}+00`
-    }
-  }
-})()
+import * as CommitTimestamp from "../replication/CommitTimestampReference.ts"
 
 export interface Options {
   /** The publication the slot streams (PUBLICATION_NAME). */
