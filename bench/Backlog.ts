@@ -128,12 +128,13 @@ export const createSlot = (pg: PgCluster, slot: string, plugin: "wal2json" | "pg
  */
 export const dropSlot = async (pg: PgCluster, slot: string): Promise<string> => {
   const active = `SELECT active_pid FROM pg_replication_slots WHERE slot_name = '${slot}' AND active`
-  for (let waited = 0; waited < 10_000 && (await pg.psql(active)).trim() !== ""; waited += 100) {
-    await new Promise((resolve) => setTimeout(resolve, 100))
+  const untilInactive = async () => {
+    for (let waited = 0; waited < 10_000 && (await pg.psql(active)).trim() !== ""; waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
   }
+  await untilInactive()
   await pg.psql(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '${slot}' AND active`)
-  for (let waited = 0; waited < 10_000 && (await pg.psql(active)).trim() !== ""; waited += 100) {
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
+  await untilInactive()
   return pg.psql(`SELECT pg_drop_replication_slot('${slot}') FROM pg_replication_slots WHERE slot_name = '${slot}'`)
 }
