@@ -10,8 +10,6 @@ import { DescribeStreamSummaryCommand, KinesisClient as SdkClient, type KinesisC
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Http from "node:http"
-import * as Https from "node:https"
 import type { KinesisConfig } from "../config/ServiceConfig.ts"
 import type { StreamRef } from "../config/Streams.ts"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
@@ -20,6 +18,11 @@ import { KinesisClient, type PutRecordsEntry } from "./KinesisClient.ts"
 import * as PutRecordsHttp from "./PutRecordsHttp.ts"
 
 const MiB = 1024 * 1024
+
+// through getBuiltinModule, not `import`: an ES import of node:http reads every export, and its
+// WebSocket getters load Node's fetch implementation (undici), which nothing here uses
+const Http = process.getBuiltinModule("node:http")
+const Https = process.getBuiltinModule("node:https")
 
 /** What the service leaves to the SDK's defaults and a test may set. */
 export interface SdkOverrides {

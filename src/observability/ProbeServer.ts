@@ -16,11 +16,14 @@ import * as HttpServer from "effect/http/HttpServer"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type { ServeError } from "effect/http/HttpServerError"
 import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
-import { createServer } from "node:http"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
 import { Health, type HealthSnapshot } from "./Health.ts"
 import * as MemoryRelease from "./MemoryRelease.ts"
 import * as Metrics from "./Metrics.ts"
+
+// node:http through getBuiltinModule, not `import`: an ES import of node:http reads every export,
+// and its WebSocket getters load Node's fetch implementation (undici), which nothing here uses
+const { createServer } = process.getBuiltinModule("node:http")
 
 export interface ProbeServerOptions {
   readonly port: number
