@@ -125,9 +125,37 @@ describe("probe server", () => {
       expect(body.match(/^cdc_changes_received_total\{action="U"\} .*$/gm)).toEqual([`cdc_changes_received_total{action="U"} 3`])
     }))
 
-  it.live("an unknown path is 404", () =>
+  it.live("an unknown path is 404, as is any method but GET; a query string is ignored", () =>
     Effect.gen(function*() {
       const server = yield* start()
       expect((yield* server.get("/nope")).status).toBe(404)
+      expect((yield* server.get("/healthz?verbose=1")).status).toBe(200)
+      const post = yield* Effect.promise(() => fetch(`http://127.0.0.1:${server.port}/healthz`, { method: "POST", body: "{}" }))
+      expect(post.status).toBe(404)
+    }))
+
+  it.live("once its scope closes, the server has stopped listening and the port is free, even with a keep-alive connection open", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.scoped(Effect.gen(function*() {
+        const server = yield* start()
+        // fetch keeps its connection alive after the answer
+        expect((yield* server.get("/healthz")).status).toBe(200)
+        return server.port
+      }))
+      const refused = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/healthz`).then(() => "answered", () => "refused"))
+      expect(refused).toBe("refused")
+      const again = yield* Layer.build(ProbeServer.layer({ port, host: "127.0.0.1" }).pipe(Layer.provide(Health.layer()))).pipe(Effect.scoped)
+      expect(Context.get(again, ProbeServer.ProbeServer).port).toBe(port)
+    }))
+
+  it.live("a port in use fails the layer with a ServeError naming the cause", () =>
+    Effect.gen(function*() {
+      const server = yield* start()
+      const error = yield* Layer.build(ProbeServer.layer({ port: server.port, host: "127.0.0.1" }).pipe(Layer.provide(Health.layer()))).pipe(
+        Effect.scoped,
+        Effect.flip
+      )
+      expect(error._tag).toBe("ServeError")
+      expect(String((error.cause as Error).message)).toContain("EADDRINUSE")
     }))
 })
