@@ -17,11 +17,19 @@ const hexDigits = "0123456789abcdef"
 const upperHexDigits = "0123456789ABCDEF"
 
 export class BodyWriter {
-  private scratch: Buffer = Buffer.allocUnsafeSlow(INITIAL_BYTES)
+  private scratch: Buffer
   /** Bytes written in this batch. */
   length = 0
   /** Start and end of every body of this batch. */
   private readonly marks: Array<number> = []
+
+  private readonly initialBytes: number
+
+  /** `initialBytes`: the scratch buffer's size at first (it doubles as needed). */
+  constructor(initialBytes: number = INITIAL_BYTES) {
+    this.initialBytes = initialBytes
+    this.scratch = Buffer.allocUnsafeSlow(initialBytes)
+  }
 
   /** Room for `bytes` more bytes. */
   ensure(bytes: number): void {
@@ -76,6 +84,16 @@ export class BodyWriter {
     let o = this.length
     for (let i = start; i < end; i++) out[o++] = source[i]!
     this.length = o
+  }
+
+  /** What `other` wrote in `[start, end)`, as it is. */
+  append(other: BodyWriter, start: number, end: number): void {
+    this.slice(other.scratch, start, end)
+  }
+
+  /** What was written in `[start, end)` as text, decoded as UTF-8. */
+  text(start: number, end: number): string {
+    return this.scratch.toString("utf8", start, end)
   }
 
   /** A non-negative integer in decimal. */
@@ -198,7 +216,8 @@ export class BodyWriter {
   /** Drops everything written in this batch. */
   reset(): void {
     this.length = 0
-    this.marks.length = 0
-    if (this.scratch.length > KEEP_BYTES) this.scratch = Buffer.allocUnsafeSlow(INITIAL_BYTES)
+    // setting an array's length is a runtime call: only when there are marks
+    if (this.marks.length > 0) this.marks.length = 0
+    if (this.scratch.length > KEEP_BYTES) this.scratch = Buffer.allocUnsafeSlow(this.initialBytes)
   }
 }

@@ -23,9 +23,15 @@ const pgEpochOffsetMicrosNumber = 946_684_800_000_000
 /** Timestamps within this many microseconds of 2000-01-01 (±253 years) are computed with doubles, exactly. */
 const EXACT_MICROS = 8_000_000_000_000_000n
 
+/**
+ * Microseconds since 2000-01-01 UTC: a bigint, or a number when the decoder could read it as one
+ * exactly (an integer within ±2^52, well inside the fast path's bounds).
+ */
+export type PgMicros = bigint | number
+
 /** Epoch milliseconds of a PostgreSQL timestamp (microseconds since 2000-01-01 UTC). */
-export const pgMicrosToMillis = (micros: bigint): number => {
-  if (micros < EXACT_MICROS && micros > -EXACT_MICROS) {
+export const pgMicrosToMillis = (micros: PgMicros): number => {
+  if (typeof micros === "number" || (micros < EXACT_MICROS && micros > -EXACT_MICROS)) {
     // a safe integer: the remainder and the division are exact (the division truncates, as bigint's)
     const epochMicros = Number(micros) + pgEpochOffsetMicrosNumber
     return (epochMicros - (epochMicros % 1000)) / 1000
@@ -54,10 +60,10 @@ const secondsText = (seconds: number): string => {
  * A PostgreSQL timestamp (microseconds since 2000-01-01 UTC) as PostgreSQL prints a `timestamptz`
  * in ISO style with TimeZone UTC: `2026-11-21 04:41:02.123456+00`, trailing zeros of the fraction dropped.
  */
-export const formatPgMicrosUtc = (micros: bigint): string => {
+export const formatPgMicrosUtc = (micros: PgMicros): string => {
   let fractionMicros: number
   let seconds: number
-  if (micros < EXACT_MICROS && micros > -EXACT_MICROS) {
+  if (typeof micros === "number" || (micros < EXACT_MICROS && micros > -EXACT_MICROS)) {
     const epochMicros = Number(micros) + pgEpochOffsetMicrosNumber
     fractionMicros = epochMicros % 1_000_000
     seconds = (epochMicros - fractionMicros) / 1_000_000
@@ -70,6 +76,12 @@ export const formatPgMicrosUtc = (micros: bigint): string => {
     fractionMicros += 1_000_000
     seconds -= 1
   }
-  const fraction = fractionMicros === 0 ? "" : "." + pad(fractionMicros, 6).replace(/0+$/, "")
-  return `${secondsText(seconds)}${fraction}+00`
+  if (fractionMicros === 0) return `${secondsText(seconds)}+00`
+  // the fraction's six digits without their trailing zeros
+  let digits = 6
+  while (fractionMicros % 10 === 0) {
+    fractionMicros /= 10
+    digits--
+  }
+  return `${secondsText(seconds)}.${pad(fractionMicros, digits)}+00`
 }

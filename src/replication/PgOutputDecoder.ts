@@ -23,6 +23,7 @@ import type { Decoder, WalMessage } from "./Decoder.ts"
 import * as DeferredKeys from "./DeferredKeys.ts"
 import * as KeyCatalog from "./KeyCatalog.ts"
 import * as PgOutputValues from "./PgOutputValues.ts"
+import * as PgWire from "./PgWire.ts"
 import * as RecordBodies from "./RecordBodies.ts"
 import * as StartOptions from "./StartOptions.ts"
 
@@ -74,6 +75,10 @@ interface Relation {
 }
 
 class Truncated extends Error {}
+
+const TWO_TO_32 = 4294967296
+/** The high half of an int64 read as a number is within ±2^20: the value is within ±2^52. */
+const MAX_NUMBER_HIGH = 1 << 20
 class Malformed extends Error {}
 
 const emptyBuffer = Buffer.alloc(0)
@@ -127,13 +132,18 @@ class Reader {
     return value
   }
   uint64(): bigint {
-    this.need(8)
-    const value = this.buffer.readBigUInt64BE(this.offset)
-    this.offset += 8
-    return value
+    const high = this.uint32()
+    return PgWire.uint64Of(high, this.uint32())
   }
-  int64(): bigint {
+  /** A signed 64-bit integer: a number when within ±2^52 (exact; no bigint made), else a bigint. */
+  int64(): number | bigint {
     this.need(8)
+    const high = this.buffer.readInt32BE(this.offset)
+    if (high >= -MAX_NUMBER_HIGH && high < MAX_NUMBER_HIGH) {
+      const value = high * TWO_TO_32 + this.buffer.readUInt32BE(this.offset + 4)
+      this.offset += 8
+      return value
+    }
     const value = this.buffer.readBigInt64BE(this.offset)
     this.offset += 8
     return value
@@ -209,7 +219,6 @@ const utf8 = (text: string): Uint8Array => Buffer.from(text, "utf8")
 
 /** Up to here an LSN converts to a double exactly. */
 const MAX_EXACT_LSN = BigInt(Number.MAX_SAFE_INTEGER)
-const TWO_TO_32 = 4294967296
 
 /** An LSN as `Lsn.format` writes it. */
 const writeLsn = (w: BodyWriter, lsn: Lsn.Lsn): void => {
@@ -243,6 +252,8 @@ export const make = (options: Options): Decoder => {
   const namedTypes = new Map<number, PgOutputValues.NamedType>()
   const reader = new Reader()
   const writer = new BodyWriter()
+  /** Where a row key is written before it becomes a string. */
+  const keyWriter = new BodyWriter(256)
   /** The events of this batch whose bodies are in `writer`, in the order of their bodies. */
   let drafts: Array<Draft> = []
   const newTuple = new Tuple()
@@ -251,20 +262,52 @@ export const make = (options: Options): Decoder => {
   let commitTimeMs: number | undefined
   /** The open transaction's commit LSN (Begin's final LSN) and the next record's index in it. */
   let commitLsn: Lsn.Lsn = Lsn.zero
-  let commitLsnText = ""
   let nextIdx = 0
-  /** `{"commit_lsn":"…","commit_idx":` of the open transaction. */
-  let positionHead = utf8(`{"commit_lsn":"","commit_idx":`)
-  /** `",` + {@link transactionJson} + `,"lsn":"`: after a record's action, before its LSN. */
-  let transactionTail = utf8(`",${noTransactionJson},"lsn":"`)
+  /**
+   * The open transaction's parts of every record's head, written once per transaction:
+   * `[0, headEnd)` is `{"commit_lsn":"…","commit_idx":`, `[headEnd, tailEnd)` is `",` + the
+   * transaction's JSON fields (`"xid":…,"timestamp":…`) + `,"lsn":"` (after a record's action, before its LSN).
+   */
+  const head = new BodyWriter(256)
+  let headEnd = 0
+  let tailEnd = 0
   /** The open transaction's Begin position, and whether its BEGIN record waits for the first record / was written. */
   let beginLsn: Lsn.Lsn = Lsn.zero
   let beginPending = false
   let beginWritten = false
   /** Rows that arrived at a key of a deferrable-key table in the open transaction. */
   const sharedKeys = new DeferredKeys.TransactionKeys()
-  /** `"xid":…,"timestamp":…` of the current transaction. */
-  let transactionJson = noTransactionJson
+  /** Writes the head's transaction fields: the open transaction's (`timestamp`: its commit time's text), or none. */
+  const writeTail = (timestamp: string | undefined): void => {
+    head.rewind(headEnd)
+    if (xid === undefined || timestamp === undefined) head.ascii(`",${noTransactionJson},"lsn":"`)
+    else {
+      head.ascii(`","xid":`)
+      head.decimal(xid)
+      head.ascii(`,"timestamp":"`)
+      head.ascii(timestamp)
+      head.ascii(`","lsn":"`)
+    }
+    tailEnd = head.length
+  }
+  /** Writes the head's position: the commit LSN of the open transaction, as its two halves ("" before the first). */
+  const writePosition = (high: number, low: number, none: boolean): void => {
+    head.reset()
+    head.ascii(`{"commit_lsn":"`)
+    if (!none) {
+      head.upperHex(high)
+      head.byte(0x2f) // /
+      head.upperHex(low)
+    }
+    head.ascii(`","commit_idx":`)
+    headEnd = head.length
+  }
+  writePosition(0, 0, true)
+  writeTail(undefined)
+  /** The open transaction's commit LSN text, as the head has it. */
+  const commitLsnText = (): string => head.text(15, headEnd - 15)
+  /** `"xid":…,"timestamp":…` of the open transaction, as the head has it (`"xid":null,…` outside one). */
+  const transactionJson = (): string => head.text(headEnd + 2, tailEnd - 8)
 
   /** A column's value as JSON text, as it is published; `undefined` for an unchanged TOAST value. */
   const valueText = (relation: Relation, tuple: Tuple, index: number): string | undefined => {
@@ -321,7 +364,7 @@ export const make = (options: Options): Decoder => {
   }
 
   /** A column's text value as the JSON wal2json writes for it ({@link PgOutputValues.renderValue}), as bytes. */
-  const writeValue = (kind: PgOutputValues.ValueKind, start: number, end: number): void => {
+  const writeValue = (writer: BodyWriter, kind: PgOutputValues.ValueKind, start: number, end: number): void => {
     const bytes = reader.buffer
     switch (kind) {
       case "number": {
@@ -340,15 +383,15 @@ export const make = (options: Options): Decoder => {
         return
       case "bytea":
         // hex output without its `\x`, as a string
-        writeString(end - start >= 2 && bytes[start] === 0x5c && bytes[start + 1] === 0x78 ? start + 2 : start, end)
+        writeString(writer, end - start >= 2 && bytes[start] === 0x5c && bytes[start + 1] === 0x78 ? start + 2 : start, end)
         return
       case "string":
-        writeString(start, end)
+        writeString(writer, start, end)
     }
   }
 
   /** Text as a JSON string, as JSON.stringify writes its UTF-8 decoding. */
-  const writeString = (start: number, end: number): void => {
+  const writeString = (writer: BodyWriter, start: number, end: number): void => {
     const bytes = reader.buffer
     const mark = writer.length
     if (writer.jsonString(bytes, start, end) && !isUtf8(bytes.subarray(start, end))) {
@@ -356,6 +399,12 @@ export const make = (options: Options): Decoder => {
       writer.rewind(mark)
       writer.utf8(JSON.stringify(bytes.toString("utf8", start, end)))
     }
+  }
+
+  /** `,"identity":[…]` of an update or of a key change's delete. */
+  const writeIdentity = (relation: Relation, tuple: Tuple, keysOnly: boolean): void => {
+    writer.ascii(`,"identity":`)
+    writeColumns(relation, tuple, keysOnly)
   }
 
   /** `[{"name":…,"type":…,"value":…},…]` of the given columns; unchanged TOAST values are left out. */
@@ -371,23 +420,37 @@ export const make = (options: Options): Decoder => {
       first = false
       writer.bytes(column.prefix)
       if (kind === NULL) writer.ascii("null")
-      else writeValue(column.kind, tuple.starts[i]!, tuple.ends[i]!)
+      else writeValue(writer, column.kind, tuple.starts[i]!, tuple.ends[i]!)
       writer.byte(0x7d) // }
     }
     writer.byte(0x5d) // ]
   }
 
+  /**
+   * The row key, `[…]` of the key columns' values as the body writes them (an unchanged TOAST
+   * value taken from `fallback`); `undefined` without a key or with a value in neither. Written as
+   * bytes first, made a string once.
+   */
   const primaryKey = (relation: Relation, row: Tuple, fallback: Tuple | undefined): string | undefined => {
     const indexes = relation.keyIndexes
     if (indexes.length === 0) return undefined
-    let text = "["
+    keyWriter.reset()
+    keyWriter.byte(0x5b) // [
     for (let k = 0; k < indexes.length; k++) {
       const index = indexes[k]!
-      const value = valueText(relation, row, index) ?? (fallback === undefined ? undefined : valueText(relation, fallback, index))
-      if (value === undefined) return undefined
-      text += (k === 0 ? "" : ",") + value
+      let tuple = row
+      if (tuple.kinds[index] === UNCHANGED) {
+        if (fallback === undefined || fallback.kinds[index] === UNCHANGED) return undefined
+        tuple = fallback
+      }
+      if (k > 0) keyWriter.byte(0x2c) // ,
+      if (tuple.kinds[index] === NULL) keyWriter.ascii("null")
+      else writeValue(keyWriter, relation.columns[index]!.kind, tuple.starts[index]!, tuple.ends[index]!)
     }
-    return text + "]"
+    keyWriter.byte(0x5d) // ]
+    const key = keyWriter.text(0, keyWriter.length)
+    keyWriter.reset()
+    return key
   }
 
   const relationOf = (): Relation => {
@@ -416,11 +479,11 @@ export const make = (options: Options): Decoder => {
 
   /** Writes the start of a record of the open transaction, its position first, and the relation; takes the next index. */
   const writeHeader = (action: Uint8Array, lsn: Lsn.Lsn, relation: Relation): number => {
-    writer.bytes(positionHead)
+    writer.append(head, 0, headEnd)
     const commitIdx = nextIdx++
     writer.decimal(commitIdx)
     writer.bytes(action)
-    writer.bytes(transactionTail)
+    writer.append(head, headEnd, tailEnd)
     writeLsn(writer, lsn)
     writer.byte(0x22) // "
     writer.bytes(relation.tableJson)
@@ -431,7 +494,7 @@ export const make = (options: Options): Decoder => {
   const transactionRecord = (events: Array<ChangeEvent>, action: "BEGIN" | "COMMIT", lsn: Lsn.Lsn, tail: string): void => {
     const commitIdx = nextIdx++
     const start = writer.length
-    writer.ascii(`${RecordBodies.positionPrefix(commitLsnText, commitIdx)}"action":"${action[0]}",${transactionJson}${tail}}`)
+    writer.ascii(`${RecordBodies.positionPrefix(commitLsnText(), commitIdx)}"action":"${action[0]}",${transactionJson()}${tail}}`)
     pushDraft(events, {
       lsn, ackLsn: lsn, xid, commitLsn, commitIdx, action, schema: "", table: "", pk: undefined, commitTimeMs, body: emptyBuffer
     }, start)
@@ -463,15 +526,15 @@ export const make = (options: Options): Decoder => {
     const tag = reader.byte()
     switch (tag) {
       case 0x42: { // B: final LSN (the commit's), commit time, xid
-        commitLsn = reader.uint64()
-        commitLsnText = Lsn.format(commitLsn)
-        positionHead = utf8(`{"commit_lsn":"${commitLsnText}","commit_idx":`)
+        const high = reader.uint32()
+        const low = reader.uint32()
+        commitLsn = PgWire.uint64Of(high, low)
+        writePosition(high, low, false)
         nextIdx = 0
         const micros = reader.int64()
         xid = reader.uint32()
         commitTimeMs = CommitTimestamp.pgMicrosToMillis(micros)
-        transactionJson = `"xid":${xid},"timestamp":"${CommitTimestamp.formatPgMicrosUtc(micros)}"`
-        transactionTail = utf8(`",${transactionJson},"lsn":"`)
+        writeTail(CommitTimestamp.formatPgMicrosUtc(micros))
         beginLsn = lsn
         sharedKeys.reset()
         beginPending = options.transactionRecords === true
@@ -484,7 +547,7 @@ export const make = (options: Options): Decoder => {
       }
       case 0x43: { // C: flags, commit LSN, end LSN, commit time
         reader.byte()
-        reader.uint64()
+        reader.skip(8)
         const endLsn = reader.uint64()
         const timeMs = CommitTimestamp.pgMicrosToMillis(reader.int64())
         // the COMMIT record, after the last record of a transaction that had one
@@ -497,12 +560,11 @@ export const make = (options: Options): Decoder => {
         })
         xid = undefined
         commitTimeMs = undefined
-        transactionJson = noTransactionJson
-        transactionTail = utf8(`",${noTransactionJson},"lsn":"`)
+        writeTail(undefined)
         break
       }
       case 0x4f: // O: origin LSN and name; nothing to publish
-        reader.uint64()
+        reader.skip(8)
         reader.string()
         break
       case 0x52: // R
@@ -541,11 +603,6 @@ export const make = (options: Options): Decoder => {
         const identitySource = old ?? (relation.identity === "d" || relation.identity === "i" ? row : undefined)
         const hasIdentity = identitySource !== undefined && relation.identity !== "n" && relation.hasMarkedColumn
         const identityKeysOnly = old === undefined || oldIsKey
-        const writeIdentity = (): void => {
-          if (!hasIdentity) return
-          writer.ascii(`,"identity":`)
-          writeColumns(relation, identitySource, identityKeysOnly)
-        }
         const key = primaryKey(relation, row, old)
         const oldKey = old === undefined ? undefined : primaryKey(relation, old, undefined)
         const split = hasIdentity && key !== undefined && oldKey !== undefined && key !== oldKey
@@ -563,7 +620,7 @@ export const make = (options: Options): Decoder => {
           if (departs) {
             const start = writer.length
             const commitIdx = writeHeader(DELETE, lsn, relation)
-            writeIdentity()
+            if (hasIdentity) writeIdentity(relation, identitySource, identityKeysOnly)
             writer.bytes(relation.pkJson)
             rowEvent(events, start, lsn, "D", relation, commitIdx, oldKey)
           }
@@ -574,7 +631,7 @@ export const make = (options: Options): Decoder => {
         const commitIdx = writeHeader(UPDATE, lsn, relation)
         writer.ascii(`,"columns":`)
         writeColumns(relation, row, false)
-        writeIdentity()
+        if (hasIdentity) writeIdentity(relation, identitySource, identityKeysOnly)
         writer.bytes(relation.pkJson)
         rowEvent(events, start, lsn, "U", relation, commitIdx, key)
         break
@@ -622,7 +679,7 @@ export const make = (options: Options): Decoder => {
         // the content is bytes (bytea): kept as sent, as wal2json does, even when not valid UTF-8
         const contentLength = reader.int32()
         const contentStart = reader.skip(contentLength)
-        const context = transactional ? transactionJson : noTransactionJson
+        const context = transactional ? transactionJson() : noTransactionJson
         if (transactional) beforeRecord(events)
         // a non-transactional message is sent on its own, at its own position
         const recordLsn = transactional ? commitLsn : lsn

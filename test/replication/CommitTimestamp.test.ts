@@ -29,6 +29,11 @@ describe("CommitTimestamp", () => {
         for (const value of values) {
           expect(CommitTimestamp.pgMicrosToMillis(value)).toBe(reference.pgMicrosToMillis(value))
           expect(CommitTimestamp.formatPgMicrosUtc(value)).toBe(reference.formatPgMicrosUtc(value))
+          // the decoder reads a value within ±2^52 as a number
+          if (value < 2n ** 52n && value > -(2n ** 52n)) {
+            expect(CommitTimestamp.pgMicrosToMillis(Number(value))).toBe(reference.pgMicrosToMillis(value))
+            expect(CommitTimestamp.formatPgMicrosUtc(Number(value))).toBe(reference.formatPgMicrosUtc(value))
+          }
         }
       }),
       { numRuns: 500 }
