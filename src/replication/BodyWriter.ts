@@ -22,6 +22,8 @@ export class BodyWriter {
   length = 0
   /** Start and end of every body of this batch. */
   private readonly marks: Array<number> = []
+  /** How many of `marks` are this batch's (the array keeps its room from batch to batch). */
+  private markCount = 0
 
   private readonly initialBytes: number
 
@@ -184,12 +186,16 @@ export class BodyWriter {
 
   /** The body written since `start` (a length read before it) is complete. */
   mark(start: number): void {
-    this.marks.push(start, this.length)
+    const marks = this.marks
+    const n = this.markCount
+    marks[n] = start
+    marks[n + 1] = this.length
+    this.markCount = n + 2
   }
 
   /** How many bodies this batch has so far. */
   get count(): number {
-    return this.marks.length >> 1
+    return this.markCount >> 1
   }
 
   /**
@@ -197,7 +203,7 @@ export class BodyWriter {
    * size; the writer is then empty for the next batch.
    */
   finish(): Array<Uint8Array> {
-    const count = this.marks.length >> 1
+    const count = this.markCount >> 1
     const bodies: Array<Uint8Array> = new Array(count)
     if (count > 0) {
       // a buffer of its own (never a slice of Node's shared pool), so the queue's accounting is exact
@@ -216,8 +222,7 @@ export class BodyWriter {
   /** Drops everything written in this batch. */
   reset(): void {
     this.length = 0
-    // setting an array's length is a runtime call: only when there are marks
-    if (this.marks.length > 0) this.marks.length = 0
+    this.markCount = 0
     if (this.scratch.length > KEEP_BYTES) this.scratch = Buffer.allocUnsafeSlow(this.initialBytes)
   }
 }

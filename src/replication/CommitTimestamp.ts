@@ -4,6 +4,8 @@
  * since 2000-01-01 UTC. Both become epoch milliseconds; pgoutput's are also rendered as wal2json text.
  */
 
+import type { BodyWriter } from "./BodyWriter.ts"
+
 const isoTimestamp = /^(\d{4,})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(?:([+-])(\d\d)(?::(\d\d))?(?::(\d\d))?)?$/
 
 /** Epoch milliseconds (fraction truncated) of a PostgreSQL ISO `timestamptz` text; `undefined` when not one. */
@@ -56,11 +58,12 @@ const secondsText = (seconds: number): string => {
   return text
 }
 
-/**
- * A PostgreSQL timestamp (microseconds since 2000-01-01 UTC) as PostgreSQL prints a `timestamptz`
- * in ISO style with TimeZone UTC: `2026-11-21 04:41:02.123456+00`, trailing zeros of the fraction dropped.
- */
-export const formatPgMicrosUtc = (micros: PgMicros): string => {
+/** The whole seconds and the microseconds of the second (0 … 999,999) of the last {@link split}. */
+let splitSeconds = 0
+let splitFraction = 0
+
+/** Splits a PostgreSQL timestamp into epoch seconds and microseconds of the second. */
+const split = (micros: PgMicros): void => {
   let fractionMicros: number
   let seconds: number
   if (typeof micros === "number" || (micros < EXACT_MICROS && micros > -EXACT_MICROS)) {
@@ -76,12 +79,45 @@ export const formatPgMicrosUtc = (micros: PgMicros): string => {
     fractionMicros += 1_000_000
     seconds -= 1
   }
-  if (fractionMicros === 0) return `${secondsText(seconds)}+00`
+  splitSeconds = seconds
+  splitFraction = fractionMicros
+}
+
+/**
+ * A PostgreSQL timestamp (microseconds since 2000-01-01 UTC) as PostgreSQL prints a `timestamptz`
+ * in ISO style with TimeZone UTC: `2026-11-21 04:41:02.123456+00`, trailing zeros of the fraction dropped.
+ */
+export const formatPgMicrosUtc = (micros: PgMicros): string => {
+  split(micros)
+  let fractionMicros = splitFraction
+  if (fractionMicros === 0) return `${secondsText(splitSeconds)}+00`
   // the fraction's six digits without their trailing zeros
   let digits = 6
   while (fractionMicros % 10 === 0) {
     fractionMicros /= 10
     digits--
   }
-  return `${secondsText(seconds)}.${pad(fractionMicros, digits)}+00`
+  return `${secondsText(splitSeconds)}.${pad(fractionMicros, digits)}+00`
+}
+
+/** {@link formatPgMicrosUtc}'s text written as bytes: no string made but the seconds' (reused for a second's commits). */
+export const writePgMicrosUtc = (writer: BodyWriter, micros: PgMicros): void => {
+  split(micros)
+  writer.ascii(secondsText(splitSeconds))
+  let fractionMicros = splitFraction
+  if (fractionMicros !== 0) {
+    // `.` and the fraction's six digits without their trailing zeros
+    let digits = 6
+    while (fractionMicros % 10 === 0) {
+      fractionMicros /= 10
+      digits--
+    }
+    writer.byte(0x2e) // .
+    for (let scale = 10 ** (digits - 1); scale >= 1; scale /= 10) {
+      const digit = Math.floor(fractionMicros / scale)
+      writer.byte(0x30 + digit)
+      fractionMicros -= digit * scale
+    }
+  }
+  writer.ascii("+00")
 }

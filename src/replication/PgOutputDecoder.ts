@@ -255,7 +255,8 @@ export const make = (options: Options): Decoder => {
   /** Where a row key is written before it becomes a string. */
   const keyWriter = new BodyWriter(256)
   /** The events of this batch whose bodies are in `writer`, in the order of their bodies. */
-  let drafts: Array<Draft> = []
+  const drafts: Array<Draft | undefined> = []
+  let draftCount = 0
   const newTuple = new Tuple()
   const oldTuple = new Tuple()
   let xid: number | undefined
@@ -277,15 +278,15 @@ export const make = (options: Options): Decoder => {
   let beginWritten = false
   /** Rows that arrived at a key of a deferrable-key table in the open transaction. */
   const sharedKeys = new DeferredKeys.TransactionKeys()
-  /** Writes the head's transaction fields: the open transaction's (`timestamp`: its commit time's text), or none. */
-  const writeTail = (timestamp: string | undefined): void => {
+  /** Writes the head's transaction fields: the open transaction's (`commitMicros`: its commit time), or none. */
+  const writeTail = (commitMicros: CommitTimestamp.PgMicros | undefined): void => {
     head.rewind(headEnd)
-    if (xid === undefined || timestamp === undefined) head.ascii(`",${noTransactionJson},"lsn":"`)
+    if (xid === undefined || commitMicros === undefined) head.ascii(`",${noTransactionJson},"lsn":"`)
     else {
       head.ascii(`","xid":`)
       head.decimal(xid)
       head.ascii(`,"timestamp":"`)
-      head.ascii(timestamp)
+      CommitTimestamp.writePgMicrosUtc(head, commitMicros)
       head.ascii(`","lsn":"`)
     }
     tailEnd = head.length
@@ -463,7 +464,7 @@ export const make = (options: Options): Decoder => {
   /** An event whose body is the one written since `start`. */
   const pushDraft = (events: Array<ChangeEvent>, draft: Draft, start: number): void => {
     writer.mark(start)
-    drafts.push(draft)
+    drafts[draftCount++] = draft
     events.push(draft)
   }
 
@@ -534,7 +535,7 @@ export const make = (options: Options): Decoder => {
         const micros = reader.int64()
         xid = reader.uint32()
         commitTimeMs = CommitTimestamp.pgMicrosToMillis(micros)
-        writeTail(CommitTimestamp.formatPgMicrosUtc(micros))
+        writeTail(micros)
         beginLsn = lsn
         sharedKeys.reset()
         beginPending = options.transactionRecords === true
@@ -762,13 +763,17 @@ export const make = (options: Options): Decoder => {
             ? error.message
             : `pgoutput message ${JSON.stringify(tag)}: ${String(error)}`
           writer.reset()
-          drafts = []
+          drafts.fill(undefined, 0, draftCount)
+          draftCount = 0
           return Result.fail(DecodeError.malformed(message.lsn, what))
         }
       }
       const bodies = writer.finish()
-      for (let i = 0; i < bodies.length; i++) drafts[i]!.body = bodies[i]!
-      drafts = []
+      for (let i = 0; i < bodies.length; i++) {
+        drafts[i]!.body = bodies[i]!
+        drafts[i] = undefined
+      }
+      draftCount = 0
       return Result.succeed(events)
     } finally {
       reader.release()

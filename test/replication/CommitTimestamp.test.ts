@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
+import { BodyWriter } from "../../src/replication/BodyWriter.ts"
 import * as CommitTimestamp from "../../src/replication/CommitTimestamp.ts"
 import * as reference from "./CommitTimestampReference.ts"
 
@@ -22,6 +23,14 @@ const micros = fc.oneof(
   fc.bigInt({ min: 849_000_000_000_000n, max: 849_000_002_000_000n })
 )
 
+/** The text {@link CommitTimestamp.writePgMicrosUtc} writes, after a few bytes already written. */
+const written = (value: CommitTimestamp.PgMicros): string => {
+  const writer = new BodyWriter(8)
+  writer.ascii("head")
+  CommitTimestamp.writePgMicrosUtc(writer, value)
+  return writer.text(4, writer.length)
+}
+
 describe("CommitTimestamp", () => {
   it("pgoutput's microseconds become the milliseconds and text bigint arithmetic gives", () => {
     fc.assert(
@@ -29,10 +38,12 @@ describe("CommitTimestamp", () => {
         for (const value of values) {
           expect(CommitTimestamp.pgMicrosToMillis(value)).toBe(reference.pgMicrosToMillis(value))
           expect(CommitTimestamp.formatPgMicrosUtc(value)).toBe(reference.formatPgMicrosUtc(value))
+          expect(written(value)).toBe(reference.formatPgMicrosUtc(value))
           // the decoder reads a value within ±2^52 as a number
           if (value < 2n ** 52n && value > -(2n ** 52n)) {
             expect(CommitTimestamp.pgMicrosToMillis(Number(value))).toBe(reference.pgMicrosToMillis(value))
             expect(CommitTimestamp.formatPgMicrosUtc(Number(value))).toBe(reference.formatPgMicrosUtc(value))
+            expect(written(Number(value))).toBe(reference.formatPgMicrosUtc(value))
           }
         }
       }),
@@ -45,6 +56,8 @@ describe("CommitTimestamp", () => {
     expect(CommitTimestamp.formatPgMicrosUtc(1n)).toBe("2000-01-01 00:00:00.000001+00")
     expect(CommitTimestamp.formatPgMicrosUtc(-1n)).toBe("1999-12-31 23:59:59.999999+00")
     expect(CommitTimestamp.formatPgMicrosUtc(849_312_062_123_450n)).toBe("2026-11-30 00:01:02.12345+00")
+    expect(written(849_312_062_123_450)).toBe("2026-11-30 00:01:02.12345+00")
+    expect(written(849_312_062_000_001n)).toBe("2026-11-30 00:01:02.000001+00")
     expect(CommitTimestamp.pgMicrosToMillis(-1n)).toBe(946_684_799_999)
     expect(CommitTimestamp.pgMicrosToMillis(849_312_062_123_450n)).toBe(1_795_996_862_123)
   })
