@@ -18,6 +18,9 @@ const decodeAll = (decoder: Decoder, messages: ReadonlyArray<WalMessage>): Reado
 }
 
 const isPublished = (event: ChangeEvent) => event.action !== "B" && event.action !== "C"
+/** A text key with what JSON escapes, non-ASCII and a long tail. */
+const oddKey = `q"u\\o\u0001\n\t ü😀 ${"x".repeat(300)}`
+const oddKeySql = `'q"u\\o' || chr(1) || chr(10) || chr(9) || ' ü😀 ' || repeat('x', 300)`
 const json = (event: ChangeEvent): unknown => JSON.parse(text.decode(event.body))
 const fields = (event: ChangeEvent) => ({
   action: event.action, schema: event.schema, table: event.table, pk: event.pk, lsn: event.lsn, ackLsn: event.ackLsn,
@@ -69,6 +72,7 @@ describe("pgoutput and wal2json give the same changes", () => {
       CREATE TYPE "App".role AS ENUM ('a', 'b');
       CREATE TYPE "App"."we""ird" AS ENUM ('x');
       CREATE TABLE typed (r "App".role, id int, w "App"."we""ird", ra "App".role[], PRIMARY KEY (r, id));
+      CREATE TABLE "odd keys" (k text, n numeric, v text, PRIMARY KEY (k, n));
       CREATE PUBLICATION cdc FOR ALL TABLES;`)
     await pg.psql(`SELECT pg_create_logical_replication_slot('w', 'wal2json')`)
     await pg.psql(`SELECT pg_create_logical_replication_slot('p', 'pgoutput')`)
@@ -101,7 +105,10 @@ describe("pgoutput and wal2json give the same changes", () => {
       `UPDATE deferred_full SET id = id + 1 WHERE id >= 5`,
       `INSERT INTO deferred_default VALUES (7, 'inserts only: no old key is logged for updates and deletes')`,
       // types whose names need quoting: wal2json writes them unescaped (invalid JSON), repaired by the decoder
-      `INSERT INTO typed VALUES ('a', 1, 'x', '{a,b}'); UPDATE typed SET r = 'b'; DELETE FROM typed`
+      `INSERT INTO typed VALUES ('a', 1, 'x', '{a,b}'); UPDATE typed SET r = 'b'; DELETE FROM typed`,
+      // a key of text any role can write (quotes, backslash, control characters, non-ASCII) and a numeric's text
+      `INSERT INTO "odd keys" VALUES (${oddKeySql}, 1.50, 'a'); UPDATE "odd keys" SET n = -0.0; UPDATE "odd keys" SET v = 'b';
+       DELETE FROM "odd keys"`
     ]
     for (const sql of workload) await pg.psql(sql)
 
@@ -133,7 +140,7 @@ describe("pgoutput and wal2json give the same changes", () => {
     const fromWal2json = wal2json.filter(isPublished)
     const fromPgoutput = pgoutput.filter(isPublished)
     // every row change (the 6 key changes split in two), 2 truncated tables, 2 messages
-    expect(fromWal2json.length).toBe(22 + 2 + 6 + 7 + 7 + 1 + 4)
+    expect(fromWal2json.length).toBe(22 + 2 + 6 + 7 + 7 + 1 + 4 + 5)
     expect(fromPgoutput.map((event) => event.action)).toEqual(fromWal2json.map((event) => event.action))
     for (let i = 0; i < fromWal2json.length; i++) {
       expect(json(fromPgoutput[i]!), `change ${i}`).toEqual(json(fromWal2json[i]!))
@@ -173,6 +180,10 @@ describe("pgoutput and wal2json give the same changes", () => {
         "I[5]@0", "I[6]@1", "I[7]@2", "D[5]@0", "I[6]@1", "I[7]@2", "I[8]@3"
       ])
       expect(rows(events, "deferred_default")).toEqual(["I[7]@0"])
+      const odd = JSON.stringify(oddKey)
+      expect(rows(events, "odd keys")).toEqual([
+        `I[${odd},1.50]@0`, `D[${odd},1.50]@1`, `I[${odd},0.0]@2`, `U[${odd},0.0]@3`, `D[${odd},0.0]@4`
+      ])
       // the old key of a changed composite key gets its delete
       expect(rows(events, "composite")).toEqual([
         `I["eu",1]@0`, `U["eu",1]@1`, `D["eu",1]@2`, `I["eu",2]@3`, `D["eu",2]@4`, "Tundefined@1"
@@ -201,9 +212,9 @@ describe("pgoutput and wal2json give the same changes", () => {
       const comparable = (event: ChangeEvent) => event.action === "BEGIN" ? { ...fields(event), lsn: 0n, ackLsn: 0n } : fields(event)
       expect(comparable(p[i]!), `record ${i}`).toEqual(comparable(w[i]!))
     }
-    // one BEGIN and one COMMIT per transaction with records (19), none for ALTER TABLE's (wal2json sends its B and C)
-    expect(w.filter((event) => event.action === "BEGIN")).toHaveLength(19)
-    expect(w.filter((event) => event.action === "COMMIT")).toHaveLength(19)
+    // one BEGIN and one COMMIT per transaction with records (20), none for ALTER TABLE's (wal2json sends its B and C)
+    expect(w.filter((event) => event.action === "BEGIN")).toHaveLength(20)
+    expect(w.filter((event) => event.action === "COMMIT")).toHaveLength(20)
     // the changes keep their order; every transaction's records are indexed 0..n+1, COMMIT counting the n changes
     expect(w.filter((event) => event.action !== "BEGIN" && event.action !== "COMMIT").map((event) => event.body.length > 0))
       .toHaveLength(records(wal2json).length)
@@ -255,7 +266,7 @@ describe("pgoutput and wal2json give the same changes", () => {
         .map((event) => event.action === "C" ? fields(event) : { action: event.action, xid: event.xid, commitTimeMs: event.commitTimeMs })
     }
     const fromWal2json = commits(wal2json)
-    expect(fromWal2json.length).toBe(2 * 19) // every workload transaction but ALTER TABLE and the non-transactional message
+    expect(fromWal2json.length).toBe(2 * 20) // every workload transaction but ALTER TABLE and the non-transactional message
     expect(commits(pgoutput)).toEqual(fromWal2json)
     for (const commit of pgoutput.filter((event) => event.action === "C")) {
       expect(commit.ackLsn).toBe(commit.lsn) // the commit's XLogData starts at the transaction's end LSN
