@@ -1,8 +1,9 @@
 /**
  * Micro-benchmark: CPU per change of the pipeline alone (queue, batcher, frontier, publisher and the
  * Effect runtime under them), between in-memory ends: a session handing out reads of about 110
- * changes in transactions of 1 to 5 (B, changes, C), each read's bodies views of one buffer as the
- * wal2json decoder makes them, and a Kinesis client accepting every record one macrotask later
+ * changes in transactions of 1 to 5 (B, changes, C), each read's events made when it is taken (as
+ * a decoder makes them: the measured CPU includes making them), its bodies views of one buffer as
+ * the wal2json decoder makes them, and a Kinesis client accepting every record one macrotask later
  * (or CLIENT_DELAY_MS later: with 20, a backlog builds up in the queue as against a 20 ms endpoint).
  * Checkouts given as arguments run interleaved in one process, several rounds (the first warms up):
  *
@@ -23,10 +24,12 @@ const bodyBytes = 552
 /** The client's answer comes this many ms later (CLIENT_DELAY_MS; default 0: one macrotask later). */
 const clientDelayMs = Number(process.env.CLIENT_DELAY_MS ?? 0)
 
-/** The backlog as reads, in WAL order. */
-const makeReads = (): Array<Array<ChangeEvent>> => {
-  const reads: Array<Array<ChangeEvent>> = []
-  const body = new Uint8Array(bodyBytes).fill(0x61)
+/**
+ * The backlog as reads, in WAL order, each made when asked for; with `slots` (a checkout whose
+ * events carry the pipeline's slots), each change has them, unset, as the decoders make it.
+ */
+function* makeReads(slots: ReadonlyArray<string>): Generator<Array<ChangeEvent>> {
+  const fill = new Uint8Array(bodyBytes).fill(0x61)
   const empty = new Uint8Array(0)
   let read: Array<ChangeEvent> = []
   let buffer = new Uint8Array(perRead * bodyBytes)
@@ -43,33 +46,44 @@ const makeReads = (): Array<Array<ChangeEvent>> => {
     for (let i = 0; i < 1 + (xid % 5) && made < changes; i++) {
       lsn += 0x40n
       if (offset + bodyBytes > buffer.length) {
-        reads.push(read)
+        yield read
         read = []
         buffer = new Uint8Array(perRead * bodyBytes)
         offset = 0
       }
-      buffer.set(body, offset)
-      read.push({
-        lsn, ackLsn: lsn, xid, commitLsn, commitIdx: i, action: i % 3 === 0 ? "U" : "I", schema: "public", table: "orders",
-        pk: `[${(made * 7919) % 50_000}]`, commitTimeMs: 1_700_000_000_000, body: buffer.subarray(offset, offset + bodyBytes)
-      })
+      buffer.set(fill, offset)
+      const action = i % 3 === 0 ? "U" : "I"
+      const pk = `[${(made * 7919) % 50_000}]`
+      const body = buffer.subarray(offset, offset + bodyBytes)
+      read.push(
+        slots.length > 0
+          ? {
+            lsn, ackLsn: lsn, xid, commitLsn, commitIdx: i, action, schema: "public", table: "orders", pk,
+            commitTimeMs: 1_700_000_000_000, body,
+            partitionKey: undefined, recordBytes: undefined, arrivedAt: undefined, frontierBlock: undefined, frontierIndex: undefined
+          }
+          : {
+            lsn, ackLsn: lsn, xid, commitLsn, commitIdx: i, action, schema: "public", table: "orders", pk,
+            commitTimeMs: 1_700_000_000_000, body
+          }
+      )
       offset += bodyBytes
       made++
     }
     read.push(boundary("C", commitLsn, commitLsn + 8n))
     lsn = commitLsn + 0x100n
   }
-  reads.push(read)
-  return reads
+  yield read
 }
 
 /** Drains the backlog through one checkout's pipeline; returns its CPU time per change (µs). */
 const runOnce = async (root: string): Promise<number> => {
   const Pipeline: typeof PipelineModule = await import(`${root}/src/pipeline/Pipeline.ts`)
   const { KinesisClient }: typeof KinesisClientModule = await import(`${root}/src/kinesis/KinesisClient.ts`)
-  const reads = makeReads()
-  const finalAck = reads.at(-1)!.at(-1)!.ackLsn
-  let cursor = 0
+  const { pipelineSlots }: { pipelineSlots?: ReadonlyArray<string> } = await import(`${root}/src/domain/ChangeEvent.ts`)
+  let finalAck = 0n
+  for (const read of makeReads([])) finalAck = read.at(-1)!.ackLsn
+  const reads = makeReads(pipelineSlots ?? [])
   let drained!: () => void
   const done = new Promise<void>((resolve) => (drained = resolve))
   const session: ReplicationSession = {
@@ -77,9 +91,9 @@ const runOnce = async (root: string): Promise<number> => {
     startLsn: 0n,
     // each read arrives one macrotask later, as a socket read would; none after the last
     take: Effect.callback<ReadonlyArray<ChangeEvent>>((resume) => {
-      if (cursor >= reads.length) return
-      const read = reads[cursor++]!
-      setImmediate(() => resume(Effect.succeed(read)))
+      const read = reads.next()
+      if (read.done === true) return
+      setImmediate(() => resume(Effect.succeed(read.value)))
     }),
     acknowledge: (lsn) => Effect.sync(() => (lsn >= finalAck ? drained() : undefined)),
     flushed: Effect.succeed(0n),

@@ -5,10 +5,14 @@
  * format-version 2 produced it (or as the pgoutput decoder rendered it in that same shape) with the
  * record's place in commit order, `"commit_lsn"` and `"commit_idx"`, added at its start: it becomes
  * the Kinesis record's data unchanged.
+ *
+ * The event is also what travels through the pipeline, with no wrapper object per change: its
+ * last fields ({@link pipelineSlots}) are the pipeline's, set as the change is registered and
+ * published. Decoders create events with those fields present and unset, so that setting them
+ * changes no object's shape (adding a field to an object V8 made without it allocates).
  */
 import * as Lsn from "./Lsn.ts"
 
-/**
 /**
  * I insert, U update, D delete, T truncate, M logical message, R a row read by a backfill (shaped
  * like an insert); B and C are transaction boundaries (begin, commit), which drive acknowledgement
@@ -56,7 +60,22 @@ export interface ChangeEvent {
    * known to write wrongly (`body` is empty): its size. It is always dropped, logged and counted.
    */
   readonly unreadableBytes?: number | undefined
+
+  // The pipeline's slots (mutable; unset until the pipeline sets them).
+  /** The Kinesis partition key: set by the publisher when it takes the change. */
+  partitionKey?: string | undefined
+  /** What counts against the record and request limits (data plus partition key, bytes): set with the key. */
+  recordBytes?: number | undefined
+  /** When the publisher took the change (ms since the publisher started), for the linger. */
+  arrivedAt?: number | undefined
+  /** The frontier's bookkeeping for the read the change was registered with (see Frontier). */
+  frontierBlock?: object | undefined
+  /** The change's place among the publishable changes of that read. */
+  frontierIndex?: number | undefined
 }
+
+/** The pipeline's fields of an event, which decoders create present and unset. */
+export const pipelineSlots = ["partitionKey", "recordBytes", "arrivedAt", "frontierBlock", "frontierIndex"] as const
 
 /** Whether an event is published to Kinesis (B and C only drive acknowledgement). */
 export const isPublishable = (event: ChangeEvent): boolean => event.action !== "B" && event.action !== "C"

@@ -8,8 +8,10 @@ import type * as Effect from "effect/Effect"
 import type { StreamRef } from "../config/Streams.ts"
 import type { KinesisError } from "../Errors.ts"
 
+/** A record to put: the change event itself satisfies it (its body is the record's data). */
 export interface PutRecordsEntry {
-  readonly data: Uint8Array
+  /** The record's data. */
+  readonly body: Uint8Array
   readonly partitionKey: string
 }
 

@@ -100,7 +100,7 @@ export const make = (options: KinesisMemoryOptions = {}): KinesisMemory["Service
       if (record.partitionKey.length === 0 || [...record.partitionKey].length > 256) {
         return validation(`partition key of ${record.partitionKey.length} characters`)
       }
-      const bytes = record.data.byteLength + keyBytes
+      const bytes = record.body.byteLength + keyBytes
       if (bytes > maxRecordBytes) return validation(`record of ${bytes} bytes over ${maxRecordBytes}`)
       total += bytes
     }
@@ -117,7 +117,7 @@ export const make = (options: KinesisMemoryOptions = {}): KinesisMemory["Service
       const code = failures[i]
       if (code !== undefined) return { _tag: "Failed", errorCode: code, errorMessage: "scripted record failure" }
       const sequenceNumber = String(++sequence).padStart(20, "0")
-      accepted.push({ partitionKey: record.partitionKey, data: record.data, sequenceNumber, requestIndex: request.index })
+      accepted.push({ partitionKey: record.partitionKey, data: record.body, sequenceNumber, requestIndex: request.index })
       return { _tag: "Ok" }
     })
 

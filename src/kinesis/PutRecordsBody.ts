@@ -58,12 +58,12 @@ export const encodeBody = (
       ;(escaped ??= new Array(records.length))[i] = json
       keyBytes = Buffer.byteLength(json)
     }
-    size += RECORD_OPEN.length + base64Length(record.data.byteLength) + KEY_FIELD.length + keyBytes + 1
+    size += RECORD_OPEN.length + base64Length(record.body.byteLength) + KEY_FIELD.length + keyBytes + 1
   }
   const body = allocate(size)
   let offset = body.write(prefix, 0)
   for (let i = 0; i < records.length; i++) {
-    const { data, partitionKey } = records[i]!
+    const { body: data, partitionKey } = records[i]!
     if (i > 0) body[offset++] = 0x2c
     offset = put(body, offset, RECORD_OPEN)
     const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)

@@ -13,17 +13,20 @@
  * records are retried after later requests went out) or when concurrent requests race.
  *
  * Every operation is O(1) amortized per record; nothing here allocates per record beyond lane
- * bookkeeping.
+ * bookkeeping (a record is the change's event itself).
  */
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
 import type { PutRecordsEntry } from "../kinesis/KinesisClient.ts"
 
-/** A change on its way to Kinesis; it is its own PutRecords entry (`data` is the event's body). */
-export interface Outgoing extends PutRecordsEntry {
-  readonly event: ChangeEvent
+/**
+ * A change on its way to Kinesis: the event itself, its publisher slots set; it is its own
+ * PutRecords entry (the event's body and partition key).
+ */
+export interface Outgoing extends ChangeEvent, PutRecordsEntry {
+  readonly partitionKey: string
   /** Data plus partition key, in bytes: what counts against the record and request limits. */
-  readonly bytes: number
-  /** When the publisher took it from the queue (ms), for the linger. */
+  readonly recordBytes: number
+  /** When the publisher took it from the queue (ms since the publisher started), for the linger. */
   readonly arrivedAt: number
 }
 
@@ -100,7 +103,7 @@ export const perKey = (): BatchScheduler => {
 
   const markReady = (record: Outgoing) => {
     ready.push(record)
-    readyBytes += record.bytes
+    readyBytes += record.recordBytes
   }
 
   return {
@@ -125,11 +128,11 @@ export const perKey = (): BatchScheduler => {
       while (batch.length < limits.maxRecords) {
         const record = ready.peek()
         if (record === undefined) break
-        if (batch.length > 0 && bytes + record.bytes > limits.maxBytes) break
+        if (batch.length > 0 && bytes + record.recordBytes > limits.maxBytes) break
         ready.shift()
-        readyBytes -= record.bytes
+        readyBytes -= record.recordBytes
         waiting--
-        bytes += record.bytes
+        bytes += record.recordBytes
         batch.push(record)
       }
       return batch
@@ -162,7 +165,7 @@ export const relaxed = (): BatchScheduler => {
     add: (records) => {
       for (const record of records) {
         queue.push(record)
-        queuedBytes += record.bytes
+        queuedBytes += record.recordBytes
       }
     },
     next: (limits) => {
@@ -171,10 +174,10 @@ export const relaxed = (): BatchScheduler => {
       while (batch.length < limits.maxRecords) {
         const record = queue.peek()
         if (record === undefined) break
-        if (batch.length > 0 && bytes + record.bytes > limits.maxBytes) break
+        if (batch.length > 0 && bytes + record.recordBytes > limits.maxBytes) break
         queue.shift()
-        queuedBytes -= record.bytes
-        bytes += record.bytes
+        queuedBytes -= record.recordBytes
+        bytes += record.recordBytes
         batch.push(record)
       }
       return batch

@@ -58,9 +58,11 @@ const MiB = 1024 * 1024
 
 /**
  * What a change holds in memory beside its body's buffer, from decoding to acknowledgement: the
- * event, its outgoing record, its keys and the bookkeeping (about 360 bytes measured for a one-column
- * key with a ring of done flags as the frontier; its list entry, which replaced the ring slot, is
- * ~35 bytes more; rounded up. Each key character is held twice, in the key and in the partition key).
+ * event, its keys and the bookkeeping (measured about 360 bytes for a one-column key with an
+ * outgoing record per change and a ring of done flags as the frontier, ~395 with a list entry per
+ * change instead of the ring; rounded up. The record and the entry have since become 40 bytes of
+ * the event's own fields, so this now counts high. Each key character is held twice, in the key and
+ * in the partition key).
  */
 const EVENT_OVERHEAD_BYTES = 416
 
@@ -156,16 +158,16 @@ export const make = (
       for (const [metric, value] of updates) metric.updateUnsafe(value, context)
     }
     const completed = Signal.make()
+    const startedAt = yield* Clock.currentTimeMillis
     let inflight = 0
     let fatal: PublisherError | undefined
 
     /** Accepted or dropped: done for the frontier, out of the queue's bounds. */
-    const finish = (records: ReadonlyArray<BatchScheduler.Outgoing>) => {
-      const events = new Array<ChangeEvent>(records.length)
+    const finish = (events: ReadonlyArray<ChangeEvent>) => {
       let newest = newestCommitMs
-      for (let i = 0; i < records.length; i++) {
-        const event = (events[i] = records[i]!.event)
-        if (event.commitTimeMs !== undefined && event.commitTimeMs > newest) newest = event.commitTimeMs
+      for (let i = 0; i < events.length; i++) {
+        const commitTimeMs = events[i]!.commitTimeMs
+        if (commitTimeMs !== undefined && commitTimeMs > newest) newest = commitTimeMs
       }
       newestCommitMs = newest
       frontier.complete(events)
@@ -183,7 +185,11 @@ export const make = (
         const limit = lanes[lane]!.maxRecordBytes
         // a change over the limit when read was never held: its size is all that is left of it
         const bytes = event.oversizedBytes ?? event.unreadableBytes ?? event.body.byteLength + keyBytes(partitionKey)
-        const record: BatchScheduler.Outgoing = { event, data: event.body, partitionKey, bytes, arrivedAt: now }
+        // the event is its own outgoing record: its slots, set here, are all the publisher adds
+        event.partitionKey = partitionKey
+        event.recordBytes = bytes
+        event.arrivedAt = now
+        const record = event as BatchScheduler.Outgoing
         if (event.unreadableBytes !== undefined) (dropped ??= []).push([record, limit])
         else if (event.oversizedBytes === undefined && bytes <= limit) records[lane]!.push(record)
         else if (kinesis.oversizedRecordPolicy === "fail") {
@@ -201,21 +207,21 @@ export const make = (
       if (dropped === undefined) return Effect.void
       const droppedRecords = dropped
       finish(droppedRecords.map(([record]) => record))
-      const unreadable = droppedRecords.filter(([record]) => record.event.unreadableBytes !== undefined).length
+      const unreadable = droppedRecords.filter(([record]) => record.unreadableBytes !== undefined).length
       return Effect.forEach(droppedRecords, ([record, limit]) =>
         Effect.logWarning("change_dropped").pipe(
           Effect.annotateLogs({
-            ...(record.event.unreadableBytes !== undefined
+            ...(record.unreadableBytes !== undefined
               ? { reason: "unreadable", policy: "always dropped: not JSON, even repaired" }
               : { reason: "oversized", policy: "OVERSIZED_RECORD_POLICY=drop" }),
-            schema: record.event.schema,
-            table: record.event.table,
+            schema: record.schema,
+            table: record.table,
             // a change dropped as it was read has no key left (its columns were not kept)
-            ...(record.event.oversizedBytes === undefined && record.event.unreadableBytes === undefined
+            ...(record.oversizedBytes === undefined && record.unreadableBytes === undefined
               ? { partitionKey: record.partitionKey }
               : {}),
-            lsn: Lsn.format(record.event.lsn),
-            bytes: record.bytes,
+            lsn: Lsn.format(record.lsn),
+            bytes: record.recordBytes,
             limit
           })
         ), { discard: true }).pipe(
@@ -230,7 +236,7 @@ export const make = (
       const attempt = Effect.suspend(() => {
         const records = remaining
         let bytes = 0
-        for (const record of records) bytes += record.bytes
+        for (const record of records) bytes += record.recordBytes
         return lane.client.putRecords(records).pipe(
           Effect.timed,
           Effect.tapError((error) =>
@@ -316,7 +322,8 @@ export const make = (
       // read before polling: what arrives after the poll moves it
       const seenArrivals = queue.arrivals.version()
       if (fatal !== undefined) return yield* Effect.fail(fatal)
-      const now = yield* Clock.currentTimeMillis
+      // ms since the run started: a small integer, which a change's slot holds without a boxed number
+      const now = (yield* Clock.currentTimeMillis) - startedAt
       // With one stream, changes stay in the queue while two full batches per request slot are
       // ready: the scheduler's per-key bookkeeping stays small (and in cache) however long the
       // backlog, and nothing waits that could go out. (With several streams everything is taken,

@@ -475,7 +475,8 @@ export const make = (options: Options): Decoder => {
   ): void =>
     pushDraft(events, {
       lsn, ackLsn: lsn, xid, commitLsn, commitIdx, action, schema: relation.schema, table: relation.table, pk, commitTimeMs,
-      body: emptyBuffer
+      body: emptyBuffer,
+      partitionKey: undefined, recordBytes: undefined, arrivedAt: undefined, frontierBlock: undefined, frontierIndex: undefined
     }, start)
 
   /** Writes the start of a record of the open transaction, its position first, and the relation; takes the next index. */
@@ -497,7 +498,8 @@ export const make = (options: Options): Decoder => {
     const start = writer.length
     writer.ascii(`${RecordBodies.positionPrefix(commitLsnText(), commitIdx)}"action":"${action[0]}",${transactionJson()}${tail}}`)
     pushDraft(events, {
-      lsn, ackLsn: lsn, xid, commitLsn, commitIdx, action, schema: "", table: "", pk: undefined, commitTimeMs, body: emptyBuffer
+      lsn, ackLsn: lsn, xid, commitLsn, commitIdx, action, schema: "", table: "", pk: undefined, commitTimeMs, body: emptyBuffer,
+      partitionKey: undefined, recordBytes: undefined, arrivedAt: undefined, frontierBlock: undefined, frontierIndex: undefined
     }, start)
   }
 
@@ -668,7 +670,8 @@ export const make = (options: Options): Decoder => {
           writer.byte(0x7d) // }
           pushDraft(events, {
             lsn, ackLsn: lsn, xid, commitLsn, commitIdx, action: "T", schema: relation.schema, table: relation.table,
-            pk: undefined, commitTimeMs, body: emptyBuffer
+            pk: undefined, commitTimeMs, body: emptyBuffer,
+            partitionKey: undefined, recordBytes: undefined, arrivedAt: undefined, frontierBlock: undefined, frontierIndex: undefined
           }, start)
         }
         break
@@ -695,7 +698,8 @@ export const make = (options: Options): Decoder => {
         writer.byte(0x7d) // }
         pushDraft(events, {
           lsn, ackLsn: lsn, xid: transactional ? xid : undefined, commitLsn: recordLsn, commitIdx: recordIdx, action: "M",
-          schema: "", table: "", pk: undefined, commitTimeMs: transactional ? commitTimeMs : undefined, body: emptyBuffer
+          schema: "", table: "", pk: undefined, commitTimeMs: transactional ? commitTimeMs : undefined, body: emptyBuffer,
+          partitionKey: undefined, recordBytes: undefined, arrivedAt: undefined, frontierBlock: undefined, frontierIndex: undefined
         }, start)
         break
       }

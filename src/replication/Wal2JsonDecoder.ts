@@ -247,7 +247,8 @@ export const make = (options: Options): Decoder => {
       const commitIdx = nextIdx++
       events.push({
         lsn, ackLsn: lsn, xid: begin!.xid, commitLsn: commitLsn!, commitIdx, action, schema: "", table: "", pk: undefined,
-        commitTimeMs: transactionTimeMs, body: emptyBody
+        commitTimeMs: transactionTimeMs, body: emptyBody,
+        partitionKey: undefined, recordBytes: undefined, arrivedAt: undefined, frontierBlock: undefined, frontierIndex: undefined
       })
       records.push(events.length - 1)
       bodies.part(`${RecordBodies.positionPrefix(commitLsnText, commitIdx)}"action":"${action[0]}",${begin!.envelope}${tail}}`, undefined)
@@ -372,7 +373,8 @@ export const make = (options: Options): Decoder => {
           if (!departs) {
             events.push({
               lsn, ackLsn: lsn, xid, commitLsn: commitLsn!, commitIdx: nextIdx, action: "I", schema, table, pk: keys!.key,
-              commitTimeMs, body: emptyBody
+              commitTimeMs, body: emptyBody,
+              partitionKey: undefined, recordBytes: undefined, arrivedAt: undefined, frontierBlock: undefined, frontierIndex: undefined
             })
             records.push(events.length - 1)
             bodies.part(`${RecordBodies.positionPrefix(commitLsnText, nextIdx++)}"action":"I"`, split.insert)
@@ -386,7 +388,10 @@ export const make = (options: Options): Decoder => {
       }
       if (split !== undefined && inTransaction) {
         // a key change: a delete under the old key, then an insert under the new one, at adjacent positions
-        const base = { lsn, ackLsn: lsn, xid, commitLsn: commitLsn!, schema, table, commitTimeMs, body: emptyBody }
+        const base = {
+          lsn, ackLsn: lsn, xid, commitLsn: commitLsn!, schema, table, commitTimeMs, body: emptyBody,
+          partitionKey: undefined, recordBytes: undefined, arrivedAt: undefined, frontierBlock: undefined, frontierIndex: undefined
+        }
         const removeIdx = nextIdx++
         const insertIdx = nextIdx++
         events.push(
@@ -411,7 +416,9 @@ export const make = (options: Options): Decoder => {
         table,
         pk: keys?.key,
         commitTimeMs,
-        body: data
+        body: data,
+        // the pipeline's slots, unset
+        partitionKey: undefined, recordBytes: undefined, arrivedAt: undefined, frontierBlock: undefined, frontierIndex: undefined
       })
       records.push(events.length - 1)
       bodies.spliced(inTransaction ? commitLsnText : Lsn.format(recordLsn), recordIdx, data)

@@ -64,14 +64,14 @@ const partitionKey = fc.oneof(
 )
 
 const request = fc.record({
-  records: fc.array(fc.record({ data: recordData, partitionKey }), { minLength: 0, maxLength: 25 }),
+  records: fc.array(fc.record({ body: recordData, partitionKey }), { minLength: 0, maxLength: 25 }),
   writer: fc.constantFrom("service", "stringify", "stringify-records-first"),
   stream: fc.constantFrom({ StreamName: "bench" }, { StreamARN: "arn:aws:kinesis:us-east-1:000000000000:stream/bench" }, { StreamName: "other" })
 })
 
-const write = (r: { records: Array<{ data: Uint8Array; partitionKey: string }>; writer: string; stream: Record<string, string> }): Buffer => {
+const write = (r: { records: Array<{ body: Uint8Array; partitionKey: string }>; writer: string; stream: Record<string, string> }): Buffer => {
   if (r.writer === "service") return encodeBody(r.stream, r.records)
-  const records = r.records.map((x) => ({ Data: Buffer.from(x.data).toString("base64"), PartitionKey: x.partitionKey }))
+  const records = r.records.map((x) => ({ Data: Buffer.from(x.body).toString("base64"), PartitionKey: x.partitionKey }))
   return Buffer.from(JSON.stringify(r.writer === "stringify" ? { ...r.stream, Records: records } : { Records: records, ...r.stream }))
 }
 
@@ -114,18 +114,18 @@ describe("the endpoint's scan of PutRecords bodies", () => {
     for (const extra of [-2, -1, 0, 1]) {
       for (const key of ["k", "é", "😀x"]) {
         const data = Buffer.alloc(maxRecordBytes - utf8Bytes(key) + extra, 0x41)
-        const answer = await same(endpoints, encodeBody({ StreamName: "bench" }, [{ data, partitionKey: key }]))
+        const answer = await same(endpoints, encodeBody({ StreamName: "bench" }, [{ body: data, partitionKey: key }]))
         expect(answer.startsWith(extra <= 0 ? "ok" : "error ValidationException")).toBe(true)
       }
     }
     const fiveMiB = defaultLimits.maxRequestBytes
     for (const extra of [0, 1]) {
       const sizes = [900_000, 900_000, 900_000, 900_000, 900_000, fiveMiB - 4_500_000 + extra]
-      const records = sizes.map((size) => ({ data: Buffer.alloc(size - 1), partitionKey: "k" }))
+      const records = sizes.map((size) => ({ body: Buffer.alloc(size - 1), partitionKey: "k" }))
       const answer = await same(endpoints, encodeBody({ StreamName: "bench" }, records))
       expect(answer.startsWith(extra === 0 ? "ok" : "error InvalidArgumentException")).toBe(true)
     }
-    const good = encodeBody({ StreamName: "bench" }, [{ data: Buffer.from("hello"), partitionKey: "k" }]).toString("latin1")
+    const good = encodeBody({ StreamName: "bench" }, [{ body: Buffer.from("hello"), partitionKey: "k" }]).toString("latin1")
     const damaged = [
       good.replace("aGVsbG8=", "aGVsbG8"), good.replace("aGVsbG8=", "aGVs bG8="), good.replace("aGVsbG8=", "aGVsbG8=="),
       good.replace("aGVsbG8=", "aGVsbG-_"), good + " ", " " + good, good.slice(0, -1), good.replace("\"k\"", "\"\\u006b\""),
@@ -147,7 +147,7 @@ describe("the endpoint's scan of PutRecords bodies", () => {
 
   it("sizes records from their base64 and decodes a record's start exactly", () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), fc.integer({ min: 3, max: 500 }), (data, max) => {
-      const body = encodeBody({ StreamName: "s" }, [{ data, partitionKey: "k" }])
+      const body = encodeBody({ StreamName: "s" }, [{ body: data, partitionKey: "k" }])
       const scanned = scanPutRecords(body)
       expect(scanned?.dataBytes).toEqual([data.length])
       const target = Buffer.alloc(max)

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
+import { type ChangeEvent, isPublishable, pipelineSlots } from "../../src/domain/ChangeEvent.ts"
 import type { Decoder, WalMessage } from "../../src/replication/Decoder.ts"
 import type * as KeyCatalog from "../../src/replication/KeyCatalog.ts"
 import * as PgOutputDecoder from "../../src/replication/PgOutputDecoder.ts"
@@ -251,6 +251,16 @@ describe("pgoutput rendering", () => {
         const options = { publication: "p", keys, transactionRecords: s.transactionRecords }
         const batches = batchesOf(messagesOf(s), s.cuts)
         expect(run(PgOutputDecoder.make(options), batches)).toEqual(run(Reference.make(options), batches))
+        // every published change is made with the pipeline's slots present and unset (but a dropped one)
+        const decoder = PgOutputDecoder.make(options)
+        for (const batch of batches) {
+          const result = decoder.decode(batch)
+          if (result._tag === "Failure") break
+          for (const event of result.success) {
+            if (!isPublishable(event) || event.oversizedBytes !== undefined) continue
+            for (const slot of pipelineSlots) expect(Object.hasOwn(event, slot) && event[slot] === undefined, slot).toBe(true)
+          }
+        }
       }),
       { numRuns: 400 }
     )

@@ -86,7 +86,7 @@ describe("credential-provider failures", () => {
     Effect.gen(function*() {
       const flaky = flakyProvider(2)
       const client = yield* KinesisSdk.make(configFor(), { credentials: flaky.provider })
-      const record = [{ data: encode(`{"n":1}`), partitionKey: "k" }]
+      const record = [{ body: encode(`{"n":1}`), partitionKey: "k" }]
       for (let attempt = 1; attempt <= 2; attempt++) {
         const error = yield* Effect.flip(client.putRecords(record))
         expect(error).toMatchObject({ _tag: "KinesisError", reason: "CredentialsUnavailable", code: "CredentialsProviderError" })
@@ -181,7 +181,7 @@ describe("the SDK's default credential chain with IMDS unreachable, then back", 
         Effect.gen(function*() {
           const client = yield* KinesisSdk.make(configFor())
           // nothing listens on the IMDS port yet
-          const error = yield* Effect.flip(client.putRecords([{ data: encode("{}"), partitionKey: "k" }]))
+          const error = yield* Effect.flip(client.putRecords([{ body: encode("{}"), partitionKey: "k" }]))
           expect(error).toMatchObject({ _tag: "KinesisError", reason: "CredentialsUnavailable" })
           expect(error.retriable).toBe(true)
 

@@ -29,7 +29,7 @@ describe("KinesisSdk (kinesalite)", () => {
   it.live("puts records and reads them back byte for byte", () =>
     Effect.gen(function*() {
       const client = yield* KinesisSdk.make(config("orders"))
-      const entries = Array.from({ length: 20 }, (_, i) => ({ data: encode(`{"n":${i}}`), partitionKey: `public.t:[${i}]` }))
+      const entries = Array.from({ length: 20 }, (_, i) => ({ body: encode(`{"n":${i}}`), partitionKey: `public.t:[${i}]` }))
       const results = yield* client.putRecords(entries)
       expect(results).toHaveLength(20)
       expect(results.every((r) => r._tag === "Ok")).toBe(true)
@@ -45,17 +45,17 @@ describe("KinesisSdk (kinesalite)", () => {
       const everyByte = Uint8Array.from({ length: 256 }, (_, i) => i)
       const bigKey = "big:ключ"
       const entries = [
-        ...[0, 1, 2, 3, 4, 5, 254, 255, 256].map((n, i) => ({ data: everyByte.subarray(256 - n), partitionKey: `bytes:[${i}]` })),
-        { data: Buffer.from(everyByte.map((b) => 255 - b)), partitionKey: "ключ \"quoted\" \\ back\nslash" },
-        { data: everyByte.subarray(7, 200), partitionKey: "😀".repeat(64) },
-        { data: Buffer.alloc(1024 * 1024 - Buffer.byteLength(bigKey), 0xa5), partitionKey: bigKey }
+        ...[0, 1, 2, 3, 4, 5, 254, 255, 256].map((n, i) => ({ body: everyByte.subarray(256 - n), partitionKey: `bytes:[${i}]` })),
+        { body: Buffer.from(everyByte.map((b) => 255 - b)), partitionKey: "ключ \"quoted\" \\ back\nslash" },
+        { body: everyByte.subarray(7, 200), partitionKey: "😀".repeat(64) },
+        { body: Buffer.alloc(1024 * 1024 - Buffer.byteLength(bigKey), 0xa5), partitionKey: bigKey }
       ]
       const results = yield* client.putRecords(entries)
       expect(results).toEqual(entries.map(() => ({ _tag: "Ok" })))
       const stored = yield* Effect.promise(() => kinesis.readAll("bytes"))
       expect(stored).toHaveLength(entries.length)
       const byKey = new Map(stored.map((r) => [r.partitionKey, Buffer.from(r.data)]))
-      for (const entry of entries) expect(byKey.get(entry.partitionKey)?.equals(entry.data), entry.partitionKey).toBe(true)
+      for (const entry of entries) expect(byKey.get(entry.partitionKey)?.equals(entry.body), entry.partitionKey).toBe(true)
     }))
 
   it.live("describeLimits reports 1 MiB when the stream reports no maximum record size", () =>
@@ -67,7 +67,7 @@ describe("KinesisSdk (kinesalite)", () => {
   it.live("a missing stream is a fatal ResourceNotFoundException", () =>
     Effect.gen(function*() {
       const client = yield* KinesisSdk.make(config("no-such-stream"))
-      const put = yield* Effect.flip(client.putRecords([{ data: encode("{}"), partitionKey: "k" }]))
+      const put = yield* Effect.flip(client.putRecords([{ body: encode("{}"), partitionKey: "k" }]))
       expect(put.code).toBe("ResourceNotFoundException")
       expect(put.retriable).toBe(false)
       expect(put.message).not.toContain("\n")
@@ -79,7 +79,7 @@ describe("KinesisSdk (kinesalite)", () => {
   it.live("an unreachable endpoint is a retriable network error", () =>
     Effect.gen(function*() {
       const client = yield* KinesisSdk.make({ ...config("orders"), endpoint: "http://127.0.0.1:9" })
-      const error = yield* Effect.flip(client.putRecords([{ data: encode("{}"), partitionKey: "k" }]))
+      const error = yield* Effect.flip(client.putRecords([{ body: encode("{}"), partitionKey: "k" }]))
       expect(error.retriable).toBe(true)
       expect(error.code).toBe("ECONNREFUSED")
     }))

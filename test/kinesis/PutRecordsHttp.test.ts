@@ -58,15 +58,15 @@ const clientWith = (handler: ReturnType<typeof capturingHandler>["handler"], con
 const everyByte = Uint8Array.from({ length: 256 }, (_, i) => i)
 
 const entries: ReadonlyArray<PutRecordsEntry> = [
-  { data: new TextEncoder().encode("{\"action\":\"I\",\"table\":\"t\"}"), partitionKey: "public.t:[1]" },
-  { data: new Uint8Array(0), partitionKey: "ключ \"quoted\" \\ back\nslash" },
-  { data: everyByte.subarray(1, 255), partitionKey: "k" },
-  { data: everyByte, partitionKey: "😀".repeat(20) }
+  { body: new TextEncoder().encode("{\"action\":\"I\",\"table\":\"t\"}"), partitionKey: "public.t:[1]" },
+  { body: new Uint8Array(0), partitionKey: "ключ \"quoted\" \\ back\nslash" },
+  { body: everyByte.subarray(1, 255), partitionKey: "k" },
+  { body: everyByte, partitionKey: "😀".repeat(20) }
 ]
 
 const sdkInput = (stream: PutRecordsHttp.StreamMembers, records: ReadonlyArray<PutRecordsEntry>): PutRecordsCommandInput => ({
   ...stream,
-  Records: records.map((record) => ({ Data: record.data, PartitionKey: record.partitionKey }))
+  Records: records.map((record) => ({ Data: record.body, PartitionKey: record.partitionKey }))
 })
 
 const okResponse: CannedResponse = {
@@ -157,7 +157,7 @@ describe("PutRecordsHttp", () => {
 
   it("sends StreamARN requests where the SDK does (the account's data endpoint) and empty record lists as it does", async () => {
     const byArn = { StreamARN: "arn:aws:kinesis:eu-west-1:123456789012:stream/orders" }
-    const { sdk, ours } = await both(byArn, [{ data: new Uint8Array([1, 2, 3]), partitionKey: "p" }], okResponse, { region: "eu-west-1" })
+    const { sdk, ours } = await both(byArn, [{ body: new Uint8Array([1, 2, 3]), partitionKey: "p" }], okResponse, { region: "eu-west-1" })
     expect(ours.request.hostname).toBe(sdk.request.hostname)
     expect(ours.request.hostname).toBe("123456789012.data-kinesis.eu-west-1.amazonaws.com")
     expect(ours.request.protocol).toBe("https:")
@@ -246,7 +246,7 @@ describe("PutRecordsHttp", () => {
     const sender = PutRecordsHttp.make(client, handler, 1)
     const batches = [entries, entries.slice(1), entries.slice(0, 2), entries]
     const expected = (records: ReadonlyArray<PutRecordsEntry>) =>
-      JSON.stringify({ StreamName: "orders", Records: records.map((r) => ({ Data: Buffer.from(r.data).toString("base64"), PartitionKey: r.partitionKey })) })
+      JSON.stringify({ StreamName: "orders", Records: records.map((r) => ({ Data: Buffer.from(r.body).toString("base64"), PartitionKey: r.partitionKey })) })
     await sender.send({ StreamName: "orders" }, batches[0]!)
     await sender.send({ StreamName: "orders" }, batches[1]!)
     status = 500
@@ -272,13 +272,13 @@ describe("PutRecordsHttp", () => {
 
   it("encodeBody writes the JSON JSON.stringify writes, for any keys (plain, escaped, any Unicode) and any data", () => {
     const record = fc.record({
-      data: fc.uint8Array({ maxLength: 64 }).chain((bytes) => fc.constantFrom(bytes, Buffer.from(bytes), new Uint8Array([0, ...bytes, 0]).subarray(1, bytes.length + 1))),
+      body: fc.uint8Array({ maxLength: 64 }).chain((bytes) => fc.constantFrom(bytes, Buffer.from(bytes), new Uint8Array([0, ...bytes, 0]).subarray(1, bytes.length + 1))),
       partitionKey: fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: "binary", maxLength: 40 }), fc.constantFrom("public.t:[1]", "a\"b", "\\", "\u007f", "\u0000", "\u001f", " ~", "é"))
     })
     fc.assert(fc.property(fc.array(record, { maxLength: 20 }), (records) => {
       const expected = JSON.stringify({
         StreamName: "s",
-        Records: records.map((r) => ({ Data: Buffer.from(r.data).toString("base64"), PartitionKey: r.partitionKey }))
+        Records: records.map((r) => ({ Data: Buffer.from(r.body).toString("base64"), PartitionKey: r.partitionKey }))
       })
       expect(encodeBody({ StreamName: "s" }, records).toString("utf8")).toBe(expected)
       // into a larger buffer holding other bytes (one kept from an earlier request)
@@ -375,7 +375,7 @@ describe("PutRecordsHttp", () => {
   })
 
   it("encodeBody and decodeOutput on their own", () => {
-    const body = encodeBody({ StreamName: "s" }, [{ data: new Uint8Array([0xff, 0x00]), partitionKey: "a\"b" }])
+    const body = encodeBody({ StreamName: "s" }, [{ body: new Uint8Array([0xff, 0x00]), partitionKey: "a\"b" }])
     expect(JSON.parse(body.toString("utf8"))).toEqual({ StreamName: "s", Records: [{ Data: "/wA=", PartitionKey: "a\"b" }] })
     expect(JSON.parse(encodeBody({}, []).toString("utf8"))).toEqual({ Records: [] })
     expect(decodeOutput(Buffer.from("{\"Records\":[{\"ShardId\":\"s\"}]}"))).toEqual([{ _tag: "Ok" }])

@@ -109,7 +109,7 @@ describe("Frontier", () => {
     expect(frontier.current()).toBe(events[3]!.ackLsn)
   })
 
-  it("keeps its list correct with 10 000 outstanding changes", () => {
+  it("keeps its bookkeeping correct with 10 000 outstanding changes", () => {
     const frontier = Frontier.make(0n)
     const events = workload(Array.from({ length: 2_500 }, () => 4))
     frontier.register(events)
@@ -123,7 +123,7 @@ describe("Frontier", () => {
     expect(frontier.outstanding()).toBe(0)
   })
 
-  it("keeps one entry per unfinished change while one change is stuck and 200 000 events flow past it", () => {
+  it("tracks only the unfinished change while one change is stuck and 200 000 events flow past it", () => {
     const frontier = Frontier.make(0n)
     const first = workload([1])
     frontier.register(first)

@@ -92,7 +92,7 @@ describe("Publisher batching", () => {
       r.queue.end()
       yield* r.publisher.run
       for (const request of r.kinesis.requests()) {
-        const bytes = request.records.reduce((n, rec) => n + rec.data.byteLength + Buffer.byteLength(rec.partitionKey), 0)
+        const bytes = request.records.reduce((n, rec) => n + rec.body.byteLength + Buffer.byteLength(rec.partitionKey), 0)
         expect(bytes).toBeLessThanOrEqual(4_096)
         expect(request.records.length).toBe(4) // 4 × ~1018 fits, 5 does not
       }

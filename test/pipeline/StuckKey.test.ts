@@ -50,7 +50,7 @@ const throttleStuckKey = (stuck: () => boolean): KinesisMemory.Behaviour => (req
   Effect.succeed(
     stuck()
       ? KinesisMemory.partial(request.records.map((r) =>
-        decode(r.data).pk === STUCK ? "ProvisionedThroughputExceededException" : undefined
+        decode(r.body).pk === STUCK ? "ProvisionedThroughputExceededException" : undefined
       ))
       : KinesisMemory.accept
   )
