@@ -11,8 +11,9 @@
  * paired drains of one backlog (the factor 2.5 beside it), peaks 8–45 MiB lower in every pair, at
  * about the same CPU per change with wal2json and 2–10% more with pgoutput (README, Performance).
  * `--expose-gc` gives src/observability/MemoryRelease.ts its one full collection when the service
- * turns idle after heavy work: an idle process allocates too little for V8 to collect on its own, so
- * what the work left behind (a stuck key's minutes, a backlog) otherwise stays resident.
+ * turns idle after heavy work (followed by glibc's `malloc_trim`, HeapTrim.ts): an idle process
+ * allocates too little for V8 to collect on its own, so what the work left behind (a stuck key's
+ * minutes, a backlog) otherwise stays resident.
  *
  * Node's compile cache (NODE_COMPILE_CACHE) keeps the TypeScript sources stripped and compiled on
  * disk: a start that finds them there neither loads Node's TypeScript stripper (a WebAssembly module

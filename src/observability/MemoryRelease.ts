@@ -6,15 +6,17 @@
  * queued or tracked by the frontier); when nothing has happened for {@link Settings.idleMs} and the
  * resident set is at least {@link Settings.growthBytes} above its baseline (the lowest reading, reset
  * by each release to where it left RSS), it asks V8 for one full, memory-reducing collection, run
- * asynchronously: once per busy → idle transition, never again while idle, nothing on the hot path.
- * It returns V8's pages and the buffers the garbage held; freed small blocks glibc's heap keeps below
- * live ones stay resident (README, Performance). It needs `--expose-gc` (src/NodeFlags.ts); without
- * it the step does nothing.
+ * asynchronously, then has the C allocator give its free pages back (HeapTrim.ts: glibc's
+ * `malloc_trim`): once per busy → idle transition, never again while idle, nothing on the hot path.
+ * The collection returns V8's pages and the buffers the garbage held; the trim, the free heap glibc
+ * keeps below blocks still in use (README, Performance). It needs `--expose-gc` (src/NodeFlags.ts);
+ * without it the step does nothing.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Ref from "effect/Ref"
+import * as HeapTrim from "./HeapTrim.ts"
 import * as Metrics from "./Metrics.ts"
 
 export interface Settings {
@@ -94,13 +96,15 @@ export const readProcess: Effect.Effect<Reading> = Effect.gen(function*() {
 
 /**
  * One full, memory-reducing collection (V8's `last-resort` flavour: it also returns the pages V8
- * keeps pooled), run by V8 as a task rather than inside this call; the RSS afterwards. Undefined
- * when the process was started without `--expose-gc`.
+ * keeps pooled), run by V8 as a task rather than inside this call, then `trim` (the C heap's free
+ * pages, HeapTrim.ts); the RSS afterwards. Undefined when the process was started without
+ * `--expose-gc`.
  */
-export const collectProcess: Effect.Effect<number> | undefined = globalThis.gc === undefined ? undefined : Effect.promise(async () => {
-  await globalThis.gc!({ type: "major", execution: "async", flavor: "last-resort" })
-  return process.memoryUsage.rss()
-})
+export const collectProcess = (trim: Effect.Effect<void>): Effect.Effect<number> | undefined =>
+  globalThis.gc === undefined ? undefined : Effect.promise(() => globalThis.gc!({ type: "major", execution: "async", flavor: "last-resort" })).pipe(
+    Effect.andThen(trim),
+    Effect.andThen(Effect.sync(() => process.memoryUsage.rss()))
+  )
 
 /**
  * The step to run every few seconds: reads, decides, and releases when due, logging it at debug
@@ -127,5 +131,8 @@ export const makeWith = (
       }))
     }))
 
-/** The step for this process, with the {@link defaultSettings}. */
-export const make: Effect.Effect<Effect.Effect<void>> = makeWith(defaultSettings, readProcess, collectProcess)
+/** The step for this process, with the {@link defaultSettings}; koffi is loaded by the first release, not here. */
+export const make: Effect.Effect<Effect.Effect<void>> = Effect.flatMap(
+  HeapTrim.make,
+  (trim) => makeWith(defaultSettings, readProcess, collectProcess(trim))
+)
