@@ -10,8 +10,8 @@
  * every change was acknowledged, the load over and the service idle: the target "RSS returns" compares
  * the last with RSS before (the service's idle memory release runs after 30 s idle; a quick run ends
  * before it). The log adds V8's heap in use and external memory (the service's cdc_memory_bytes) at
- * each point, and when the release ran (`memory_released`, logged at debug). The run fails unless every
- * change arrives.
+ * each point, when the release ran (`memory_released`, logged at debug) and what its C heap trim returned
+ * (`heap_trimmed`). The run fails unless every change arrives.
  */
 import { execFile as execFileCb } from "node:child_process"
 import * as Fs from "node:fs"
@@ -139,11 +139,17 @@ INSERT INTO ${table} (account, status, payload) VALUES (:n % 1000, 'new', rpad(m
       ` ${((Date.parse(l.timestamp) - acknowledgedAt) / 1000).toFixed(0)} s after all was acknowledged, ` +
       `RSS ${inMiB(Number(l.rssBeforeBytes))} → ${inMiB(Number(l.rssAfterBytes))} MiB`
     )
+    const trims = service.logs().filter((l) => l.message === "heap_trimmed" || l.message === "heap_trim_unavailable").map((l) =>
+      l.message === "heap_trimmed"
+        ? ` C heap trimmed in ${String(l.durationMs)} ms, RSS ${inMiB(Number(l.rssBeforeBytes))} → ${inMiB(Number(l.rssAfterBytes))} MiB`
+        : ` C heap trim unavailable (${String(l.reason)})`
+    )
     bench.log(`  RSS before ${beforeText}; peak ${inMiB(peakRss)} MiB (max heap used ${inMiB(maxHeapUsed)}, ` +
       `max external ${inMiB(maxExternal)}); when all was acknowledged ` +
       `${atRecoveryText}; idle after recovery: ${afterRecovery}; max cdc_frontier_pending ${maxPending}, ` +
       `${stats.failedRecords} records failed; ` +
-      (releases.length === 0 ? "no idle memory release" : `idle memory release:${releases.join(";")}`))
+      (releases.length === 0 ? "no idle memory release" : `idle memory release:${releases.join(";")}`) +
+      (trims.length === 0 ? "" : `;${trims.join(";")}`))
     return {
       memory: [{
         run: `${stuckRunPrefix} ${seconds} s under ${rate} tx/s on other keys, ${queueMaxBytes / MiB} MiB queue ` +
