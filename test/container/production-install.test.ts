@@ -46,6 +46,9 @@ describe("production install (what the Dockerfile builds)", () => {
     expect(new Set(copiedSources())).toEqual(new Set(["package.json", "package-lock.json", "src"]))
     const installed = Fs.readdirSync(Path.join(dir, "node_modules"))
     expect(installed).toContain("effect")
+    // the optional dependency the idle memory release trims the C heap with (HeapTrim.ts), with its prebuilt binary
+    expect(installed).toContain("koffi")
+    expect(Fs.readdirSync(Path.join(dir, "node_modules", "@koromix"))).toContain(`koffi-${process.platform}-${process.arch}`)
     expect(installed).not.toContain("vitest")
     expect(installed).not.toContain("kinesalite")
     expect(installed).not.toContain("typescript")

@@ -13,12 +13,13 @@ import * as Logging from "../../src/observability/Logging.ts"
 const KiB = 1024
 const MiB = 1024 * KiB
 
-/** Runs the step `times` times, with every log line (debug and up) as parsed JSON. */
-const runSteps = async (load: () => Promise<HeapTrim.Trim>, times: number) => {
+/** Makes the step, runs `beforeFirst`, then the step `times` times; every log line (debug and up) as parsed JSON. */
+const runSteps = async (load: () => Promise<HeapTrim.Trim>, times: number, beforeFirst: () => void = () => {}) => {
   const lines: Array<Record<string, unknown>> = []
   const layer = Logging.layer({ format: "json", level: "Debug", secrets: [], write: (line) => lines.push(JSON.parse(line)) })
   await Effect.runPromise(Effect.gen(function*() {
     const step = yield* HeapTrim.makeWith(load)
+    beforeFirst()
     for (let i = 0; i < times; i++) yield* step
   }).pipe(Effect.provide(layer)))
   return lines
@@ -28,12 +29,14 @@ const runSteps = async (load: () => Promise<HeapTrim.Trim>, times: number) => {
 const rss = (): number => Number(/^VmRSS:\s+(\d+) kB$/m.exec(Fs.readFileSync("/proc/self/status", "utf8"))![1]) * KiB
 
 describe("HeapTrim", () => {
-  it("a trim that cannot be loaded: loaded once, one info line naming why, every step succeeds doing nothing", async () => {
+  it("a trim that cannot be loaded: loaded at the first step, once, one info line naming why, every step succeeds doing nothing", async () => {
     let loads = 0
+    let loadsBeforeFirstStep: number | undefined
     const lines = await runSteps(() => {
       loads++
       return Promise.reject(new Error("Cannot find function 'malloc_trim' in shared library"))
-    }, 3)
+    }, 3, () => (loadsBeforeFirstStep = loads))
+    expect(loadsBeforeFirstStep).toBe(0)
     expect(loads).toBe(1)
     expect(lines).toEqual([expect.objectContaining({
       level: "INFO",
