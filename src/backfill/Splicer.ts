@@ -13,7 +13,8 @@
  * With PUBLISH_TRANSACTION_RECORDS, a watermark's transaction loses its BEGIN and COMMIT records
  * too (the R records are not a transaction of the database). It works on whole reads and touches
  * only reads that hold a logical message or fall inside a window; everything else passes as it
- * came. One chunk at a time is expected.
+ * came. One chunk at a time is expected. It counts the reads that carry live changes (anything
+ * but watermarks and transaction records), so the worker can tell a busy stream from an idle one.
  */
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"
@@ -64,6 +65,8 @@ export interface Splicer {
   readonly forget: (chunk: string) => void
   /** Rewrites one decoded read. */
   readonly intercept: (events: ReadonlyArray<ChangeEvent>) => ReadonlyArray<ChangeEvent>
+  /** How many reads so far carried a live change (a change or message other than the service's watermarks). */
+  readonly liveReads: () => number
 }
 
 /** A value's JSON as the chunk reader renders it: numbers as written, strings re-serialized. */
@@ -89,6 +92,7 @@ export const make = (slot: string): Splicer => {
   let pending: Pending | undefined
   /** The commit LSN of the last watermark's transaction: its transaction records are not published either. */
   let watermarkCommit: Lsn.Lsn | undefined
+  let liveReads = 0
 
   /** Notes what a change of the chunk's table inside the window means for the chunk. */
   const note = (chunk: Pending, event: ChangeEvent): void => {
@@ -144,13 +148,20 @@ export const make = (slot: string): Splicer => {
   const intercept = (events: ReadonlyArray<ChangeEvent>): ReadonlyArray<ChangeEvent> => {
     const window = pending?.open === true ? pending : undefined
     let hasMessage = false
+    let live = false
     for (let i = 0; i < events.length; i++) {
-      if (events[i]!.action === "M") {
+      const action = events[i]!.action
+      if (action === "M") {
         hasMessage = true
         break
       }
+      if (action !== "BEGIN" && action !== "COMMIT") live = true
     }
-    if (!hasMessage && window === undefined && watermarkCommit === undefined) return events
+    if (!hasMessage) {
+      if (live) liveReads++
+      if (window === undefined && watermarkCommit === undefined) return events
+    }
+    live = false
     const out: Array<ChangeEvent> = []
     for (const event of events) {
       const chunk = pending
@@ -190,8 +201,10 @@ export const make = (slot: string): Splicer => {
       } else if (chunk?.open === true && event.schema === chunk.schema && event.table === chunk.table) {
         note(chunk, event)
       }
+      if (event.action !== "BEGIN" && event.action !== "COMMIT") live = true
       out.push(event)
     }
+    if (hasMessage && live) liveReads++
     return out
   }
 
@@ -205,6 +218,7 @@ export const make = (slot: string): Splicer => {
     forget: (chunk) => {
       if (pending?.chunk === chunk) pending = undefined
     },
-    intercept
+    intercept,
+    liveReads: () => liveReads
   }
 }

@@ -8,10 +8,11 @@
  *
  * So one chunk at a time is in flight, the cursor only moves over acknowledged rows, and a leader
  * that dies mid-chunk leaves the cursor at the last acknowledged chunk for the next leader. Chunk
- * sizes adapt to the rows' size (at most {@link CHUNK_MAX_ROWS} rows and about
- * {@link CHUNK_MAX_BYTES}). Requests are polled every {@link POLL_MS}. A table that is dropped,
+ * sizes ({@link ChunkSize}) adapt to the rows' size and stay small while live changes stream, as
+ * those committed after a chunk wait behind it; the table's shape for the next chunk is read while
+ * a chunk is acknowledged. Requests are polled every {@link POLL_MS}. A table that is dropped,
  * loses its key or keeps failing ends its request as `failed` with the reason; `--cancel` is seen
- * before the next chunk. Failures of the worker's own session are logged and retried: they never
+ * before the next chunk (by the cursor's update). Failures of the worker's own session are logged and retried: they never
  * stop the stream.
  */
 import * as Effect from "effect/Effect"
@@ -22,6 +23,7 @@ import type { PgError } from "../Errors.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import * as PgSession from "../postgres/PgSession.ts"
 import * as ChunkReader from "./ChunkReader.ts"
+import * as ChunkSize from "./ChunkSize.ts"
 import * as InitialTables from "./InitialTables.ts"
 import * as Query from "./Query.ts"
 import * as Requests from "./Requests.ts"
@@ -32,13 +34,10 @@ import * as Watermark from "./Watermark.ts"
 
 /** How often an idle leader looks for requests. */
 export const POLL_MS = 1_000
-export const CHUNK_MAX_ROWS = 5_000
-export const CHUNK_FIRST_ROWS = 500
-export const CHUNK_MAX_BYTES = 8 * 1024 * 1024
 /** Reads of one chunk in a row that may come back unusable (truncated, unkeyable) before the request fails. */
 const MAX_RETRIES = 10
 /** How often the frontier is looked at while a chunk is being acknowledged. */
-const FRONTIER_POLL_MS = 20
+const FRONTIER_POLL_MS = 5
 /** After a failure of the worker's session. */
 const RESTART_MS = 5_000
 
@@ -59,22 +58,26 @@ type Ending =
 
 const nonce = (): string => Math.random().toString(36).slice(2, 10)
 
-/** The chunk size after a chunk of `rows` rows and `bytes` bytes. */
-export const nextLimit = (rows: number, bytes: number, maxBytes: number): number => {
-  if (rows === 0) return CHUNK_FIRST_ROWS
-  const perRow = Math.max(1, bytes / rows)
-  return Math.max(1, Math.min(CHUNK_MAX_ROWS, Math.floor(maxBytes / perRow)))
-}
-
-/** The first chunk's size: {@link CHUNK_FIRST_ROWS}, fewer when the widest sampled row is wide. */
-export const firstLimit = (sampledRowBytes: number, maxBytes: number): number =>
-  Math.max(1, Math.min(CHUNK_FIRST_ROWS, Math.floor(maxBytes / Math.max(1, sampledRowBytes))))
-
 /** Runs the worker; never fails (its own failures are logged and retried), never ends. */
 export const run = (options: WorkerOptions): Effect.Effect<never> => {
   const { config, splicer } = options
   const slot = config.replication.slot
-  const maxBytes = Math.min(CHUNK_MAX_BYTES, Math.floor(config.pipeline.queueMaxBytes / 4))
+  const limits: ChunkSize.Limits = {
+    maxRows: config.backfill.chunkRows,
+    maxBytes: ChunkSize.maxBytesFor(config.pipeline.queueMaxBytes)
+  }
+  let liveReadsSeen = splicer.liveReads()
+  let lastLiveMs: number | undefined = undefined
+  /** Whether live changes streamed lately (looked at between chunks). */
+  const liveRecently = (): boolean => {
+    const now = Date.now()
+    const reads = splicer.liveReads()
+    if (reads !== liveReadsSeen) {
+      liveReadsSeen = reads
+      lastLiveMs = now
+    }
+    return ChunkSize.liveRecently(lastLiveMs, now)
+  }
   const session = nonce()
   let chunkSeq = 0
   let initialDone = !(config.backfill.initial && options.slotCreated)
@@ -88,7 +91,7 @@ export const run = (options: WorkerOptions): Effect.Effect<never> => {
   const acknowledged = (lsn: Lsn.Lsn): Effect.Effect<void> =>
     Effect.suspend(() => options.frontier() > lsn ? Effect.void : Effect.sleep(FRONTIER_POLL_MS).pipe(Effect.andThen(acknowledged(lsn))))
 
-  /** Reads one chunk between watermarks; the splicer publishes it at the high one. */
+  /** Reads one chunk between watermarks; the splicer publishes it at the high one (returns once it has). */
   const chunk = (
     query: Query.Query,
     shape: TableShape.TableShape,
@@ -117,7 +120,6 @@ export const run = (options: WorkerOptions): Effect.Effect<never> => {
         if (early !== undefined) return done(Effect.succeed(early))
         resume = (value) => done(Effect.succeed(value))
       })
-      yield* acknowledged(outcome.commitLsn)
       return { outcome, read }
     }).pipe(Effect.ensuring(Effect.sync(() => splicer.forget(id))))
   }
@@ -140,13 +142,14 @@ export const run = (options: WorkerOptions): Effect.Effect<never> => {
       }))
       let cursor = request.cursor
       let rowsDone = request.rowsDone
-      let limit = firstLimit(yield* ChunkReader.sampleRowBytes(query, shape.success), maxBytes)
+      let limit = ChunkSize.first(limits, yield* ChunkReader.sampleRowBytes(query, shape.success))
       let retries = 0
+      const readShape = TableShape.read(query, request.schema, request.table).pipe(Effect.result)
+      // Store.start has just seen the request running; then each Store.advance does
+      let stateKnown = true
       while (true) {
-        const state = yield* Store.stateOf(query, request.id)
-        if (state !== "running") return { _tag: "Cancelled" } as const
-        // the table's shape again: a column added or changed since the last chunk is read as it is now
-        shape = yield* TableShape.read(query, request.schema, request.table).pipe(Effect.result)
+        if (!stateKnown && (yield* Store.stateOf(query, request.id)) !== "running") return { _tag: "Cancelled" } as const
+        stateKnown = false
         if (shape._tag === "Failure") {
           const error = shape.failure
           if (error._tag === "PgError") return yield* error
@@ -167,9 +170,14 @@ export const run = (options: WorkerOptions): Effect.Effect<never> => {
           if (error.reason !== "Statement") return yield* error
           // the table went away (or changed) between reading its shape and reading the chunk
           if (++retries > MAX_RETRIES) return { _tag: "Failed", reason: `reading ${table}: ${error.message}` } as const
+          shape = yield* readShape
           continue
         }
         const { outcome, read } = attempt.success
+        // the table's shape for the next chunk (a column added or changed since is read as it is then),
+        // read while this chunk is being acknowledged
+        const [, nextShape] = yield* Effect.all([acknowledged(outcome.commitLsn), readShape], { concurrency: 2 })
+        shape = nextShape
         if (outcome._tag === "Retry") {
           yield* Effect.logDebug("backfill_chunk_again").pipe(Effect.annotateLogs({ table, reason: outcome.reason }))
           if (++retries > MAX_RETRIES) return { _tag: "Failed", reason: `${outcome.reason}, ${MAX_RETRIES} times in a row` } as const
@@ -180,6 +188,7 @@ export const run = (options: WorkerOptions): Effect.Effect<never> => {
         if (last !== undefined) {
           cursor = last.cursor
           if (!(yield* Store.advance(query, request.id, cursor, outcome.published))) return { _tag: "Cancelled" } as const
+          stateKnown = true
           rowsDone += outcome.published
           yield* Metric.update(Metric.withAttributes(Metrics.backfillRows, { table }), outcome.published)
         }
@@ -188,7 +197,7 @@ export const run = (options: WorkerOptions): Effect.Effect<never> => {
           commitLsn: Lsn.format(outcome.commitLsn)
         }))
         if (read.rows.length < limit) return { _tag: "Done" } as const
-        limit = nextLimit(read.rows.length, read.bytes, maxBytes)
+        limit = ChunkSize.next(limits, liveRecently(), read.rows.length, read.bytes)
       }
     }).pipe(Effect.annotateLogs({ request: request.id }))
 

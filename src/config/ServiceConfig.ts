@@ -101,6 +101,8 @@ export interface LeaderConfig {
 export interface BackfillConfig {
   /** Backfill every streamed table once, when the service creates its slot. */
   readonly initial: boolean
+  /** Rows per chunk at most: a chunk is published as one burst, which live changes committed after it wait behind. */
+  readonly chunkRows: number
 }
 
 /** Logs, metrics and probes. */
@@ -228,7 +230,8 @@ const leaderFields = {
 }
 
 const backfillFields = {
-  INITIAL_BACKFILL: Env.withDefault("INITIAL_BACKFILL", Env.boolean, false)
+  INITIAL_BACKFILL: Env.withDefault("INITIAL_BACKFILL", Env.boolean, false),
+  BACKFILL_CHUNK_ROWS: Env.withDefault("BACKFILL_CHUNK_ROWS", Env.integer({ min: 1, max: 100_000 }), 1_000)
 }
 
 const observabilityFields = {
@@ -279,7 +282,9 @@ const toLeader = (v: Values<typeof leaderFields>): LeaderConfig => ({
   watchdogIntervalMs: v.LEADER_WATCHDOG_INTERVAL_MS
 })
 
-const toBackfill = (v: Values<typeof backfillFields>): BackfillConfig => ({ initial: v.INITIAL_BACKFILL })
+const toBackfill = (v: Values<typeof backfillFields>): BackfillConfig => ({
+  initial: v.INITIAL_BACKFILL, chunkRows: v.BACKFILL_CHUNK_ROWS
+})
 
 const toObservability = (v: Values<typeof observabilityFields>): ObservabilityConfig => ({
   httpPort: v.HTTP_PORT, logLevel: v.LOG_LEVEL, logFormat: v.LOG_FORMAT

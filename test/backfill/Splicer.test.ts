@@ -109,3 +109,32 @@ describe("Splicer", () => {
     expect(splicer.intercept([later])).toEqual([later])
   })
 })
+
+describe("Splicer.liveReads", () => {
+  const begin = (lsn: bigint) => ({ ...base(lsn, 0, "BEGIN"), body: encoder.encode("{}") })
+  const commit = (lsn: bigint) => ({ ...base(lsn, 2, "COMMIT"), body: encoder.encode("{}") })
+
+  it("counts reads with live changes, not watermarks or transaction records alone", () => {
+    const { splicer } = setup()
+    expect(splicer.liveReads()).toBe(0)
+    splicer.intercept([begin(0x100n), watermark(0x100n, { slot: "s", chunk: "c1", mark: "low" }), commit(0x100n)])
+    splicer.intercept([begin(0x150n), commit(0x150n)])
+    expect(splicer.liveReads()).toBe(0)
+    // inside the window (the slow path) and outside it (the fast path)
+    splicer.intercept([change(0x200n, "I", col(9))])
+    expect(splicer.liveReads()).toBe(1)
+    splicer.rows("c1", [row(1)])
+    splicer.intercept([watermark(0x300n, { slot: "s", chunk: "c1", mark: "high" })])
+    expect(splicer.liveReads()).toBe(1)
+    splicer.intercept([begin(0x400n), change(0x400n, "U", col(2)), commit(0x400n)])
+    expect(splicer.liveReads()).toBe(2)
+  })
+
+  it("counts a read that holds a watermark and a live change once, and another application's message as live", () => {
+    const { splicer } = setup()
+    splicer.intercept([watermark(0x100n, { slot: "s", chunk: "c1", mark: "low" }), change(0x200n, "D", undefined, `[{"name":"id","type":"integer","value":4}]`)])
+    expect(splicer.liveReads()).toBe(1)
+    splicer.intercept([watermark(0x300n, { slot: "s", chunk: "c1", mark: "low" }, "audit")])
+    expect(splicer.liveReads()).toBe(2)
+  })
+})

@@ -44,6 +44,7 @@ describe("ServiceConfig", () => {
       assert.strictEqual(c.observability.logFormat, "json")
       assert.strictEqual(c.observability.httpPort, 8080)
       assert.strictEqual(c.leader.enabled, true)
+      assert.strictEqual(c.backfill.chunkRows, 1_000)
       assert.strictEqual(Redacted.value(c.pg.password!), "hunter2-very-secret")
     }))
 
@@ -60,8 +61,10 @@ describe("ServiceConfig", () => {
         KINESIS_MAX_RECORD_BYTES: "2097152", OVERSIZED_RECORD_POLICY: "FAIL", PARTITION_KEY_MODE: "table",
         PARTITION_KEY_FALLBACK: "static", PARTITION_KEY_STATIC: "all", KINESIS_ORDERING: "relaxed",
         QUEUE_MAX_MESSAGES: "10", QUEUE_MAX_BYTES: "2048", BATCH_MAX_RECORDS: "100", BATCH_MAX_BYTES: "4096",
-        BATCH_MAX_WAIT_MS: "0", LEADER_LOCK_KEY: "-42", LOG_LEVEL: "debug", LOG_FORMAT: "plain", HTTP_PORT: "0"
+        BATCH_MAX_WAIT_MS: "0", LEADER_LOCK_KEY: "-42", LOG_LEVEL: "debug", LOG_FORMAT: "plain", HTTP_PORT: "0",
+        BACKFILL_CHUNK_ROWS: "250"
       })
+      assert.strictEqual(c.backfill.chunkRows, 250)
       assert.strictEqual(c.pg.port, 6543)
       assert.strictEqual(c.pg.sslMode, "verify-full")
       assert.strictEqual(c.pg.sslRootCert, "/etc/ssl/rds.pem")
@@ -109,11 +112,12 @@ describe("ServiceConfig", () => {
         REPLICATION_SLOT_CREATE: "perhaps",
         LEADER_LOCK_KEY: "99999999999999999999",
         AWS_ENDPOINT_URL_KINESIS: "not a url",
-        KINESIS_RETRY_BASE_MS: "20000"
+        KINESIS_RETRY_BASE_MS: "20000",
+        BACKFILL_CHUNK_ROWS: "0"
       })
       const byName = new Map(e.problems.map((p) => [p.variable, p.reason]))
       assert.deepStrictEqual([...byName.keys()].sort(), [
-        "AWS_ENDPOINT_URL_KINESIS", "BATCH_MAX_BYTES", "BATCH_MAX_RECORDS", "KINESIS_ORDERING", "KINESIS_STREAM",
+        "AWS_ENDPOINT_URL_KINESIS", "BACKFILL_CHUNK_ROWS", "BATCH_MAX_BYTES", "BATCH_MAX_RECORDS", "KINESIS_ORDERING", "KINESIS_STREAM",
         "LEADER_LOCK_KEY", "LOG_FORMAT", "LOG_LEVEL", "OVERSIZED_RECORD_POLICY", "PARTITION_KEY_MODE", "PGPORT",
         "PGSSLMODE", "REPLICATION_PLUGIN", "REPLICATION_SLOT", "REPLICATION_SLOT_CREATE", "WAL2JSON_FORMAT_VERSION"
       ])
@@ -121,6 +125,7 @@ describe("ServiceConfig", () => {
       assert.include(byName.get("PGSSLMODE"), "disable | allow | prefer | require | verify-ca | verify-full")
       assert.include(byName.get("WAL2JSON_FORMAT_VERSION"), "only format-version 2")
       assert.include(byName.get("BATCH_MAX_RECORDS"), "<= 500")
+      assert.include(byName.get("BACKFILL_CHUNK_ROWS"), ">= 1")
       assert.notInclude(e.message, "hunter2")
       for (const name of byName.keys()) assert.include(e.message, name)
     }))
