@@ -241,6 +241,8 @@ const TRUNCATE = utf8(`,"action":"T`)
 
 /** The transaction fields of a record outside a transaction. */
 const noTransactionJson = `"xid":null,"timestamp":null`
+/** The head's transaction fields outside a transaction (see `head` in {@link make}). */
+const noTransactionTail = utf8(`",${noTransactionJson},"lsn":"`)
 
 /** Events whose body is being written into the batch's buffer; `body` is set when the batch is finished. */
 type Draft = { -readonly [K in keyof ChangeEvent]: ChangeEvent[K] }
@@ -281,7 +283,7 @@ export const make = (options: Options): Decoder => {
   /** Writes the head's transaction fields: the open transaction's (`commitMicros`: its commit time), or none. */
   const writeTail = (commitMicros: CommitTimestamp.PgMicros | undefined): void => {
     head.rewind(headEnd)
-    if (xid === undefined || commitMicros === undefined) head.ascii(`",${noTransactionJson},"lsn":"`)
+    if (xid === undefined || commitMicros === undefined) head.bytes(noTransactionTail)
     else {
       head.ascii(`","xid":`)
       head.decimal(xid)
