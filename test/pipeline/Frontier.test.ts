@@ -109,6 +109,19 @@ describe("Frontier", () => {
     expect(frontier.current()).toBe(events[3]!.ackLsn)
   })
 
+  it("ignores completions of changes another frontier registered", () => {
+    const events = workload([2])
+    const mine = Frontier.make(0n)
+    const other = Frontier.make(0n)
+    mine.register(events)
+    other.complete([events[1]!, events[2]!])
+    expect(other.outstanding()).toBe(0)
+    expect(mine.current()).toBe(0n)
+    expect(mine.outstanding()).toBe(2)
+    mine.complete([events[1]!, events[2]!])
+    expect(mine.current()).toBe(events[3]!.ackLsn)
+  })
+
   it("keeps its bookkeeping correct with 10 000 outstanding changes", () => {
     const frontier = Frontier.make(0n)
     const events = workload(Array.from({ length: 2_500 }, () => 4))
