@@ -15,6 +15,18 @@ const ascii = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charC
 const RECORD_OPEN = ascii("{\"Data\":\"")
 const KEY_FIELD = ascii("\",\"PartitionKey\":")
 
+/**
+ * Buffer's own base64 encoder and latin1 writer (what `toString("base64")` and `write(…, "latin1")`
+ * call), the encoder applied to any Uint8Array: a body that is a plain Uint8Array (pgoutput's)
+ * needs no Buffer made for it, and no argument is checked per record (encodeBody, 500 records of
+ * 552 bytes, interleaved: 430 → 283 ns a record for Uint8Array bodies, 395 → 311 for Buffer ones).
+ * Node's typings do not declare them.
+ */
+const { base64Slice, latin1Write } = Buffer.prototype as unknown as {
+  readonly base64Slice: (this: Uint8Array, start: number, end: number) => string
+  readonly latin1Write: (this: Buffer, text: string, offset: number, length: number) => number
+}
+
 /** Copies a short fragment byte by byte: cheaper than `set` or `write` for a few bytes. */
 const put = (target: Buffer, offset: number, fragment: Uint8Array): number => {
   for (let i = 0; i < fragment.length; i++) target[offset + i] = fragment[i]!
@@ -34,8 +46,8 @@ const isPlain = (key: string): boolean => {
  * The JSON body of a PutRecords request in one buffer sized up front: the request's other members
  * (stream name or ARN) as JSON, then `"Records":[{"Data":"<base64>","PartitionKey":"…"},…]`. The
  * fixed fragments and plain keys are copied byte by byte (cheaper than a `write` call for a few
- * bytes), each record's base64 with one latin1 write; any other key is written as
- * `JSON.stringify` writes it. The buffer comes from `allocate` (given the body's size, it may give a
+ * bytes), each record's base64 with one latin1 write (no Buffer made per record); any other key is
+ * written as `JSON.stringify` writes it. The buffer comes from `allocate` (given the body's size, it may give a
  * larger one: the body is its start).
  */
 export const encodeBody = (
@@ -66,8 +78,7 @@ export const encodeBody = (
     const { body: data, partitionKey } = records[i]!
     if (i > 0) body[offset++] = 0x2c
     offset = put(body, offset, RECORD_OPEN)
-    const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-    offset += body.write(bytes.toString("base64"), offset, "latin1")
+    offset += latin1Write.call(body, base64Slice.call(data, 0, data.byteLength), offset, body.length - offset)
     offset = put(body, offset, KEY_FIELD)
     const json = escaped?.[i]
     if (json === undefined) {
