@@ -2,16 +2,18 @@
  * A micro-benchmark of the pgoutput decoder alone, in process: `decode()` over batches of pgoutput
  * messages shaped like the bench's backlog (bench/Backlog.ts: bigint key, integer, two texts, a
  * timestamptz; 100-row and single-row transactions of inserts, updates and deletes), cut into
- * batches as a 64 KiB socket read would bring them. Reports CPU time (user + system) and V8 heap
- * bytes allocated per change (in use after the run minus before, plus what every collection in
- * between freed; ArrayBuffer backing stores are outside the V8 heap and not counted). With `--baseline DIR`, the decoder of that checkout runs too,
- * interleaved round by round, and every record of both is compared first.
+ * batches as a 64 KiB socket read would bring them, each message a {@link ReadMessage} as the
+ * reader makes them (a decoder that asks for `data` makes a view of the payload, as the reader did
+ * before). Reports CPU time (user + system) and V8 heap bytes allocated per change (in use after
+ * the run minus before, plus what every collection in between freed; ArrayBuffer backing stores are
+ * outside the V8 heap and not counted). With `--baseline DIR`, the decoder of that checkout runs
+ * too, interleaved round by round, and every record of both is compared first.
  *
  *   node --expose-gc bench/PgOutputDecode.ts [--baseline /path/to/checkout] [--changes N] [--rounds N]
  */
 import * as Path from "node:path"
 import * as V8 from "node:v8"
-import type { Decoder, WalMessage } from "../src/replication/Decoder.ts"
+import { type Decoder, ReadMessage, type WalMessage } from "../src/replication/Decoder.ts"
 import * as PgOutputDecoder from "../src/replication/PgOutputDecoder.ts"
 import * as M from "../support/PgOutputMessages.ts"
 
@@ -102,9 +104,9 @@ const batches: Array<Array<WalMessage>> = []
     return batch.map((message) => {
       offset += 25
       buffer.set(message.data, offset)
-      const data = buffer.subarray(offset, offset + message.data.length)
+      const start = offset
       offset += message.data.length
-      return { lsn: message.lsn, data }
+      return new ReadMessage(message.lsn, buffer, start, offset)
     })
   }
   let batch: Array<WalMessage> = []

@@ -24,6 +24,29 @@ export interface WalMessage {
 }
 
 /**
+ * A message as the reader makes it: its payload is `bytes[start, end)`, bytes of the socket read it
+ * came in. `data`, a view of them, is made only when asked for: a decoder that reads `bytes`
+ * directly (pgoutput's) spares a typed array per message.
+ */
+export class ReadMessage implements WalMessage {
+  readonly lsn: Lsn
+  readonly bytes: Uint8Array
+  readonly start: number
+  readonly end: number
+  readonly oversizedBytes: undefined
+  constructor(lsn: Lsn, bytes: Uint8Array, start: number, end: number) {
+    this.lsn = lsn
+    this.bytes = bytes
+    this.start = start
+    this.end = end
+    this.oversizedBytes = undefined
+  }
+  get data(): Uint8Array {
+    return this.bytes.subarray(this.start, this.end)
+  }
+}
+
+/**
  * A decoder, possibly stateful (pgoutput caches relations). `decode` handles a whole read at once
  * and fails on the first message it cannot read, naming that message's LSN.
  */

@@ -19,7 +19,7 @@ import * as Lsn from "../domain/Lsn.ts"
 import { DecodeError } from "../Errors.ts"
 import { BodyWriter } from "./BodyWriter.ts"
 import * as CommitTimestamp from "./CommitTimestamp.ts"
-import type { Decoder, WalMessage } from "./Decoder.ts"
+import { type Decoder, ReadMessage, type WalMessage } from "./Decoder.ts"
 import * as DeferredKeys from "./DeferredKeys.ts"
 import * as KeyCatalog from "./KeyCatalog.ts"
 import * as PgOutputValues from "./PgOutputValues.ts"
@@ -93,17 +93,38 @@ class Reader {
   offset = 0
   end = 0
   private arrayBuffer: ArrayBufferLike | undefined = undefined
-  reset(data: Uint8Array): void {
-    if (data.buffer !== this.arrayBuffer) {
-      this.arrayBuffer = data.buffer
-      this.buffer = Buffer.from(data.buffer, 0, data.buffer.byteLength)
+  /** The bytes of the last {@link ReadMessage}, and where they start in their ArrayBuffer. */
+  private bytes: Uint8Array | undefined = undefined
+  private bytesOffset = 0
+  /** Reads `message`: a {@link ReadMessage} from its read's bytes (no view made), any other from its data. */
+  reset(message: WalMessage): void {
+    if (message instanceof ReadMessage) {
+      const bytes = message.bytes
+      if (bytes !== this.bytes) {
+        this.bytes = bytes
+        this.bytesOffset = bytes.byteOffset
+        this.use(bytes.buffer)
+      }
+      this.offset = this.bytesOffset + message.start
+      this.end = this.bytesOffset + message.end
+      return
     }
+    const data = message.data
+    this.bytes = undefined
+    this.use(data.buffer)
     this.offset = data.byteOffset
     this.end = data.byteOffset + data.byteLength
+  }
+  private use(arrayBuffer: ArrayBufferLike): void {
+    if (arrayBuffer !== this.arrayBuffer) {
+      this.arrayBuffer = arrayBuffer
+      this.buffer = Buffer.from(arrayBuffer, 0, arrayBuffer.byteLength)
+    }
   }
   /** Lets go of the last message's buffer. */
   release(): void {
     this.arrayBuffer = undefined
+    this.bytes = undefined
     this.buffer = emptyBuffer
   }
   need(bytes: number): void {
@@ -527,7 +548,7 @@ export const make = (options: Options): Decoder => {
   /** Decodes one message into `events`. */
   const decodeMessage = (message: WalMessage, events: Array<ChangeEvent>): void => {
     const { lsn } = message
-    reader.reset(message.data)
+    reader.reset(message)
     const tag = reader.byte()
     switch (tag) {
       case 0x42: { // B: final LSN (the commit's), commit time, xid
@@ -716,7 +737,7 @@ export const make = (options: Options): Decoder => {
    * message's prefix). Never fails: the event is what OVERSIZED_RECORD_POLICY decides about.
    */
   const oversized = (message: WalMessage, bytes: number, events: Array<ChangeEvent>): ChangeEvent => {
-    reader.reset(message.data)
+    reader.reset(message)
     let tag = 0
     let schema = ""
     let table = ""

@@ -28,7 +28,7 @@ import * as Lsn from "../domain/Lsn.ts"
 import { type DecodeError, PgError, type ServiceError } from "../Errors.ts"
 import * as ErrorPolicy from "../ErrorPolicy.ts"
 import * as Quote from "../postgres/Quote.ts"
-import type { Decoder, WalMessage } from "./Decoder.ts"
+import { type Decoder, ReadMessage, type WalMessage } from "./Decoder.ts"
 import * as PgReplicationConnection from "./PgReplicationConnection.ts"
 import * as PgWire from "./PgWire.ts"
 import type { ReplicationSession } from "./ReplicationSession.ts"
@@ -167,9 +167,9 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
       wake()
     }
 
-    const addPending = (message: WalMessage): void => {
+    const addPending = (message: WalMessage, payloadBytes: number): void => {
       pending.push(message)
-      pendingBytes += message.data.length + MESSAGE_OVERHEAD_BYTES
+      pendingBytes += payloadBytes + MESSAGE_OVERHEAD_BYTES
       if (!paused && pendingBytes >= highWaterBytes) {
         paused = true
         connection.pause()
@@ -179,7 +179,8 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
     const onOversized = (head: Uint8Array, bytes: number): void => {
       const walEnd = PgWire.readUint64(head, 9)
       if (walEnd > serverWalEnd) serverWalEnd = walEnd
-      addPending({ lsn: PgWire.readUint64(head, 1), data: head.subarray(PgWire.XLOG_DATA_HEADER_BYTES), oversizedBytes: bytes })
+      const data = head.subarray(PgWire.XLOG_DATA_HEADER_BYTES)
+      addPending({ lsn: PgWire.readUint64(head, 1), data, oversizedBytes: bytes }, data.length)
     }
 
     /**
@@ -198,12 +199,9 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
           readWalEndHigh = high
           readWalEndLow = low
         }
-        // a view: the frame reader never writes over bytes it has handed out
-        addPending({
-          lsn: PgWire.readUint64(bytes, start + 1),
-          data: bytes.subarray(start + PgWire.XLOG_DATA_HEADER_BYTES, end),
-          oversizedBytes: undefined
-        })
+        // the read's bytes: the frame reader never writes over bytes it has handed out
+        const payloadStart = start + PgWire.XLOG_DATA_HEADER_BYTES
+        addPending(new ReadMessage(PgWire.readUint64(bytes, start + 1), bytes, payloadStart, end), end - payloadStart)
       } else if (type === PgWire.PRIMARY_KEEPALIVE && end - start >= PgWire.KEEPALIVE_BYTES) {
         const walEnd = PgWire.readUint64(bytes, start + 1)
         if (walEnd > keepaliveWalEnd) keepaliveWalEnd = walEnd

@@ -9,7 +9,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import { type ChangeEvent, isPublishable, pipelineSlots } from "../../src/domain/ChangeEvent.ts"
-import type { Decoder, WalMessage } from "../../src/replication/Decoder.ts"
+import { type Decoder, ReadMessage, type WalMessage } from "../../src/replication/Decoder.ts"
 import type * as KeyCatalog from "../../src/replication/KeyCatalog.ts"
 import * as PgOutputDecoder from "../../src/replication/PgOutputDecoder.ts"
 import * as M from "../../support/PgOutputMessages.ts"
@@ -129,6 +129,8 @@ const scenario = fc.record({
   transactionRecords: fc.boolean(),
   /** Where the messages are cut into batches (fractions of the stream). */
   cuts: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
+  /** How the messages of a batch come: as the reader makes them, as views, or both. */
+  form: fc.constantFrom("reads" as const, "views" as const, "mixed" as const),
   /** A message cut short, somewhere (both decoders must fail on it the same way). */
   truncate: fc.oneof(
     { weight: 9, arbitrary: fc.constant(undefined) },
@@ -206,22 +208,30 @@ const messagesOf = (s: Scenario): Array<WalMessage> => {
   return messages
 }
 
-/** The messages in batches, each batch's messages views of one buffer as a socket read gives them. */
-const batchesOf = (messages: ReadonlyArray<WalMessage>, cuts: ReadonlyArray<number>): Array<Array<WalMessage>> => {
+/**
+ * The messages in batches, each batch's messages in one buffer (itself a view past the start of its
+ * ArrayBuffer) as a socket read gives them: as the reader makes them ({@link ReadMessage}), as
+ * views, or alternating.
+ */
+const batchesOf = (
+  messages: ReadonlyArray<WalMessage>, cuts: ReadonlyArray<number>, form: "reads" | "views" | "mixed"
+): Array<Array<WalMessage>> => {
   const at = [...new Set(cuts.map((c) => Math.floor(c * messages.length)))].sort((a, b) => a - b)
   const batches: Array<Array<WalMessage>> = []
   let from = 0
   for (const to of [...at, messages.length]) {
     if (to <= from) continue
     const slice = messages.slice(from, to)
-    const buffer = new Uint8Array(slice.reduce((n, m) => n + m.data.length + 3, 0))
+    const buffer = new Uint8Array(slice.reduce((n, m) => n + m.data.length + 3, 7)).subarray(7)
     let offset = 0
-    batches.push(slice.map((m) => {
+    batches.push(slice.map((m, i): WalMessage => {
       offset += 3
       buffer.set(m.data, offset)
-      const data = buffer.subarray(offset, offset + m.data.length)
+      const start = offset
       offset += m.data.length
-      return { lsn: m.lsn, data }
+      return form === "reads" || (form === "mixed" && i % 2 === 0)
+        ? new ReadMessage(m.lsn, buffer, start, offset)
+        : { lsn: m.lsn, data: buffer.subarray(start, offset) }
     }))
     from = to
   }
@@ -249,7 +259,7 @@ describe("pgoutput rendering", () => {
       fc.property(scenario, (s) => {
         const keys = catalogOf(s.tables)
         const options = { publication: "p", keys, transactionRecords: s.transactionRecords }
-        const batches = batchesOf(messagesOf(s), s.cuts)
+        const batches = batchesOf(messagesOf(s), s.cuts, s.form)
         expect(run(PgOutputDecoder.make(options), batches)).toEqual(run(Reference.make(options), batches))
         // every published change is made with the pipeline's slots present and unset (but a dropped one)
         const decoder = PgOutputDecoder.make(options)
