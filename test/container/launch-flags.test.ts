@@ -3,7 +3,9 @@
  * the container, and the launchers in the tests, the benchmark and the demo (which import
  * src/NodeFlags.ts).
  */
+import { spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "vitest"
 import { allocatorEnvironment, compileCacheDirectory, launchEnvironment, nodeFlags } from "../../src/NodeFlags.ts"
@@ -33,7 +35,31 @@ describe("launch flags", () => {
     const warm = /^RUN (node .*src\/main\.ts) > \/dev\/null 2>&1; test \$\? -eq 2$/m.exec(dockerfile)
     expect(warm?.[1]).toBe(["node", ...nodeFlags, "src/main.ts"].join(" "))
     expect(dockerfile.indexOf(warm![0])).toBeGreaterThan(dockerfile.indexOf("COPY src ./src"))
-    expect(dockerfile.indexOf(warm![0])).toBeLessThan(dockerfile.indexOf("USER "))
+  })
+
+  it("the image fills its compile cache as the uid the service runs as (Node keeps a cache directory per uid)", () => {
+    const user = /^USER (\d+):(\d+)$/m.exec(dockerfile)
+    expect(user).not.toBeNull()
+    const uid = user![1]!
+    const warm = /^RUN node .*src\/main\.ts > \/dev\/null 2>&1; test \$\? -eq 2$/m.exec(dockerfile)
+    expect(warm).not.toBeNull()
+    // the only USER line, before the fill, and the cache directory the fill writes into is that uid's
+    expect(dockerfile.match(/^USER /gm)).toHaveLength(1)
+    expect(dockerfile.indexOf(user![0])).toBeLessThan(dockerfile.indexOf(warm![0]))
+    const chown = new RegExp(`^RUN mkdir -p ${compileCacheDirectory.replaceAll(".", "\\.")} && chown ${uid}:${user![2]} ${compileCacheDirectory.replaceAll(".", "\\.")}$`, "m")
+    expect(dockerfile).toMatch(chown)
+    expect(dockerfile.search(chown)).toBeLessThan(dockerfile.indexOf(user![0]))
+  })
+
+  it("Node's compile cache keeps one directory per uid: a cache filled by another user is not read", () => {
+    const cache = Fs.mkdtempSync(Path.join(Os.tmpdir(), "cdc-cache-uid-"))
+    try {
+      const result = spawnSync(process.execPath, ["--eval", "0"], { env: { ...process.env, NODE_COMPILE_CACHE: cache }, stdio: "ignore" })
+      expect(result.status).toBe(0)
+      expect(Fs.readdirSync(cache).map((dir) => dir.split("-").at(-1))).toEqual([String(process.getuid!())])
+    } finally {
+      Fs.rmSync(cache, { recursive: true, force: true })
+    }
   })
 
   it("the image sets the same allocator setting", () => {
