@@ -3,8 +3,8 @@
  * messages shaped like the bench's backlog (bench/Backlog.ts: bigint key, integer, two texts, a
  * timestamptz; 100-row and single-row transactions of inserts, updates and deletes), cut into
  * batches as a 64 KiB socket read would bring them, each message a {@link ReadMessage} as the
- * reader makes them (a decoder that asks for `data` makes a view of the payload, as the reader did
- * before). Reports CPU time (user + system) and V8 heap bytes allocated per change (in use after
+ * reader makes them (the baseline's own class when it has one; else this one's, and a decoder that
+ * asks for `data` makes a view of the payload, as the reader did before). Reports CPU time (user + system) and V8 heap bytes allocated per change (in use after
  * the run minus before, plus what every collection in between freed; ArrayBuffer backing stores are
  * outside the V8 heap and not counted). With `--baseline DIR`, the decoder of that checkout runs
  * too, interleaved round by round, and every record of both is compared first.
@@ -26,10 +26,15 @@ const rounds = Number(argument("--rounds") ?? 7)
 const baselineDir = argument("--baseline")
 
 type Make = (options: PgOutputDecoder.Options) => Decoder
-const implementations: Array<{ readonly name: string; readonly make: Make }> = [{ name: "this", make: PgOutputDecoder.make }]
+/** A checkout's reader message class (one from before it had one: this checkout's, whose view is then made on demand). */
+type Read = typeof ReadMessage
+const implementations: Array<{ readonly name: string; readonly make: Make; readonly read: Read }> = [
+  { name: "this", make: PgOutputDecoder.make, read: ReadMessage }
+]
 if (baselineDir !== undefined) {
   const module = (await import(Path.resolve(baselineDir, "src/replication/PgOutputDecoder.ts"))) as typeof PgOutputDecoder
-  implementations.push({ name: "baseline", make: module.make })
+  const decoderModule = (await import(Path.resolve(baselineDir, "src/replication/Decoder.ts"))) as { readonly ReadMessage?: Read }
+  implementations.push({ name: "baseline", make: module.make, read: decoderModule.ReadMessage ?? ReadMessage })
 }
 
 // --- the workload ------------------------------------------------------------------------------
@@ -94,38 +99,50 @@ while (written < changes) {
 
 /**
  * Messages as socket reads of up to 64 KiB would bring them (each message's bytes plus its 25-byte
- * XLogData header): the messages of one read are views of one buffer, as the reader hands them out.
+ * XLogData header): the messages of one read are in one buffer, as the reader hands them out.
  */
-const batches: Array<Array<WalMessage>> = []
+interface RawRead {
+  readonly buffer: Uint8Array
+  readonly messages: ReadonlyArray<{ readonly lsn: bigint; readonly start: number; readonly end: number }>
+}
+const reads: Array<RawRead> = []
 {
-  const asRead = (batch: ReadonlyArray<WalMessage>): Array<WalMessage> => {
+  const asRead = (batch: ReadonlyArray<WalMessage>): RawRead => {
     const buffer = new Uint8Array(batch.reduce((n, m) => n + m.data.length + 25, 0))
     let offset = 0
-    return batch.map((message) => {
-      offset += 25
-      buffer.set(message.data, offset)
-      const start = offset
-      offset += message.data.length
-      return new ReadMessage(message.lsn, buffer, start, offset)
-    })
+    return {
+      buffer,
+      messages: batch.map((message) => {
+        offset += 25
+        buffer.set(message.data, offset)
+        const start = offset
+        offset += message.data.length
+        return { lsn: message.lsn, start, end: offset }
+      })
+    }
   }
   let batch: Array<WalMessage> = []
   let bytes = 0
   for (const message of messages) {
     if (bytes + message.data.length + 25 > 65536 && batch.length > 0) {
-      batches.push(asRead(batch))
+      reads.push(asRead(batch))
       batch = []
       bytes = 0
     }
     batch.push(message)
     bytes += message.data.length + 25
   }
-  batches.push(asRead(batch))
+  reads.push(asRead(batch))
 }
+/** The reads as messages of a checkout's reader. */
+const batchesOf = (read: Read): Array<Array<WalMessage>> =>
+  reads.map(({ buffer, messages }) => messages.map(({ lsn, start, end }) => new read(lsn, buffer, start, end)))
+const batchesByName = new Map(implementations.map(({ name, read }) => [name, batchesOf(read)]))
+const batches = batchesByName.get("this")!
 
 // --- measuring -----------------------------------------------------------------------------------
 
-const drain = (make: Make): number => {
+const drain = (make: Make, batches: ReadonlyArray<ReadonlyArray<WalMessage>>): number => {
   const decoder = make({ publication: "bench" })
   let events = 0
   for (const batch of batches) {
@@ -138,9 +155,9 @@ const drain = (make: Make): number => {
 
 /** Record by record, both implementations must agree before anything is timed. */
 if (implementations.length === 2) {
-  const [a, b] = implementations.map(({ make }) => {
+  const [a, b] = implementations.map(({ make, name }) => {
     const decoder = make({ publication: "bench" })
-    return batches.flatMap((batch) => {
+    return batchesByName.get(name)!.flatMap((batch) => {
       const result = decoder.decode(batch)
       if (result._tag === "Failure") throw new Error(result.failure.message)
       return result.success.map((e) => JSON.stringify({ ...e, body: Buffer.from(e.body).toString("latin1") }, (_, v) =>
@@ -166,13 +183,13 @@ interface Measured {
   readonly heapBytes: number
   readonly gcs: number
 }
-const measure = (make: Make): Measured => {
+const measure = (make: Make, batches: ReadonlyArray<ReadonlyArray<WalMessage>>): Measured => {
   gc?.()
   const profiler = new V8.GCProfiler()
   const before = V8.getHeapStatistics()
   profiler.start()
   const cpu = process.cpuUsage()
-  drain(make)
+  drain(make, batches)
   const used = process.cpuUsage(cpu)
   const after = V8.getHeapStatistics()
   const profile = profiler.stop() as unknown as { readonly statistics: ReadonlyArray<GcStatistics> }
@@ -190,11 +207,11 @@ const measure = (make: Make): Measured => {
 
 console.log(`${written} changes in ${messages.length} messages, ${batches.length} batches; ${rounds} rounds; load ${
   (await import("node:os")).loadavg().map((l) => l.toFixed(2)).join(" ")}`)
-for (const { make } of implementations) drain(make) // warm-up
+for (const { make, name } of implementations) drain(make, batchesByName.get(name)!) // warm-up
 const results = new Map<string, Array<ReturnType<typeof measure>>>(implementations.map(({ name }) => [name, []]))
 for (let round = 0; round < rounds; round++) {
   const order = round % 2 === 0 ? implementations : [...implementations].reverse()
-  for (const { name, make } of order) results.get(name)!.push(measure(make))
+  for (const { name, make } of order) results.get(name)!.push(measure(make, batchesByName.get(name)!))
 }
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 for (const [name, rs] of results) {
