@@ -14,7 +14,7 @@
  * too (the R records are not a transaction of the database). It works on whole reads and touches
  * only reads that hold a logical message or fall inside a window; everything else passes as it
  * came. One chunk at a time is expected. It counts the reads that carry live changes (anything
- * but watermarks and transaction records), so the worker can tell a busy stream from an idle one.
+ * but watermarks and transaction boundaries and records), so the worker can tell a busy stream from an idle one.
  */
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"
@@ -87,6 +87,10 @@ const keyOf = (view: WalBody.BodyView, list: WalBody.ColumnList | undefined, nam
   return `[${values.join(",")}]`
 }
 
+/** A change or message (the service's watermarks never reach this): not a transaction boundary or record. */
+const isLive = (action: ChangeEvent["action"]): boolean =>
+  action !== "B" && action !== "C" && action !== "BEGIN" && action !== "COMMIT"
+
 /** A splicer for one replication session of `slot`. */
 export const make = (slot: string): Splicer => {
   let pending: Pending | undefined
@@ -155,7 +159,7 @@ export const make = (slot: string): Splicer => {
         hasMessage = true
         break
       }
-      if (action !== "BEGIN" && action !== "COMMIT") live = true
+      if (!live && isLive(action)) live = true
     }
     if (!hasMessage) {
       if (live) liveReads++
@@ -201,7 +205,7 @@ export const make = (slot: string): Splicer => {
       } else if (chunk?.open === true && event.schema === chunk.schema && event.table === chunk.table) {
         note(chunk, event)
       }
-      if (event.action !== "BEGIN" && event.action !== "COMMIT") live = true
+      if (isLive(event.action)) live = true
       out.push(event)
     }
     if (hasMessage && live) liveReads++

@@ -114,11 +114,13 @@ describe("Splicer.liveReads", () => {
   const begin = (lsn: bigint) => ({ ...base(lsn, 0, "BEGIN"), body: encoder.encode("{}") })
   const commit = (lsn: bigint) => ({ ...base(lsn, 2, "COMMIT"), body: encoder.encode("{}") })
 
-  it("counts reads with live changes, not watermarks or transaction records alone", () => {
+  it("counts reads with live changes, not watermarks or transaction boundaries and records alone", () => {
     const { splicer } = setup()
     expect(splicer.liveReads()).toBe(0)
     splicer.intercept([begin(0x100n), watermark(0x100n, { slot: "s", chunk: "c1", mark: "low" }), commit(0x100n)])
     splicer.intercept([begin(0x150n), commit(0x150n)])
+    // a transaction whose changes were all filtered leaves its boundaries
+    splicer.intercept([base(0x160n, -1, "B"), base(0x160n, -1, "C")])
     expect(splicer.liveReads()).toBe(0)
     // inside the window (the slow path) and outside it (the fast path)
     splicer.intercept([change(0x200n, "I", col(9))])
@@ -126,7 +128,7 @@ describe("Splicer.liveReads", () => {
     splicer.rows("c1", [row(1)])
     splicer.intercept([watermark(0x300n, { slot: "s", chunk: "c1", mark: "high" })])
     expect(splicer.liveReads()).toBe(1)
-    splicer.intercept([begin(0x400n), change(0x400n, "U", col(2)), commit(0x400n)])
+    splicer.intercept([base(0x400n, -1, "B"), begin(0x400n), change(0x400n, "U", col(2)), commit(0x400n), base(0x400n, -1, "C")])
     expect(splicer.liveReads()).toBe(2)
   })
 
