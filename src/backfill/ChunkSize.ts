@@ -9,8 +9,12 @@
  * sampled row is wide.
  */
 
-/** `BACKFILL_CHUNK_ROWS` when unset (Debezium's incremental snapshots read 1,024). */
-export const DEFAULT_ROWS = 1_000
+/**
+ * `BACKFILL_CHUNK_ROWS` when unset (ServiceConfig's default; Debezium's incremental snapshots read
+ * 1,024): on the benchmark's machine a chunk of 500 rows is acknowledged in about half the time of
+ * one of 1,000, for about the same backfill rows/s under the live load.
+ */
+export const DEFAULT_ROWS = 500
 /** Rows per chunk at most while the stream is idle. */
 export const IDLE_ROWS = 5_000
 /** Rows of the first chunk at most, before a chunk's bytes are known. */

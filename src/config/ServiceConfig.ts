@@ -231,7 +231,7 @@ const leaderFields = {
 
 const backfillFields = {
   INITIAL_BACKFILL: Env.withDefault("INITIAL_BACKFILL", Env.boolean, false),
-  BACKFILL_CHUNK_ROWS: Env.withDefault("BACKFILL_CHUNK_ROWS", Env.integer({ min: 1, max: 100_000 }), 1_000)
+  BACKFILL_CHUNK_ROWS: Env.withDefault("BACKFILL_CHUNK_ROWS", Env.integer({ min: 1, max: 100_000 }), 500)
 }
 
 const observabilityFields = {

@@ -44,7 +44,7 @@ describe("ServiceConfig", () => {
       assert.strictEqual(c.observability.logFormat, "json")
       assert.strictEqual(c.observability.httpPort, 8080)
       assert.strictEqual(c.leader.enabled, true)
-      assert.strictEqual(c.backfill.chunkRows, 1_000)
+      assert.strictEqual(c.backfill.chunkRows, 500)
       assert.strictEqual(Redacted.value(c.pg.password!), "hunter2-very-secret")
     }))
 

@@ -38,7 +38,7 @@ export const serviceConfig = (overrides: ConfigOverrides = {}): ServiceConfig.Se
   format: { recordFormat: "wal2json", excludeColumns: [] },
   pipeline: pipelineConfig({ shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? 10_000 }),
   leader: { enabled: true, lockKey: undefined, pollIntervalMs: 1_000, watchdogIntervalMs: 1_000 },
-  backfill: { initial: false, chunkRows: 1_000 },
+  backfill: { initial: false, chunkRows: 500 },
   observability: { httpPort: 0, logLevel: "Info", logFormat: "json" }
 })
 
