@@ -58,11 +58,15 @@ const secondsText = (seconds: number): string => {
   return text
 }
 
-/** The whole seconds and the microseconds of the second (0 … 999,999) of the last {@link split}. */
+/**
+ * The last {@link split}: its whole seconds, and the microseconds of the second without their
+ * trailing zeros (`splitFraction`, written in `splitDigits` digits; 0 digits when there are none).
+ */
 let splitSeconds = 0
 let splitFraction = 0
+let splitDigits = 0
 
-/** Splits a PostgreSQL timestamp into epoch seconds and microseconds of the second. */
+/** Splits a PostgreSQL timestamp into epoch seconds and the fraction of the second as printed. */
 const split = (micros: PgMicros): void => {
   let fractionMicros: number
   let seconds: number
@@ -79,8 +83,15 @@ const split = (micros: PgMicros): void => {
     fractionMicros += 1_000_000
     seconds -= 1
   }
+  // the fraction's six digits without their trailing zeros
+  let digits = fractionMicros === 0 ? 0 : 6
+  while (digits > 0 && fractionMicros % 10 === 0) {
+    fractionMicros /= 10
+    digits--
+  }
   splitSeconds = seconds
   splitFraction = fractionMicros
+  splitDigits = digits
 }
 
 /**
@@ -89,34 +100,21 @@ const split = (micros: PgMicros): void => {
  */
 export const formatPgMicrosUtc = (micros: PgMicros): string => {
   split(micros)
-  let fractionMicros = splitFraction
-  if (fractionMicros === 0) return `${secondsText(splitSeconds)}+00`
-  // the fraction's six digits without their trailing zeros
-  let digits = 6
-  while (fractionMicros % 10 === 0) {
-    fractionMicros /= 10
-    digits--
-  }
-  return `${secondsText(splitSeconds)}.${pad(fractionMicros, digits)}+00`
+  if (splitDigits === 0) return `${secondsText(splitSeconds)}+00`
+  return `${secondsText(splitSeconds)}.${pad(splitFraction, splitDigits)}+00`
 }
 
 /** {@link formatPgMicrosUtc}'s text written as bytes: no string made but the seconds' (reused for a second's commits). */
 export const writePgMicrosUtc = (writer: BodyWriter, micros: PgMicros): void => {
   split(micros)
   writer.ascii(secondsText(splitSeconds))
-  let fractionMicros = splitFraction
-  if (fractionMicros !== 0) {
-    // `.` and the fraction's six digits without their trailing zeros
-    let digits = 6
-    while (fractionMicros % 10 === 0) {
-      fractionMicros /= 10
-      digits--
-    }
+  if (splitDigits > 0) {
     writer.byte(0x2e) // .
-    for (let scale = 10 ** (digits - 1); scale >= 1; scale /= 10) {
-      const digit = Math.floor(fractionMicros / scale)
+    let fraction = splitFraction
+    for (let scale = 10 ** (splitDigits - 1); scale >= 1; scale /= 10) {
+      const digit = Math.floor(fraction / scale)
       writer.byte(0x30 + digit)
-      fractionMicros -= digit * scale
+      fraction -= digit * scale
     }
   }
   writer.ascii("+00")
