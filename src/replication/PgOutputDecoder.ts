@@ -263,7 +263,12 @@ const TRUNCATE = utf8(`,"action":"T`)
 /** The transaction fields of a record outside a transaction. */
 const noTransactionJson = `"xid":null,"timestamp":null`
 /** The head's transaction fields outside a transaction (see `head` in {@link make}). */
-const noTransactionTail = utf8(`",${noTransactionJson},"lsn":"`)
+/** The fixed text around a record head's commit LSN, and around its transaction fields. */
+const POSITION_OPEN = `{"commit_lsn":"`
+const POSITION_CLOSE = `","commit_idx":`
+const TAIL_OPEN = `",`
+const TAIL_CLOSE = `,"lsn":"`
+const noTransactionTail = utf8(`${TAIL_OPEN}${noTransactionJson}${TAIL_CLOSE}`)
 
 /** Events whose body is being written into the batch's buffer; `body` is set when the batch is finished. */
 type Draft = { -readonly [K in keyof ChangeEvent]: ChangeEvent[K] }
@@ -306,32 +311,32 @@ export const make = (options: Options): Decoder => {
     head.rewind(headEnd)
     if (xid === undefined || commitMicros === undefined) head.bytes(noTransactionTail)
     else {
-      head.ascii(`","xid":`)
+      head.ascii(`${TAIL_OPEN}"xid":`)
       head.decimal(xid)
       head.ascii(`,"timestamp":"`)
       CommitTimestamp.writePgMicrosUtc(head, commitMicros)
-      head.ascii(`","lsn":"`)
+      head.ascii(`"${TAIL_CLOSE}`)
     }
     tailEnd = head.length
   }
   /** Writes the head's position: the commit LSN of the open transaction, as its two halves ("" before the first). */
   const writePosition = (high: number, low: number, none: boolean): void => {
     head.reset()
-    head.ascii(`{"commit_lsn":"`)
+    head.ascii(POSITION_OPEN)
     if (!none) {
       head.upperHex(high)
       head.byte(0x2f) // /
       head.upperHex(low)
     }
-    head.ascii(`","commit_idx":`)
+    head.ascii(POSITION_CLOSE)
     headEnd = head.length
   }
   writePosition(0, 0, true)
   writeTail(undefined)
   /** The open transaction's commit LSN text, as the head has it. */
-  const commitLsnText = (): string => head.text(15, headEnd - 15)
+  const commitLsnText = (): string => head.text(POSITION_OPEN.length, headEnd - POSITION_CLOSE.length)
   /** `"xid":…,"timestamp":…` of the open transaction, as the head has it (`"xid":null,…` outside one). */
-  const transactionJson = (): string => head.text(headEnd + 2, tailEnd - 8)
+  const transactionJson = (): string => head.text(headEnd + TAIL_OPEN.length, tailEnd - TAIL_CLOSE.length)
 
   /** A column's value as JSON text, as it is published; `undefined` for an unchanged TOAST value. */
   const valueText = (relation: Relation, tuple: Tuple, index: number): string | undefined => {
