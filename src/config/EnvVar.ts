@@ -1,15 +1,19 @@
 /**
- * Environment variables read through Effect `Config`, each validated on its own so that a bad
- * configuration is reported whole: every bad variable, named, with the reason, in one message.
+ * Environment variables read from the installed `ConfigProvider` (the process environment unless
+ * a test installs another), each validated on its own so that a bad configuration is reported
+ * whole: every bad variable, named, with the reason, in one message.
  *
- * A field is a `Config` that never fails: it yields a `Result` holding either the parsed value or
+ * A field is an effect that never fails: it yields a `Result` holding either the parsed value or
  * the problem with that variable. `collect` turns a record of fields into the parsed record or an
  * {@link InvalidConfig} listing every problem. Secrets are read as `Redacted` and never echoed.
+ *
+ * Each variable is one string parsed by its own function, so fields read the provider's raw value
+ * instead of going through `effect/Config`: that module loads Effect's Schema (about 60 modules,
+ * ~10 ms of every start) for nothing the service needs.
  */
-import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 
@@ -31,44 +35,49 @@ export class InvalidConfig extends Data.TaggedError("InvalidConfig")<{
 }
 
 /** A config field: a variable's parsed value, or the problem with it. */
-export type Field<A> = Config.Config<Result.Result<A, ConfigProblem>>
+export type Field<A> = Effect.Effect<Result.Result<A, ConfigProblem>>
 
 type Parse<A> = (raw: string) => Result.Result<A, string>
 
-const field = <A>(name: string, parse: Parse<A>, fallback: Option.Option<A> | "required"): Field<A> =>
-  Config.String(name).pipe(
-    Config.option,
-    Config.map((raw): Result.Result<A, ConfigProblem> => {
-      const value = Option.map(raw, (s) => s.trim()).pipe(Option.filter((s) => s.length > 0))
-      if (Option.isNone(value)) {
-        if (fallback === "required") return Result.fail({ variable: name, reason: "is required but not set" })
-        return Option.isSome(fallback)
-          ? Result.succeed(fallback.value)
-          : Result.fail({ variable: name, reason: "is required but not set" })
-      }
-      return Result.mapError(parse(value.value), (reason) => ({ variable: name, reason }))
-    })
+/**
+ * The variable's value as the provider has it, `undefined` when unset; a provider that cannot be
+ * read is the variable's problem.
+ */
+const raw = (name: string): Effect.Effect<Result.Result<string | undefined, ConfigProblem>> =>
+  Effect.service(ConfigProvider.ConfigProvider).pipe(
+    Effect.flatMap((provider) => provider.load([name])),
+    // a record or array node (other variables extend this name: `NAME_...`) may carry the value too
+    Effect.map((node) => Result.succeed(node?.value)),
+    Effect.catch((error) => Effect.succeed(Result.fail({ variable: name, reason: error.message })))
   )
+
+const field = <A>(name: string, parse: Parse<A>, fallback: { readonly value: A } | "required"): Field<A> =>
+  Effect.map(raw(name), (read): Result.Result<A, ConfigProblem> => {
+    if (Result.isFailure(read)) return Result.fail(read.failure)
+    const value = read.success?.trim()
+    if (value === undefined || value.length === 0) {
+      return fallback === "required"
+        ? Result.fail({ variable: name, reason: "is required but not set" })
+        : Result.succeed(fallback.value)
+    }
+    return Result.mapError(parse(value), (reason) => ({ variable: name, reason }))
+  })
 
 /** A required variable. */
 export const required = <A>(name: string, parse: Parse<A>): Field<A> => field(name, parse, "required")
 
 /** A variable with a default used when it is unset or empty. */
 export const withDefault = <A>(name: string, parse: Parse<A>, fallback: A): Field<A> =>
-  field(name, parse, Option.some(fallback))
+  field(name, parse, { value: fallback })
 
 /** An optional variable: `undefined` when unset or empty. */
 export const optional = <A>(name: string, parse: Parse<A>): Field<A | undefined> =>
-  field<A | undefined>(name, parse, Option.some(undefined))
+  field<A | undefined>(name, parse, { value: undefined })
 
 /** A secret: never part of any message, wrapped in `Redacted`. */
 export const secret = (name: string): Field<Redacted.Redacted<string> | undefined> =>
-  Config.Redacted(name).pipe(
-    Config.option,
-    Config.map((value) =>
-      Result.succeed(Option.getOrUndefined(Option.filter(value, (r) => Redacted.value(r).length > 0)))
-    )
-  )
+  Effect.map(raw(name), (read) =>
+    Result.map(read, (value) => value === undefined || value.length === 0 ? undefined : Redacted.make(value)))
 
 // ---------------------------------------------------------------------------------------------
 // parsers
@@ -119,10 +128,7 @@ export const collect = <A>(fields: FieldsOf<A>): Effect.Effect<A, InvalidConfig>
     const out: Record<string, unknown> = {}
     const problems: Array<ConfigProblem> = []
     for (const [key, config] of Object.entries(fields) as Array<[string, Field<unknown>]>) {
-      const result = yield* Effect.catch(
-        config,
-        (error) => Effect.succeed(Result.fail<ConfigProblem>({ variable: key, reason: error.message }))
-      )
+      const result = yield* config
       if (Result.isSuccess(result)) out[key] = result.success
       else problems.push(result.failure)
     }
