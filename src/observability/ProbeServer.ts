@@ -9,19 +9,21 @@
  *
  * Three fixed routes are answered by a plain node:http server: @effect/platform-node's server and
  * Effect's router load ~120 modules more (WebSockets, multipart, file system, child processes) that
- * stay resident for the process's life (~3 MiB RSS).
+ * stay resident for the process's life (~3 MiB RSS). For the same reason the metrics text comes from
+ * `PrometheusText` and the listen error is this module's own {@link ServeError}: effect's
+ * `PrometheusMetrics` and `HttpServerError` import its HTTP server modules.
  */
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
-import { ServeError } from "effect/http/HttpServerError"
-import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { ServiceConfig } from "../config/ServiceConfig.ts"
 import { Health, type HealthSnapshot } from "./Health.ts"
 import * as MemoryRelease from "./MemoryRelease.ts"
 import * as Metrics from "./Metrics.ts"
+import * as PrometheusText from "./PrometheusText.ts"
 
 // node:http through getBuiltinModule, not `import`: an ES import of node:http reads every export,
 // and its WebSocket getters load Node's fetch implementation (undici), which nothing here uses
@@ -32,6 +34,9 @@ export interface ProbeServerOptions {
   /** Interface to listen on; all interfaces when omitted. */
   readonly host?: string
 }
+
+/** The server could not listen (port in use, no such interface): the reason is in `cause`. */
+export class ServeError extends Data.TaggedError("ServeError")<{ readonly cause: unknown }> {}
 
 /** The running probe server: where it listens. */
 export class ProbeServer extends Context.Service<ProbeServer, { readonly port: number }>()(
@@ -104,7 +109,7 @@ export const layer = (options: ProbeServerOptions): Layer.Layer<ProbeServer, Ser
         if (path === "/healthz") return probe(response, (s) => s.live)
         if (path === "/readyz") return probe(response, (s) => s.ready)
         if (path === "/metrics") {
-          send(response, 200, { "content-type": PROMETHEUS_TYPE }, PrometheusMetrics.formatUnsafe(context))
+          send(response, 200, { "content-type": PROMETHEUS_TYPE }, PrometheusText.format(context))
         } else {
           send(response, 404, {}, "")
         }
