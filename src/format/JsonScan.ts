@@ -11,9 +11,9 @@ const QUOTE = 0x22
 const lenient = new TextDecoder("utf-8")
 const BACKSLASH = 0x5c
 
-/** The index of the first non-whitespace byte at or after `i`. */
-export const skipWs = (b: Uint8Array, i: number): number => {
-  while (i < b.length) {
+/** The index of the first non-whitespace byte at or after `i` (at most `end`). */
+export const skipWs = (b: Uint8Array, i: number, end: number = b.length): number => {
+  while (i < end) {
     const c = b[i]!
     if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return i
     i++
@@ -246,7 +246,8 @@ export const elements = (b: Uint8Array, i: number, visit: (start: number, end: n
  * Validating scans: each accepts exactly what JSON.parse accepts of the text the bytes decode to
  * (bytes that are not valid UTF-8 may only be inside strings, where a lenient decoder makes them
  * U+FFFD) and throws {@link Malformed} on anything else. Used where a message must be known to be
- * JSON without parsing it.
+ * JSON without parsing it. Each reads no byte at or past `end` (by default the array's length), so
+ * a value can be checked in place among other bytes (a message in its socket read's buffer).
  */
 
 /** Bytes that end a run of plain string content: control characters (invalid raw), `"` and `\`. */
@@ -263,50 +264,55 @@ const isHex = (c: number | undefined): boolean =>
   c !== undefined && ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66))
 
 /** `i` at an opening quote: the index after the closing quote, having checked every escape and that no control character is raw. */
-export const checkString = (b: Uint8Array, i: number): number => {
-  if (b[i] !== QUOTE) throw new Malformed(`expected a string at ${i}`)
-  const n = b.length
+export const checkString = (b: Uint8Array, i: number, end: number = b.length): number => {
+  if (i >= end || b[i] !== QUOTE) throw new Malformed(`expected a string at ${i}`)
   let j = i + 1
   for (;;) {
-    while (j < n && stringStop[b[j]!] === 0) j++
-    if (j >= n) throw new Malformed("unterminated string")
+    while (j < end && stringStop[b[j]!] === 0) j++
+    if (j >= end) throw new Malformed("unterminated string")
     const c = b[j]!
     if (c === QUOTE) return j + 1
     if (c !== BACKSLASH) throw new Malformed(`control character in a string at ${j}`)
-    const e = b[j + 1]
+    // an escape and at least the closing quote after it
+    if (j + 2 >= end) throw new Malformed("unterminated string")
+    const e = b[j + 1]!
     if (e === 0x75 /* u */) {
-      if (!isHex(b[j + 2]) || !isHex(b[j + 3]) || !isHex(b[j + 4]) || !isHex(b[j + 5])) {
+      if (j + 6 >= end || !isHex(b[j + 2]) || !isHex(b[j + 3]) || !isHex(b[j + 4]) || !isHex(b[j + 5])) {
         throw new Malformed(`bad unicode escape at ${j}`)
       }
       j += 6
-    } else if (e !== undefined && simpleEscape[e] === 1) j += 2
+    } else if (simpleEscape[e] === 1) j += 2
     else throw new Malformed(`bad escape at ${j}`)
   }
 }
 
 const isDigit = (c: number | undefined): boolean => c !== undefined && c >= 0x30 && c <= 0x39
 
+/** Whether the byte at `j` (before `end`) is a digit. */
+const digitAt = (b: Uint8Array, j: number, end: number): boolean => j < end && b[j]! >= 0x30 && b[j]! <= 0x39
+
 /** `i` at the start of a number: the index after it, having checked it is a JSON number. */
-export const checkNumber = (b: Uint8Array, i: number): number => {
+export const checkNumber = (b: Uint8Array, i: number, end: number = b.length): number => {
   let j = i
-  if (b[j] === 0x2d /* - */) j++
-  if (b[j] === 0x30) j++
-  else if (isDigit(b[j])) while (isDigit(b[++j]));
+  if (j < end && b[j] === 0x2d /* - */) j++
+  if (j < end && b[j] === 0x30) j++
+  else if (digitAt(b, j, end)) while (digitAt(b, ++j, end));
   else throw new Malformed(`expected a number at ${i}`)
-  if (b[j] === 0x2e /* . */) {
-    if (!isDigit(b[++j])) throw new Malformed(`expected a digit at ${j}`)
-    while (isDigit(b[++j]));
+  if (j < end && b[j] === 0x2e /* . */) {
+    if (!digitAt(b, ++j, end)) throw new Malformed(`expected a digit at ${j}`)
+    while (digitAt(b, ++j, end));
   }
-  if (b[j] === 0x65 || b[j] === 0x45 /* e E */) {
+  if (j < end && (b[j] === 0x65 || b[j] === 0x45) /* e E */) {
     j++
-    if (b[j] === 0x2b || b[j] === 0x2d) j++
-    if (!isDigit(b[j])) throw new Malformed(`expected a digit at ${j}`)
-    while (isDigit(b[++j]));
+    if (j < end && (b[j] === 0x2b || b[j] === 0x2d)) j++
+    if (!digitAt(b, j, end)) throw new Malformed(`expected a digit at ${j}`)
+    while (digitAt(b, ++j, end));
   }
   return j
 }
 
-const literalAt = (b: Uint8Array, i: number, literal: string): number => {
+const literalAt = (b: Uint8Array, i: number, literal: string, end: number): number => {
+  if (i + literal.length > end) throw new Malformed(`expected ${literal} at ${i}`)
   for (let k = 0; k < literal.length; k++) {
     if (b[i + k] !== literal.charCodeAt(k)) throw new Malformed(`expected ${literal} at ${i}`)
   }
@@ -318,8 +324,8 @@ export const Kind = { Absent: 0, String: 1, Number: 2, True: 3, False: 4, Null: 
 export type Kind = (typeof Kind)[keyof typeof Kind]
 
 /** The kind of the value starting at `i` (its first byte); Absent when no value starts there. */
-export const kindAt = (b: Uint8Array, i: number): Kind => {
-  const c = b[i]
+export const kindAt = (b: Uint8Array, i: number, end: number = b.length): Kind => {
+  const c = i < end ? b[i] : undefined
   switch (c) {
     case QUOTE: return Kind.String
     case 0x7b: return Kind.Object
@@ -338,16 +344,16 @@ let openContainers = new Uint8Array(64)
  * `i` at the start of any value: the index after it, having checked all of it. Nesting is followed
  * with a stack of its own, so any depth JSON.parse accepts is accepted.
  */
-export const checkValue = (b: Uint8Array, i: number): number => {
+export const checkValue = (b: Uint8Array, i: number, end: number = b.length): number => {
   let depth = 0
   for (;;) {
     // a value starts at i
-    const c = b[i]
-    if (c === QUOTE) i = checkString(b, i)
+    const c = i < end ? b[i] : undefined
+    if (c === QUOTE) i = checkString(b, i, end)
     else if (c === 0x7b || c === 0x5b) {
       const close = c === 0x7b ? 0x7d : 0x5d
-      const first = skipWs(b, i + 1)
-      if (b[first] === close) i = first + 1
+      const first = skipWs(b, i + 1, end)
+      if (first < end && b[first] === close) i = first + 1
       else {
         if (depth === openContainers.length) {
           const grown = new Uint8Array(depth * 2)
@@ -355,22 +361,22 @@ export const checkValue = (b: Uint8Array, i: number): number => {
           openContainers = grown
         }
         openContainers[depth++] = c === 0x7b ? 1 : 2
-        i = c === 0x7b ? memberValue(b, first) : first
+        i = c === 0x7b ? memberValue(b, first, end) : first
         continue
       }
-    } else if (c === 0x74) i = literalAt(b, i, "true")
-    else if (c === 0x66) i = literalAt(b, i, "false")
-    else if (c === 0x6e) i = literalAt(b, i, "null")
-    else i = checkNumber(b, i)
+    } else if (c === 0x74) i = literalAt(b, i, "true", end)
+    else if (c === 0x66) i = literalAt(b, i, "false", end)
+    else if (c === 0x6e) i = literalAt(b, i, "null", end)
+    else i = checkNumber(b, i, end)
     // after a value: the next one in its container, or the container's end
     for (;;) {
       if (depth === 0) return i
-      i = skipWs(b, i)
-      const d = b[i]
+      i = skipWs(b, i, end)
+      const d = i < end ? b[i] : undefined
       const inObject = openContainers[depth - 1] === 1
       if (d === 0x2c /* , */) {
-        i = skipWs(b, i + 1)
-        if (inObject) i = memberValue(b, i)
+        i = skipWs(b, i + 1, end)
+        if (inObject) i = memberValue(b, i, end)
         break
       }
       if (d === (inObject ? 0x7d : 0x5d)) {
@@ -384,11 +390,11 @@ export const checkValue = (b: Uint8Array, i: number): number => {
 }
 
 /** `i` at a member's key: the index of its value, past the key and the colon (checked). */
-const memberValue = (b: Uint8Array, i: number): number => afterColon(b, checkString(b, i))
+const memberValue = (b: Uint8Array, i: number, end: number): number => afterColon(b, checkString(b, i, end), end)
 
 /** `i` just after a member's key: the index of its value, past the colon (checked). */
-export const afterColon = (b: Uint8Array, i: number): number => {
-  i = skipWs(b, i)
-  if (b[i] !== 0x3a /* : */) throw new Malformed(`expected : at ${i}`)
-  return skipWs(b, i + 1)
+export const afterColon = (b: Uint8Array, i: number, end: number = b.length): number => {
+  i = skipWs(b, i, end)
+  if (i >= end || b[i] !== 0x3a /* : */) throw new Malformed(`expected : at ${i}`)
+  return skipWs(b, i + 1, end)
 }

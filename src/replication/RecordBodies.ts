@@ -65,60 +65,87 @@ const digitsOf = (n: number): number => {
   return digits
 }
 
+/** What a body is written for: an event, whose `body` {@link Batch.write} sets. */
+export interface Target {
+  body: Uint8Array
+}
+
 /**
- * The bodies of one batch as a decoder adds them, written by {@link Batch.write} into one new
- * buffer: a server payload behind its record's position (written as bytes: no text is made per
- * record), or a {@link Part}. Reused batch after batch by one decoder; holds nothing once written or cleared.
+ * The bodies of one batch as a decoder adds them, each for its {@link Target}, written by
+ * {@link Batch.write} into one new buffer: a server payload, `[start, end)` of the bytes it came in,
+ * behind its record's position (written as bytes: no text and no view made per record), or a
+ * {@link Part}. Every body is a plain Uint8Array view of that buffer. Reused batch after batch by
+ * one decoder (its lists keep their room); holds nothing once written or cleared.
  */
 export class Batch {
+  private count = 0
+  private readonly targets: Array<Target | undefined> = []
   /** Per body: the position's LSN text (a spliced payload), else undefined. */
   private readonly lsnTexts: Array<string | undefined> = []
   /** Per body: the position's index (a spliced payload), else the part's prefix. */
   private readonly idxOrPrefix: Array<number | string> = []
+  /** Per body: the bytes copied after the prefix (a payload's from `starts` to `ends`). */
   private readonly rests: Array<Uint8Array | undefined> = []
+  private readonly starts: Array<number> = []
+  private readonly ends: Array<number> = []
 
   /** Forgets the bodies added since the last write (a batch that failed to decode). */
   clear(): void {
-    this.lsnTexts.length = 0
-    this.idxOrPrefix.length = 0
-    this.rests.length = 0
+    const n = this.count
+    this.targets.fill(undefined, 0, n)
+    this.lsnTexts.fill(undefined, 0, n)
+    this.idxOrPrefix.fill(0, 0, n)
+    this.rests.fill(undefined, 0, n)
+    this.count = 0
   }
 
-  /** The body of a server payload (a JSON object) with the position spliced in after its `{`, as {@link splice}. */
-  spliced(commitLsnText: string, commitIdx: number, payload: Uint8Array): void {
-    this.lsnTexts.push(commitLsnText)
-    this.idxOrPrefix.push(commitIdx)
-    this.rests.push(payload)
+  private add(target: Target, lsnText: string | undefined, idxOrPrefix: number | string, rest: Uint8Array | undefined, start: number, end: number): void {
+    const i = this.count++
+    this.targets[i] = target
+    this.lsnTexts[i] = lsnText
+    this.idxOrPrefix[i] = idxOrPrefix
+    this.rests[i] = rest
+    this.starts[i] = start
+    this.ends[i] = end
+  }
+
+  /**
+   * The body of the server payload `[start, end)` of `bytes` (a JSON object) with the position
+   * spliced in after its `{`, as {@link splice}.
+   */
+  spliced(target: Target, commitLsnText: string, commitIdx: number, bytes: Uint8Array, start: number, end: number): void {
+    this.add(target, commitLsnText, commitIdx, bytes, start, end)
   }
 
   /** A body of text (written as latin1) then bytes, as {@link writeAll} writes a {@link Part}. */
-  part(prefix: string, rest: Uint8Array | undefined): void {
-    this.lsnTexts.push(undefined)
-    this.idxOrPrefix.push(prefix)
-    this.rests.push(rest)
+  part(target: Target, prefix: string, rest: Uint8Array | undefined): void {
+    this.add(target, undefined, prefix, rest, 0, rest?.length ?? 0)
   }
 
-  /** Writes every body added since the last write into one new buffer; returns one body each, in order. */
-  write(): Array<Uint8Array> {
-    const { lsnTexts, idxOrPrefix, rests } = this
-    const count = lsnTexts.length
+  /** Writes every body added since the last write into one new buffer and gives each its target, in order. */
+  write(): void {
+    const { lsnTexts, idxOrPrefix, rests, starts, ends, targets } = this
+    const count = this.count
+    if (count === 0) return
     let total = 0
     for (let i = 0; i < count; i++) {
       const lsnText = lsnTexts[i]
-      const rest = rests[i]
+      const length = ends[i]! - starts[i]!
       if (lsnText !== undefined) {
         // `{"commit_lsn":"…","commit_idx":…,` then the payload without its `{`
-        total += positionStart.length + lsnText.length + positionMiddle.length + digitsOf(idxOrPrefix[i] as number) + rest!.length
-      } else total += (idxOrPrefix[i] as string).length + (rest?.length ?? 0)
+        total += positionStart.length + lsnText.length + positionMiddle.length + digitsOf(idxOrPrefix[i] as number) + length
+      } else total += (idxOrPrefix[i] as string).length + length
     }
     // a buffer of its own (never a slice of Node's shared pool), so the queue's accounting is exact
     const buffer = Buffer.allocUnsafeSlow(total)
-    const bodies: Array<Uint8Array> = new Array(count)
+    const arrayBuffer = buffer.buffer
     let o = 0
     for (let i = 0; i < count; i++) {
-      const start = o
+      const begin = o
       const lsnText = lsnTexts[i]
       const rest = rests[i]
+      const start = starts[i]!
+      const length = ends[i]! - start
       if (lsnText !== undefined) {
         o = writeAscii(buffer, o, positionStart)
         o = writeAscii(buffer, o, lsnText)
@@ -130,19 +157,18 @@ export class Batch {
           idx = Math.floor(idx / 10)
         }
         // the payload in place, its `{` then overwritten by the position's closing `,`
-        buffer.set(rest!, end)
+        buffer.set(new Uint8Array(rest!.buffer, rest!.byteOffset + start, length), end)
         buffer[end] = 0x2c
-        o = end + rest!.length
+        o = end + length
       } else {
         o += buffer.write(idxOrPrefix[i] as string, o, "latin1")
         if (rest !== undefined) {
           buffer.set(rest, o)
-          o += rest.length
+          o += length
         }
       }
-      bodies[i] = buffer.subarray(start, o)
+      targets[i]!.body = new Uint8Array(arrayBuffer, begin, o - begin)
     }
     this.clear()
-    return bodies
   }
 }

@@ -17,7 +17,7 @@ import type { Action, ChangeEvent } from "../domain/ChangeEvent.ts"
 import * as Lsn from "../domain/Lsn.ts"
 import { DecodeError } from "../Errors.ts"
 import * as JsonScan from "../format/JsonScan.ts"
-import type { Decoder, WalMessage } from "./Decoder.ts"
+import { type Decoder, ReadMessage, type WalMessage } from "./Decoder.ts"
 import * as StartOptions from "./StartOptions.ts"
 import * as DeferredKeys from "./DeferredKeys.ts"
 import * as KeyCatalog from "./KeyCatalog.ts"
@@ -73,6 +73,7 @@ export const covers = (options: Parameters<typeof StartOptions.wal2json>[0]) => 
  */
 const lenient = new TextDecoder("utf-8")
 const emptyBody = new Uint8Array(0)
+const emptyBuffer = Buffer.alloc(0)
 
 const oversizedAction = /^\{"action":"(\w)"/
 const oversizedXid = /^\{"action":"\w","xid":(\d+)/
@@ -89,9 +90,9 @@ const jsonString = (quoted: string): string => {
 const { Kind } = JsonScan
 
 /** {@link Wal2JsonMessage.read}, `undefined` when the bytes are not JSON. */
-const readOrUndefined = (m: Wal2JsonMessage.Message, bytes: Uint8Array): boolean | undefined => {
+const readOrUndefined = (m: Wal2JsonMessage.Message, bytes: Buffer): boolean | undefined => {
   try {
-    return Wal2JsonMessage.read(m, bytes)
+    return Wal2JsonMessage.read(m, bytes, 0, bytes.length)
   } catch (error) {
     if (error instanceof JsonScan.Malformed) return undefined
     throw error
@@ -164,7 +165,7 @@ type Draft = { -readonly [K in keyof ChangeEvent]: ChangeEvent[K] }
 export const make = (options: Options): Decoder => {
   const catalog = options.keys ?? KeyCatalog.empty
   // Every change of a transaction carries the commit timestamp text; parse it once per transaction.
-  let lastTimestamp: Uint8Array = emptyBody
+  const lastTimestamp = new Wal2JsonMessage.LastBytes()
   let lastTimestampMs: number | undefined
   let transactionTimeMs: number | undefined
   // The open transaction's commit LSN (wal2json's B carries it as "lsn") and next record index.
@@ -179,6 +180,25 @@ export const make = (options: Options): Decoder => {
 
   /** The message being decoded, read from its bytes; and the schema and table names, made once. */
   const m = new Wal2JsonMessage.Message()
+  /**
+   * The bytes messages are read in: a Buffer over the whole ArrayBuffer of the last message's read
+   * (the messages of one socket read share one; always a Buffer, so the scans see one array type),
+   * made again only when a message of another read comes. `bytesOffset`: where the last message's
+   * `bytes` start in it.
+   */
+  let whole: Buffer = emptyBuffer
+  let wholeOf: ArrayBufferLike | undefined
+  let lastBytes: Uint8Array | undefined
+  let bytesOffset = 0
+  const use = (bytes: Uint8Array): void => {
+    lastBytes = bytes
+    bytesOffset = bytes.byteOffset
+    const arrayBuffer = bytes.buffer
+    if (arrayBuffer !== wholeOf) {
+      wholeOf = arrayBuffer
+      whole = Buffer.from(arrayBuffer, 0, arrayBuffer.byteLength)
+    }
+  }
   const names = JsonScan.makeInterner()
   /** The bodies of the batch being decoded. */
   const bodies = new RecordBodies.Batch()
@@ -196,8 +216,8 @@ export const make = (options: Options): Decoder => {
     if (m.kinds[Field.timestamp] !== Kind.String) return transactionTimeMs
     const start = m.starts[Field.timestamp]!
     const end = m.ends[Field.timestamp]!
-    if (!Wal2JsonMessage.sameBytes(lastTimestamp, m.bytes, start, end)) {
-      lastTimestamp = m.bytes.slice(start, end)
+    if (!lastTimestamp.same(m.bytes, start, end)) {
+      lastTimestamp.keep(m.bytes, start, end)
       lastTimestampMs = Wal2JsonTime.millisAt(m.bytes, start, end, seconds)
     }
     return lastTimestampMs
@@ -240,18 +260,16 @@ export const make = (options: Options): Decoder => {
 
   const decodeBatch = (messages: ReadonlyArray<WalMessage>): Result.Result<ReadonlyArray<ChangeEvent>, DecodeError> => {
     const events: Array<ChangeEvent> = []
-    /** Indexes in `events` of the records, and their bodies' parts. */
-    const records: Array<number> = []
     /** A transaction record: BEGIN before the transaction's first record, COMMIT after its last. */
     const transactionRecord = (action: "BEGIN" | "COMMIT", lsn: Lsn.Lsn, tail: string) => {
       const commitIdx = nextIdx++
-      events.push({
+      const event: Draft = {
         lsn, ackLsn: lsn, xid: begin!.xid, commitLsn: commitLsn!, commitIdx, action, schema: "", table: "", pk: undefined,
         commitTimeMs: transactionTimeMs, body: emptyBody,
         partitionKey: undefined, recordBytes: undefined, arrivedAt: undefined, frontierBlock: undefined, frontierIndex: undefined
-      })
-      records.push(events.length - 1)
-      bodies.part(`${RecordBodies.positionPrefix(commitLsnText, commitIdx)}"action":"${action[0]}",${begin!.envelope}${tail}}`, undefined)
+      }
+      events.push(event)
+      bodies.part(event, `${RecordBodies.positionPrefix(commitLsnText, commitIdx)}"action":"${action[0]}",${begin!.envelope}${tail}}`, undefined)
     }
     /** Writes the BEGIN record when the open transaction is about to get its first record. */
     const beforeRecord = () => {
@@ -260,21 +278,37 @@ export const make = (options: Options): Decoder => {
       transactionRecord("BEGIN", begin.lsn, "")
     }
     for (let i = 0; i < messages.length; i++) {
-      const { lsn, oversizedBytes } = messages[i]!
-      let data = messages[i]!.data
+      const message = messages[i]!
+      const { lsn, oversizedBytes } = message
       if (oversizedBytes !== undefined) {
         beforeRecord()
-        const event = oversized(lsn, data, oversizedBytes)
+        const event = oversized(lsn, message.data, oversizedBytes)
         if (Result.isFailure(event)) return Result.fail(event.failure)
         events.push(event.success)
         continue
       }
+      // the message in place: `[start, end)` of `bytes`, no view made of it
+      let bytes: Buffer
+      let start: number
+      let end: number
+      if (message instanceof ReadMessage) {
+        if (message.bytes !== lastBytes) use(message.bytes)
+        start = bytesOffset + message.start
+        end = bytesOffset + message.end
+      } else {
+        const data = message.data
+        use(data)
+        start = bytesOffset
+        end = bytesOffset + data.length
+      }
+      bytes = whole
       let isObject: boolean
       try {
-        isObject = Wal2JsonMessage.read(m, data)
+        isObject = Wal2JsonMessage.read(m, bytes, start, end)
       } catch (malformed) {
         if (!(malformed instanceof JsonScan.Malformed)) throw malformed
         // as rare as a message that is not JSON: the one thing wal2json is known to write wrong, repaired
+        const data = bytes.subarray(start, end)
         const json = lenient.decode(data)
         const repaired = Wal2JsonRepair.repairTypes(json)
         const repairedBytes = repaired === undefined ? undefined : Buffer.from(repaired)
@@ -292,7 +326,9 @@ export const make = (options: Options): Decoder => {
           return Result.fail(DecodeError.malformed(lsn, `not a wal2json message (${parseError(json, malformed)})`))
         }
         isObject = readable
-        data = repairedBytes
+        bytes = repairedBytes
+        start = 0
+        end = repairedBytes.length
       }
       if (!isObject) {
         return Result.fail(DecodeError.malformed(lsn, "not a wal2json message (not a JSON object)"))
@@ -341,7 +377,7 @@ export const make = (options: Options): Decoder => {
         schema = Wal2JsonMessage.stringOfCached(m, Field.schema, lastSchema, names)!
         table = Wal2JsonMessage.stringOfCached(m, Field.table, lastTable, names)!
       }
-      if (data[0] !== 0x7b /* { */) {
+      if (bytes[start] !== 0x7b /* { */) {
         return Result.fail(DecodeError.malformed(lsn, "not a wal2json message (does not start with {)"))
       }
       // a non-transactional message is sent on its own, at its own position
@@ -361,7 +397,7 @@ export const make = (options: Options): Decoder => {
         deferrable = inTransaction && known !== undefined && known.deferrablePrimaryKey && known.identity !== "i"
       }
       const split = keys !== undefined && keys.oldKey !== undefined && keys.key !== undefined && keys.oldKey !== keys.key
-        ? splitUpdate(data)
+        ? splitUpdate(bytes.subarray(start, end))
         : undefined
       if (deferrable && keys!.key !== undefined) {
         const rowKey = `${schema}.${table}:`
@@ -371,13 +407,13 @@ export const make = (options: Options): Decoder => {
           const departs = sharedKeys.concerns(rowKey + keys!.oldKey, old, "departed")
           sharedKeys.arrived(rowKey + keys!.key, new Map([...old, ...Wal2JsonKeys.imageOf(m, List.columns)]))
           if (!departs) {
-            events.push({
+            const event: Draft = {
               lsn, ackLsn: lsn, xid, commitLsn: commitLsn!, commitIdx: nextIdx, action: "I", schema, table, pk: keys!.key,
               commitTimeMs, body: emptyBody,
               partitionKey: undefined, recordBytes: undefined, arrivedAt: undefined, frontierBlock: undefined, frontierIndex: undefined
-            })
-            records.push(events.length - 1)
-            bodies.part(`${RecordBodies.positionPrefix(commitLsnText, nextIdx++)}"action":"I"`, split.insert)
+            }
+            events.push(event)
+            bodies.part(event, `${RecordBodies.positionPrefix(commitLsnText, nextIdx++)}"action":"I"`, split.insert)
             continue
           }
         } else if (action === "I") sharedKeys.arrived(rowKey + keys!.key, Wal2JsonKeys.imageOf(m, List.columns))
@@ -394,18 +430,16 @@ export const make = (options: Options): Decoder => {
         }
         const removeIdx = nextIdx++
         const insertIdx = nextIdx++
-        events.push(
-          { ...base, commitIdx: removeIdx, action: "D", pk: keys!.oldKey },
-          { ...base, commitIdx: insertIdx, action: "I", pk: keys!.key }
-        )
-        records.push(events.length - 2, events.length - 1)
-        bodies.part(`${RecordBodies.positionPrefix(commitLsnText, removeIdx)}"action":"D"`, split.remove)
-        bodies.part(`${RecordBodies.positionPrefix(commitLsnText, insertIdx)}"action":"I"`, split.insert)
+        const remove: Draft = { ...base, commitIdx: removeIdx, action: "D", pk: keys!.oldKey }
+        const insert: Draft = { ...base, commitIdx: insertIdx, action: "I", pk: keys!.key }
+        events.push(remove, insert)
+        bodies.part(remove, `${RecordBodies.positionPrefix(commitLsnText, removeIdx)}"action":"D"`, split.remove)
+        bodies.part(insert, `${RecordBodies.positionPrefix(commitLsnText, insertIdx)}"action":"I"`, split.insert)
         continue
       }
       const recordLsn = inTransaction ? commitLsn! : lsn
       const recordIdx = inTransaction ? nextIdx++ : 0
-      events.push({
+      const event: Draft = {
         lsn,
         ackLsn: lsn,
         xid,
@@ -416,19 +450,15 @@ export const make = (options: Options): Decoder => {
         table,
         pk: keys?.key,
         commitTimeMs,
-        body: data,
+        body: emptyBody,
         // the pipeline's slots, unset
         partitionKey: undefined, recordBytes: undefined, arrivedAt: undefined, frontierBlock: undefined, frontierIndex: undefined
-      })
-      records.push(events.length - 1)
-      bodies.spliced(inTransaction ? commitLsnText : Lsn.format(recordLsn), recordIdx, data)
+      }
+      events.push(event)
+      bodies.spliced(event, inTransaction ? commitLsnText : Lsn.format(recordLsn), recordIdx, bytes, start, end)
     }
     // the payloads become the record bodies as they are, behind their positions
-    const written = bodies.write()
-    for (let r = 0; r < records.length; r++) {
-      const index = records[r]!
-      ;(events[index] as Draft).body = written[r]!
-    }
+    bodies.write()
     return Result.succeed(events)
   }
 
@@ -436,9 +466,12 @@ export const make = (options: Options): Decoder => {
     try {
       return decodeBatch(messages)
     } finally {
-      // nothing of the batch kept between reads: not its last message (a view of a read buffer), nor
-      // the payloads of a batch that failed
+      // nothing of the batch kept between reads: not its last read's bytes, nor the payloads of a
+      // batch that failed
       m.bytes = emptyBody
+      whole = emptyBuffer
+      wholeOf = undefined
+      lastBytes = undefined
       bodies.clear()
     }
   }

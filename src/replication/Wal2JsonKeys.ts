@@ -10,7 +10,7 @@
  * JSON value each is, compared as JavaScript compares the parsed values).
  */
 import * as JsonScan from "../format/JsonScan.ts"
-import { Field, List, type Message, NAME, numberAt, parsedAt, sameBytes, STRIDE, TYPE, VALUE } from "./Wal2JsonMessage.ts"
+import { Field, LastBytes, List, type Message, NAME, numberAt, parsedAt, STRIDE, TYPE, VALUE } from "./Wal2JsonMessage.ts"
 
 const { Kind } = JsonScan
 
@@ -100,7 +100,7 @@ const findColumn = (m: Message, list: List, name: unknown, pass: Pass): number =
 }
 
 /** The last `pk` list read, and its names: every change of a table carries the same. */
-let lastPk: Uint8Array = new Uint8Array(0)
+const lastPk = new LastBytes()
 let lastPkNames: ReadonlyArray<unknown> = []
 
 /** The names in wal2json's `pk` list (the immediate primary key), as the parsed elements' `name`s. */
@@ -108,7 +108,7 @@ export const pkNames = (m: Message): ReadonlyArray<unknown> => {
   if (m.kinds[Field.pk] !== Kind.Array) return []
   const pkStart = m.starts[Field.pk]!
   const pkEnd = m.ends[Field.pk]!
-  if (sameBytes(lastPk, m.bytes, pkStart, pkEnd)) return lastPkNames
+  if (lastPk.same(m.bytes, pkStart, pkEnd)) return lastPkNames
   const names: Array<unknown> = []
   const el = m.elements
   const first = m.listFirst[List.pk]!
@@ -130,7 +130,7 @@ export const pkNames = (m: Message): ReadonlyArray<unknown> => {
       default: names.push(unmatchable)
     }
   }
-  lastPk = m.bytes.slice(pkStart, pkEnd)
+  lastPk.keep(m.bytes, pkStart, pkEnd)
   lastPkNames = names
   return names
 }

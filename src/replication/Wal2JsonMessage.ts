@@ -5,8 +5,9 @@
  * `columns`, `identity` and `pk` arrays, where each element's `name`, `type` and `value` are.
  * Reading checks that the whole message is JSON exactly as JSON.parse of its (leniently decoded)
  * text would, with {@link JsonScan}'s validating scans, and throws {@link JsonScan.Malformed}
- * otherwise. Field order is not relied on. One {@link Message} per decoder, reused message after
- * message: its spans are valid until the next {@link read}.
+ * otherwise. Field order is not relied on. A message is read in place, `[start, end)` of the bytes
+ * it came in (its socket read's), and its spans index into those bytes. One {@link Message} per
+ * decoder, reused message after message: its spans are valid until the next {@link read}.
  */
 import * as Lsn from "../domain/Lsn.ts"
 import * as JsonScan from "../format/JsonScan.ts"
@@ -46,8 +47,10 @@ export const VALUE = 7
 const fieldNames = Object.keys(Field) as ReadonlyArray<keyof typeof Field>
 
 export class Message {
-  /** The message's bytes (the spans index into them). */
+  /** The bytes the message is in (the spans index into them), and where it starts and ends. */
   bytes: Uint8Array = new Uint8Array(0)
+  start = 0
+  end = 0
   /** Per {@link Field}: the kind of its value (Absent when the message has no such field), its start and end. */
   readonly kinds = new Uint8Array(fieldNames.length)
   readonly starts = new Int32Array(fieldNames.length)
@@ -73,8 +76,12 @@ const bytesAre = (b: Uint8Array, start: number, end: number, text: string): bool
 }
 
 /** `i` at a value of kind `kind`: the index after it (checked); strings and numbers without the general scan. */
-const valueEnd = (b: Uint8Array, i: number, kind: JsonScan.Kind): number =>
-  kind === Kind.String ? JsonScan.checkString(b, i) : kind === Kind.Number ? JsonScan.checkNumber(b, i) : JsonScan.checkValue(b, i)
+const valueEnd = (b: Uint8Array, i: number, kind: JsonScan.Kind, end: number): number =>
+  kind === Kind.String
+    ? JsonScan.checkString(b, i, end)
+    : kind === Kind.Number
+    ? JsonScan.checkNumber(b, i, end)
+    : JsonScan.checkValue(b, i, end)
 
 /** The {@link Field} a key (its quoted span) names, or -1. */
 const fieldOf = (b: Uint8Array, start: number, end: number): number => {
@@ -113,41 +120,89 @@ const memberOf = (b: Uint8Array, start: number, end: number): number => {
 }
 
 /** After a member or element: the index after its `,` (whitespace skipped), or -1 at the `close` that ends it. */
-const next = (b: Uint8Array, i: number, close: number): number => {
-  i = JsonScan.skipWs(b, i)
-  if (b[i] === 0x2c) return JsonScan.skipWs(b, i + 1)
-  if (b[i] === close) return -1
+const next = (b: Uint8Array, i: number, close: number, end: number): number => {
+  i = JsonScan.skipWs(b, i, end)
+  if (i < end && b[i] === 0x2c) return JsonScan.skipWs(b, i + 1, end)
+  if (i < end && b[i] === close) return -1
   throw new JsonScan.Malformed(`expected , or ${String.fromCharCode(close)} at ${i}`)
 }
 
 /** A column object at `i` (its `{`), as element `e`: the index after its `}`. */
-const readColumn = (m: Message, b: Uint8Array, i: number, e: number): number => {
-  i = JsonScan.skipWs(b, i + 1)
-  if (b[i] === 0x7d) return i + 1
+const readColumn = (m: Message, b: Uint8Array, i: number, e: number, end: number): number => {
+  i = JsonScan.skipWs(b, i + 1, end)
+  if (i < end && b[i] === 0x7d) return i + 1
   const el = m.elements
   for (;;) {
-    const keyEnd = JsonScan.checkString(b, i)
+    const keyEnd = JsonScan.checkString(b, i, end)
     const member = memberOf(b, i, keyEnd)
-    const start = JsonScan.afterColon(b, keyEnd)
-    const kind = JsonScan.kindAt(b, start)
-    i = valueEnd(b, start, kind)
+    const start = JsonScan.afterColon(b, keyEnd, end)
+    const kind = JsonScan.kindAt(b, start, end)
+    i = valueEnd(b, start, kind, end)
     if (member > 0) {
       el[e + member] = kind
       el[e + member + 1] = start
       el[e + member + 2] = i
     }
-    const after = next(b, i, 0x7d)
-    if (after < 0) return JsonScan.skipWs(b, i) + 1
+    const after = next(b, i, 0x7d, end)
+    if (after < 0) return JsonScan.skipWs(b, i, end) + 1
     i = after
   }
 }
 
+/** Whether the bytes at `i` (before `end`) are `text`'s (ASCII). */
+const bytesAt = (b: Uint8Array, i: number, end: number, text: Uint8Array): boolean => {
+  const n = text.length
+  if (i + n > end) return false
+  for (let k = 0; k < n; k++) if (b[i + k] !== text[k]) return false
+  return true
+}
+
+const NAME_OPEN = new TextEncoder().encode(`{"name":`)
+const TYPE_KEY = new TextEncoder().encode(`,"type":`)
+const VALUE_KEY = new TextEncoder().encode(`,"value":`)
+
+/**
+ * A column object at `i` as wal2json writes it, `{"name":…,"type":…}` with or without `,"value":…`
+ * and no whitespace, as element `e`: the index after its `}` (every string and value checked as
+ * {@link readColumn} checks them), or -1 when it is written otherwise (then {@link readColumn} reads it).
+ */
+const readWal2JsonColumn = (m: Message, b: Uint8Array, i: number, e: number, end: number): number => {
+  if (!bytesAt(b, i, end, NAME_OPEN)) return -1
+  const nameStart = i + NAME_OPEN.length
+  if (nameStart >= end || b[nameStart] !== 0x22) return -1
+  const nameEnd = JsonScan.checkString(b, nameStart, end)
+  if (!bytesAt(b, nameEnd, end, TYPE_KEY)) return -1
+  const typeStart = nameEnd + TYPE_KEY.length
+  if (typeStart >= end || b[typeStart] !== 0x22) return -1
+  const typeEnd = JsonScan.checkString(b, typeStart, end)
+  let close = typeEnd
+  let kind: number = Kind.Absent
+  let valueStart = 0
+  if (bytesAt(b, typeEnd, end, VALUE_KEY)) {
+    valueStart = typeEnd + VALUE_KEY.length
+    kind = JsonScan.kindAt(b, valueStart, end)
+    close = valueEnd(b, valueStart, kind as JsonScan.Kind, end)
+  }
+  if (close >= end || b[close] !== 0x7d) return -1
+  const el = m.elements
+  el[e + NAME] = Kind.String
+  el[e + NAME + 1] = nameStart
+  el[e + NAME + 2] = nameEnd
+  el[e + TYPE] = Kind.String
+  el[e + TYPE + 1] = typeStart
+  el[e + TYPE + 2] = typeEnd
+  el[e + VALUE] = kind
+  el[e + VALUE + 1] = valueStart
+  el[e + VALUE + 2] = close
+  return close + 1
+}
+
 /** The array at `i` (its `[`) as column list `list`: the index after its `]`. */
-const readList = (m: Message, b: Uint8Array, i: number, list: number): number => {
+const readList = (m: Message, b: Uint8Array, i: number, list: number, end: number): number => {
   m.listFirst[list] = m.size
   m.listCount[list] = 0
-  i = JsonScan.skipWs(b, i + 1)
-  if (b[i] === 0x5d) return i + 1
+  i = JsonScan.skipWs(b, i + 1, end)
+  if (i < end && b[i] === 0x5d) return i + 1
   let count = 0
   for (;;) {
     if ((m.size + 1) * STRIDE > m.elements.length) {
@@ -157,61 +212,88 @@ const readList = (m: Message, b: Uint8Array, i: number, list: number): number =>
     }
     const e = m.size++ * STRIDE
     const el = m.elements
-    const kind = JsonScan.kindAt(b, i)
+    const kind = JsonScan.kindAt(b, i, end)
     el[e] = kind
-    el[e + NAME] = Kind.Absent
-    el[e + TYPE] = Kind.Absent
-    el[e + VALUE] = Kind.Absent
-    i = kind === Kind.Object ? readColumn(m, b, i, e) : JsonScan.checkValue(b, i)
+    if (kind === Kind.Object) {
+      const after = readWal2JsonColumn(m, b, i, e, end)
+      if (after >= 0) i = after
+      else {
+        el[e + NAME] = Kind.Absent
+        el[e + TYPE] = Kind.Absent
+        el[e + VALUE] = Kind.Absent
+        i = readColumn(m, b, i, e, end)
+      }
+    } else {
+      el[e + NAME] = Kind.Absent
+      el[e + TYPE] = Kind.Absent
+      el[e + VALUE] = Kind.Absent
+      i = JsonScan.checkValue(b, i, end)
+    }
     count++
-    const after = next(b, i, 0x5d)
+    // wal2json's `,` between elements, else any whitespace
+    if (i < end && b[i] === 0x2c && i + 1 < end && b[i + 1] === 0x7b) {
+      i++
+      continue
+    }
+    const after = next(b, i, 0x5d, end)
     if (after < 0) {
       m.listCount[list] = count
-      return JsonScan.skipWs(b, i) + 1
+      return JsonScan.skipWs(b, i, end) + 1
     }
     i = after
   }
 }
 
 /**
- * Reads `b` into `m`: true when it is a JSON object, false when it is JSON but not an object.
- * Throws {@link JsonScan.Malformed} when it is not JSON. A leading byte order mark is skipped, as
- * a text decoder drops it.
+ * Reads the message `[start, end)` of `b` (by default all of `b`) into `m`: true when it is a JSON
+ * object, false when it is JSON but not an object. Throws {@link JsonScan.Malformed} when it is
+ * not JSON. A leading byte order mark is skipped, as a text decoder drops it.
  */
-export const read = (m: Message, b: Uint8Array): boolean => {
+export const read = (m: Message, b: Uint8Array, start: number = 0, end: number = b.length): boolean => {
   m.bytes = b
+  m.start = start
+  m.end = end
   m.kinds.fill(Kind.Absent)
   m.size = 0
-  let i = b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0
-  i = JsonScan.skipWs(b, i)
+  let i = end - start >= 3 && b[start] === 0xef && b[start + 1] === 0xbb && b[start + 2] === 0xbf ? start + 3 : start
+  i = JsonScan.skipWs(b, i, end)
   let isObject = false
-  if (b[i] !== 0x7b) i = JsonScan.checkValue(b, i)
+  if (i >= end || b[i] !== 0x7b) i = JsonScan.checkValue(b, i, end)
   else {
     isObject = true
-    i = JsonScan.skipWs(b, i + 1)
-    if (b[i] === 0x7d) i++
+    i = JsonScan.skipWs(b, i + 1, end)
+    if (i < end && b[i] === 0x7d) i++
     else {
       for (;;) {
-        const keyEnd = JsonScan.checkString(b, i)
+        const keyEnd = JsonScan.checkString(b, i, end)
         const field = fieldOf(b, i, keyEnd)
-        const start = JsonScan.afterColon(b, keyEnd)
-        const kind = JsonScan.kindAt(b, start)
-        i = field >= Field.columns && kind === Kind.Array ? readList(m, b, start, field - Field.columns) : valueEnd(b, start, kind)
+        // wal2json writes no whitespace: `"key":value`
+        const start = keyEnd < end && b[keyEnd] === 0x3a && keyEnd + 1 < end && b[keyEnd + 1]! > 0x20
+          ? keyEnd + 1
+          : JsonScan.afterColon(b, keyEnd, end)
+        const kind = JsonScan.kindAt(b, start, end)
+        i = field >= Field.columns && kind === Kind.Array
+          ? readList(m, b, start, field - Field.columns, end)
+          : valueEnd(b, start, kind, end)
         if (field >= 0) {
           m.kinds[field] = kind
           m.starts[field] = start
           m.ends[field] = i
         }
-        const after = next(b, i, 0x7d)
+        if (i < end && b[i] === 0x2c && i + 1 < end && b[i + 1] === 0x22) {
+          i++
+          continue
+        }
+        const after = next(b, i, 0x7d, end)
         if (after < 0) {
-          i = JsonScan.skipWs(b, i) + 1
+          i = JsonScan.skipWs(b, i, end) + 1
           break
         }
         i = after
       }
     }
   }
-  if (JsonScan.skipWs(b, i) !== b.length) throw new JsonScan.Malformed(`unexpected text after the JSON value at ${i}`)
+  if (JsonScan.skipWs(b, i, end) !== end) throw new JsonScan.Malformed(`unexpected text after the JSON value at ${i}`)
   return isObject
 }
 
@@ -245,16 +327,33 @@ export const parsedAt = (b: Uint8Array, start: number, end: number): unknown => 
 export const parsedOf = (m: Message, field: Field): unknown =>
   m.kinds[field] === Kind.Absent ? undefined : parsedAt(m.bytes, m.starts[field]!, m.ends[field]!)
 
-/** Whether `[start, end)` of `b` holds the bytes of `known`. */
-export const sameBytes = (known: Uint8Array, b: Uint8Array, start: number, end: number): boolean => {
-  if (known.length !== end - start) return false
-  for (let i = 0; i < known.length; i++) if (known[i] !== b[start + i]) return false
-  return true
+/**
+ * A copy of the bytes a field last held, kept in an array of its own (grown as needed, never a view
+ * of a read buffer): a table's name or a commit time repeats message after message.
+ */
+export class LastBytes {
+  bytes = new Uint8Array(32)
+  length = -1
+  /** Whether `[start, end)` of `b` holds the bytes last kept. */
+  same(b: Uint8Array, start: number, end: number): boolean {
+    const n = this.length
+    if (n !== end - start) return false
+    const known = this.bytes
+    for (let i = 0; i < n; i++) if (known[i] !== b[start + i]) return false
+    return true
+  }
+  /** Keeps a copy of `[start, end)` of `b`. */
+  keep(b: Uint8Array, start: number, end: number): void {
+    const n = end - start
+    if (n > this.bytes.length) this.bytes = new Uint8Array(Math.max(n, this.bytes.length * 2))
+    const known = this.bytes
+    for (let i = 0; i < n; i++) known[i] = b[start + i]!
+    this.length = n
+  }
 }
 
 /** The last string a field held, and its bytes: a table's name repeats message after message. */
-export class LastString {
-  bytes: Uint8Array = new Uint8Array(0)
+export class LastString extends LastBytes {
   text = ""
 }
 
@@ -263,9 +362,9 @@ export const stringOfCached = (m: Message, field: Field, last: LastString, inter
   if (m.kinds[field] !== Kind.String) return undefined
   const start = m.starts[field]!
   const end = m.ends[field]!
-  if (!sameBytes(last.bytes, m.bytes, start, end)) {
+  if (!last.same(m.bytes, start, end)) {
     last.text = JsonScan.stringValue(m.bytes, start, end, interned)
-    last.bytes = m.bytes.slice(start, end)
+    last.keep(m.bytes, start, end)
   }
   return last.text
 }

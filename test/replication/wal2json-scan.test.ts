@@ -11,7 +11,7 @@ import { Result } from "effect"
 import { describe, expect, it } from "vitest"
 import { type ChangeEvent, isPublishable, pipelineSlots } from "../../src/domain/ChangeEvent.ts"
 import * as JsonScan from "../../src/format/JsonScan.ts"
-import type { Decoder, WalMessage } from "../../src/replication/Decoder.ts"
+import { type Decoder, ReadMessage, type WalMessage } from "../../src/replication/Decoder.ts"
 import type * as KeyCatalog from "../../src/replication/KeyCatalog.ts"
 import * as Wal2JsonDecoder from "../../src/replication/Wal2JsonDecoder.ts"
 import * as Wal2JsonMessage from "../../src/replication/Wal2JsonMessage.ts"
@@ -298,6 +298,46 @@ const scans = (bytes: Uint8Array): boolean => {
   }
 }
 
+/** Bytes that would continue a message if read past its end: a value, a string, an escape, a container's end. */
+const filler = fc.array(fc.constantFrom(0x30, 0x39, 0x2e, 0x65, 0x2b, 0x2d, 0x22, 0x5c, 0x75, 0x7d, 0x5d, 0x2c, 0x20, 0x7b, 0x61, 0x64, 0x00), { maxLength: 8 })
+
+/** A message in place: `[start, end)` of a larger buffer (a socket read's), with other bytes around it. */
+const inPlace = (bytes: Uint8Array, before: ReadonlyArray<number>, after: ReadonlyArray<number>) => {
+  const buffer = Buffer.concat([Buffer.from(before), bytes, Buffer.from(after)])
+  return { buffer, start: before.length, end: before.length + bytes.length }
+}
+
+const scansInPlace = (bytes: Uint8Array, before: ReadonlyArray<number>, after: ReadonlyArray<number>): boolean => {
+  const { buffer, start, end } = inPlace(bytes, before, after)
+  try {
+    Wal2JsonMessage.read(new Wal2JsonMessage.Message(), buffer, start, end)
+    return true
+  } catch (error) {
+    if (error instanceof JsonScan.Malformed) return false
+    throw error
+  }
+}
+
+/** A batch as the reader hands it out: every message a {@link ReadMessage} of one buffer, other bytes between them. */
+const asRead = (batch: ReadonlyArray<WalMessage>, gaps: ReadonlyArray<ReadonlyArray<number>>): ReadonlyArray<WalMessage> => {
+  const parts: Array<Uint8Array> = []
+  const spans: Array<readonly [number, number]> = []
+  let offset = 0
+  batch.forEach((message, i) => {
+    const gap = Buffer.from(gaps[i % Math.max(1, gaps.length)] ?? [])
+    parts.push(gap)
+    offset += gap.length
+    parts.push(message.data)
+    spans.push([offset, offset + message.data.length])
+    offset += message.data.length
+  })
+  parts.push(Buffer.from([0x31, 0x22, 0x7d]))
+  const buffer = Buffer.concat(parts)
+  return batch.map((message, i) =>
+    message.oversizedBytes !== undefined ? message : new ReadMessage(message.lsn, buffer, spans[i]![0], spans[i]![1])
+  )
+}
+
 describe("Wal2JsonMessage.read", () => {
   it("accepts exactly what JSON.parse accepts, for messages and for any JSON text damaged anywhere", () => {
     const damaged = fc.tuple(fc.jsonValue({ maxDepth: 4 }), fc.nat(), fc.constantFrom("", ",", "\"", "\\", "}", "]", "\u0001", "\uffff", "0", "-", ".", "e", "+", "t", "nul", " ", "\\u12", "\\x"), fc.boolean())
@@ -306,8 +346,10 @@ describe("Wal2JsonMessage.read", () => {
         const i = at % (text.length + 1)
         return encoder.encode(text.slice(0, i) + insert + text.slice(replace ? i + 1 : i))
       })
-    fc.assert(fc.property(fc.oneof(anyMessage, damaged), (bytes) => {
+    fc.assert(fc.property(fc.oneof(anyMessage, damaged), filler, filler, (bytes, before, after) => {
       expect(scans(bytes)).toBe(parses(bytes))
+      // read in place, the bytes around it are never read
+      expect(scansInPlace(bytes, before, after)).toBe(parses(bytes))
     }), { numRuns: 10_000 })
   })
 
@@ -324,12 +366,18 @@ describe("Wal2JsonMessage.read", () => {
 
 describe("Wal2JsonDecoder without JSON.parse", () => {
   it("gives exactly the events and errors of the JSON.parse-based decoder", () => {
-    fc.assert(fc.property(batches, catalogs, fc.boolean(), (reads, tables, transactionRecords) => {
+    fc.assert(fc.property(batches, catalogs, fc.boolean(), fc.array(filler, { maxLength: 3 }), (reads, tables, transactionRecords, gaps) => {
       const keys: KeyCatalog.KeyCatalog = new Map(tables.map((t) => [`${t.schema}.${t.table}`, t]))
       const options = { addTables: [], filterTables: [], keys, transactionRecords }
       const decoder = Wal2JsonDecoder.make(options)
+      const inPlaceDecoder = Wal2JsonDecoder.make(options)
       const reference = Wal2JsonReference.make(options)
-      for (const batch of reads) expect(outcome(decoder, batch)).toStrictEqual(outcome(reference, batch))
+      for (const batch of reads) {
+        const expected = outcome(reference, batch)
+        expect(outcome(decoder, batch)).toStrictEqual(expected)
+        // as the reader hands messages out: in place in one buffer, other bytes around each
+        expect(outcome(inPlaceDecoder, asRead(batch, gaps))).toStrictEqual(expected)
+      }
     }), { numRuns: 2_000 })
   })
 
