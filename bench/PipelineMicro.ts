@@ -5,10 +5,14 @@
  * a decoder makes them: the measured CPU includes making them), its bodies views of one buffer as
  * the wal2json decoder makes them, and a Kinesis client accepting every record one macrotask later
  * (or CLIENT_DELAY_MS later: with 20, a backlog builds up in the queue as against a 20 ms endpoint).
- * Checkouts given as arguments run interleaved in one process, several rounds (the first warms up):
+ * Checkouts given as arguments run interleaved in one process, several rounds (the first warms up);
+ * each drain reports its CPU time per change and the garbage collections during it (count, and
+ * their time per change), and with ALLOC=1 the bytes it allocated per change:
  *
  *   CHANGES=200000 ROUNDS=7 npx node --expose-gc bench/PipelineMicro.ts /path/to/base /path/to/this
  */
+import { Session } from "node:inspector/promises"
+import { PerformanceObserver } from "node:perf_hooks"
 import * as Effect from "effect/Effect"
 import type { ChangeEvent } from "../src/domain/ChangeEvent.ts"
 import type * as KinesisClientModule from "../src/kinesis/KinesisClient.ts"
@@ -23,6 +27,12 @@ const perRead = 110
 const bodyBytes = 552
 /** The client's answer comes this many ms later (CLIENT_DELAY_MS; default 0: one macrotask later). */
 const clientDelayMs = Number(process.env.CLIENT_DELAY_MS ?? 0)
+/**
+ * ALLOC=1: each drain runs under V8's sampling heap profiler, which estimates the bytes allocated,
+ * in all and by code in src/pipeline/ (a builtin such as Array push or Map set counts for the
+ * function that called it). The profiler costs CPU: compare the CPU figures of runs without it.
+ */
+const allocations = process.env.ALLOC === "1"
 
 /**
  * The backlog as reads, in WAL order, each made when asked for; with `slots` (a checkout whose
@@ -76,8 +86,51 @@ function* makeReads(slots: ReadonlyArray<string>): Generator<Array<ChangeEvent>>
   yield read
 }
 
-/** Drains the backlog through one checkout's pipeline; returns its CPU time per change (µs). */
-const runOnce = async (root: string): Promise<number> => {
+/** Garbage collections (count, ms) seen by the observer since the last reset: the drain's own, as it runs alone. */
+const gcs = { count: 0, ms: 0 }
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gcs.count++
+    gcs.ms += entry.duration
+  }
+}).observe({ entryTypes: ["gc"] })
+
+interface Measured {
+  /** CPU time per change, µs. */
+  readonly us: number
+  /** Garbage collections during the drain. */
+  readonly gcCount: number
+  /** Their time per change, µs (as the observer reports their durations). */
+  readonly gcUs: number
+  /** With ALLOC=1: bytes allocated per change, in all and by src/pipeline/ code (sampled estimates). */
+  readonly allocated?: { readonly total: number; readonly pipeline: number } | undefined
+}
+
+interface SamplingNode {
+  readonly callFrame: { readonly url: string }
+  readonly selfSize: number
+  readonly children: ReadonlyArray<SamplingNode>
+}
+
+/** The sampled bytes of a heap profile: all, and those whose nearest caller with a source is in src/pipeline/. */
+const sampledBytes = (node: SamplingNode, owner = ""): { total: number; pipeline: number } => {
+  const url = node.callFrame.url
+  const here = url === "" || url.startsWith("node:") ? owner : url
+  const sums = { total: node.selfSize, pipeline: here.includes("/src/pipeline/") ? node.selfSize : 0 }
+  for (const child of node.children) {
+    const below = sampledBytes(child, here)
+    sums.total += below.total
+    sums.pipeline += below.pipeline
+  }
+  return sums
+}
+
+const profiler = allocations ? new Session() : undefined
+profiler?.connect()
+await profiler?.post("HeapProfiler.enable")
+
+/** Drains the backlog through one checkout's pipeline; returns its CPU and GC time per change. */
+const runOnce = async (root: string): Promise<Measured> => {
   const Pipeline: typeof PipelineModule = await import(`${root}/src/pipeline/Pipeline.ts`)
   const { KinesisClient }: typeof KinesisClientModule = await import(`${root}/src/kinesis/KinesisClient.ts`)
   const { pipelineSlots }: { pipelineSlots?: ReadonlyArray<string> } = await import(`${root}/src/domain/ChangeEvent.ts`)
@@ -118,18 +171,43 @@ const runOnce = async (root: string): Promise<number> => {
       Effect.provideService(KinesisClient, client)
     )
   globalThis.gc?.()
+  // the forced collection's entry arrives later: let it, then count from here
+  await new Promise((resolve) => setImmediate(resolve))
+  gcs.count = 0
+  gcs.ms = 0
+  await profiler?.post("HeapProfiler.startSampling", {
+    samplingInterval: 4096,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true
+  })
   const before = process.cpuUsage()
   await Effect.runPromise(program)
   const used = process.cpuUsage(before)
-  return (used.user + used.system) / changes
+  const sampled = await profiler?.post("HeapProfiler.stopSampling")
+  await new Promise((resolve) => setImmediate(resolve))
+  const bytes = sampled === undefined ? undefined : sampledBytes(sampled.profile.head as SamplingNode)
+  return {
+    us: (used.user + used.system) / changes,
+    gcCount: gcs.count,
+    gcUs: (gcs.ms * 1000) / changes,
+    allocated: bytes === undefined ? undefined : { total: bytes.total / changes, pipeline: bytes.pipeline / changes }
+  }
 }
 
-const results = new Map<string, Array<number>>(roots.map((root) => [root, []]))
+const results = new Map<string, Array<Measured>>(roots.map((root) => [root, []]))
 for (let r = 0; r < rounds; r++) {
   for (const root of r % 2 === 0 ? roots : [...roots].reverse()) results.get(root)!.push(await runOnce(root))
 }
+const median = (xs: ReadonlyArray<number>): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 for (const [root, xs] of results) {
   const measured = xs.length > 1 ? xs.slice(1) : xs
-  const median = [...measured].sort((a, b) => a - b)[Math.floor(measured.length / 2)]!
-  console.log(`${root}: median ${median.toFixed(2)} µs/change  [${xs.map((x) => x.toFixed(2)).join(", ")}]`)
+  console.log(
+    `${root}: median ${median(measured.map((x) => x.us)).toFixed(2)} µs/change, ` +
+      `GC ${median(measured.map((x) => x.gcCount))} collections, ${median(measured.map((x) => x.gcUs)).toFixed(2)} µs/change` +
+      (allocations
+        ? `, allocated ${median(measured.map((x) => x.allocated!.total)).toFixed(0)} B/change` +
+          ` (src/pipeline ${median(measured.map((x) => x.allocated!.pipeline)).toFixed(0)})`
+        : "") +
+      `  [${xs.map((x) => x.us.toFixed(2)).join(", ")}]`
+  )
 }
