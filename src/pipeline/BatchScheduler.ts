@@ -13,7 +13,8 @@
  * records are retried after later requests went out) or when concurrent requests race.
  *
  * Every operation is O(1) amortized per record; nothing here allocates per record beyond lane
- * bookkeeping (a record is the change's event itself).
+ * bookkeeping (a record is the change's event itself): the FIFOs are rings that stop growing at
+ * their steady depth, and a batch is one array allocated at its size.
  */
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
 import type { PutRecordsEntry } from "../kinesis/KinesisClient.ts"
@@ -36,8 +37,8 @@ export interface BatchLimits {
 }
 
 export interface BatchScheduler {
-  /** Records in read order. */
-  readonly add: (records: ReadonlyArray<Outgoing>) => void
+  /** A record, in read order. */
+  readonly add: (record: Outgoing) => void
   /** Takes the next batch (possibly empty). A first record over maxBytes still goes out, alone. */
   readonly next: (limits: BatchLimits) => Array<Outgoing>
   /**
@@ -55,29 +56,74 @@ export interface BatchScheduler {
   readonly waiting: () => number
 }
 
-/** A FIFO with O(1) amortized push/shift. */
-class Fifo<A> {
-  private items: Array<A> = []
+/**
+ * A FIFO of records on a ring of power-of-two capacity, with the sum of their recordBytes: push and
+ * shift are O(1), and the ring only grows (by doubling) when full, so a FIFO of steady depth
+ * allocates nothing once it has grown to it.
+ */
+class Fifo {
+  private ring: Array<Outgoing | undefined>
   private head = 0
+  private size = 0
+  /** The records' recordBytes, summed. */
+  bytes = 0
+  constructor(capacity: number) {
+    this.ring = new Array<Outgoing | undefined>(capacity).fill(undefined)
+  }
   get length(): number {
-    return this.items.length - this.head
+    return this.size
   }
-  push(item: A): void {
-    this.items.push(item)
-  }
-  peek(): A | undefined {
-    return this.items[this.head]
-  }
-  shift(): A | undefined {
-    if (this.head >= this.items.length) return undefined
-    const item = this.items[this.head]
-    this.items[this.head] = undefined as never
-    this.head++
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head)
+  push(record: Outgoing): void {
+    let ring = this.ring
+    if (this.size === ring.length) {
+      // full: the records, oldest first, at the start of a ring twice as large
+      const grown = new Array<Outgoing | undefined>(ring.length * 2).fill(undefined)
+      for (let i = 0; i < this.size; i++) grown[i] = ring[(this.head + i) & (ring.length - 1)]
+      this.ring = ring = grown
       this.head = 0
     }
-    return item
+    ring[(this.head + this.size++) & (ring.length - 1)] = record
+    this.bytes += record.recordBytes
+  }
+  peek(): Outgoing | undefined {
+    return this.size === 0 ? undefined : this.ring[this.head]
+  }
+  shift(): Outgoing | undefined {
+    if (this.size === 0) return undefined
+    const ring = this.ring
+    const record = ring[this.head]!
+    // the ring keeps no taken record alive
+    ring[this.head] = undefined
+    this.head = (this.head + 1) & (ring.length - 1)
+    this.size--
+    this.bytes -= record.recordBytes
+    return record
+  }
+  /**
+   * The next batch: as many records as fit the limits, oldest first, in an array allocated once at
+   * its size. A first record over maxBytes still goes out, alone.
+   */
+  take(limits: BatchLimits): Array<Outgoing> {
+    const ring = this.ring
+    const mask = ring.length - 1
+    const most = Math.min(limits.maxRecords, this.size)
+    let count = 0
+    let bytes = 0
+    while (count < most) {
+      const recordBytes = ring[(this.head + count) & mask]!.recordBytes
+      if (count > 0 && bytes + recordBytes > limits.maxBytes) break
+      bytes += recordBytes
+      count++
+    }
+    const batch = new Array<Outgoing>(count)
+    for (let i = 0; i < count; i++) {
+      batch[i] = ring[this.head]!
+      ring[this.head] = undefined
+      this.head = (this.head + 1) & mask
+    }
+    this.size -= count
+    this.bytes -= bytes
+    return batch
   }
 }
 
@@ -87,7 +133,7 @@ class Fifo<A> {
  */
 class Lane {
   active: Outgoing
-  readonly waiters = new Fifo<Outgoing>()
+  readonly waiters = new Fifo(4)
   constructor(active: Outgoing) {
     this.active = active
   }
@@ -97,48 +143,31 @@ export const perKey = (): BatchScheduler => {
   // Each key present has one active record (ready, or in flight) and, in a Lane, those waiting
   // behind it. The ready FIFO holds the active records not yet taken, in the order they became ready.
   const keys = new Map<string, Outgoing | Lane>()
-  const ready = new Fifo<Outgoing>()
-  let readyBytes = 0
+  const ready = new Fifo(1024)
   let waiting = 0
 
-  const markReady = (record: Outgoing) => {
-    ready.push(record)
-    readyBytes += record.recordBytes
-  }
-
   return {
-    add: (records) => {
-      for (const record of records) {
-        waiting++
-        const state = keys.get(record.partitionKey)
-        if (state === undefined) {
-          keys.set(record.partitionKey, record)
-          markReady(record)
-        } else if (state instanceof Lane) state.waiters.push(record)
-        else {
-          const lane = new Lane(state)
-          lane.waiters.push(record)
-          keys.set(record.partitionKey, lane)
-        }
+    add: (record) => {
+      waiting++
+      const state = keys.get(record.partitionKey)
+      if (state === undefined) {
+        keys.set(record.partitionKey, record)
+        ready.push(record)
+      } else if (state instanceof Lane) state.waiters.push(record)
+      else {
+        const lane = new Lane(state)
+        lane.waiters.push(record)
+        keys.set(record.partitionKey, lane)
       }
     },
     next: (limits) => {
-      const batch: Array<Outgoing> = []
-      let bytes = 0
-      while (batch.length < limits.maxRecords) {
-        const record = ready.peek()
-        if (record === undefined) break
-        if (batch.length > 0 && bytes + record.recordBytes > limits.maxBytes) break
-        ready.shift()
-        readyBytes -= record.recordBytes
-        waiting--
-        bytes += record.recordBytes
-        batch.push(record)
-      }
+      const batch = ready.take(limits)
+      waiting -= batch.length
       return batch
     },
     done: (records) => {
-      for (const record of records) {
+      for (let i = 0; i < records.length; i++) {
+        const record = records[i]!
         const state = keys.get(record.partitionKey)
         if (state === record) keys.delete(record.partitionKey)
         else if (state instanceof Lane && state.active === record) {
@@ -146,45 +175,26 @@ export const perKey = (): BatchScheduler => {
           if (next === undefined) keys.delete(record.partitionKey)
           else {
             state.active = next
-            markReady(next)
+            ready.push(next)
           }
         }
       }
     },
     readyCount: () => ready.length,
-    hasFullBatch: (limits) => ready.length >= limits.maxRecords || readyBytes >= limits.maxBytes,
+    hasFullBatch: (limits) => ready.length >= limits.maxRecords || ready.bytes >= limits.maxBytes,
     oldestReady: () => ready.peek()?.arrivedAt,
     waiting: () => waiting
   }
 }
 
 export const relaxed = (): BatchScheduler => {
-  const queue = new Fifo<Outgoing>()
-  let queuedBytes = 0
+  const queue = new Fifo(1024)
   return {
-    add: (records) => {
-      for (const record of records) {
-        queue.push(record)
-        queuedBytes += record.recordBytes
-      }
-    },
-    next: (limits) => {
-      const batch: Array<Outgoing> = []
-      let bytes = 0
-      while (batch.length < limits.maxRecords) {
-        const record = queue.peek()
-        if (record === undefined) break
-        if (batch.length > 0 && bytes + record.recordBytes > limits.maxBytes) break
-        queue.shift()
-        queuedBytes -= record.recordBytes
-        bytes += record.recordBytes
-        batch.push(record)
-      }
-      return batch
-    },
+    add: (record) => queue.push(record),
+    next: (limits) => queue.take(limits),
     done: () => {},
     readyCount: () => queue.length,
-    hasFullBatch: (limits) => queue.length >= limits.maxRecords || queuedBytes >= limits.maxBytes,
+    hasFullBatch: (limits) => queue.length >= limits.maxRecords || queue.bytes >= limits.maxBytes,
     oldestReady: () => queue.peek()?.arrivedAt,
     waiting: () => queue.length
   }

@@ -177,9 +177,9 @@ export const make = (
     /** Prepares what was taken from the queue; drops or rejects oversized changes. */
     const ingest = (events: ReadonlyArray<ChangeEvent>, now: number): Effect.Effect<void, DecodeError> => {
       if (events.length === 0) return Effect.void
-      const records: Array<Array<BatchScheduler.Outgoing>> = lanes.map(() => [])
       let dropped: Array<readonly [BatchScheduler.Outgoing, number]> | undefined
-      for (const event of events) {
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i]!
         const partitionKey = keyOf(event)
         const lane = lanes.length === 1 ? 0 : destinations.indexOf(event)
         const limit = lanes[lane]!.maxRecordBytes
@@ -191,7 +191,7 @@ export const make = (
         event.arrivedAt = now
         const record = event as BatchScheduler.Outgoing
         if (event.unreadableBytes !== undefined) (dropped ??= []).push([record, limit])
-        else if (event.oversizedBytes === undefined && bytes <= limit) records[lane]!.push(record)
+        else if (event.oversizedBytes === undefined && bytes <= limit) lanes[lane]!.scheduler.add(record)
         else if (kinesis.oversizedRecordPolicy === "fail") {
           return Effect.fail(
             DecodeError.oversized({
@@ -203,7 +203,6 @@ export const make = (
           )
         } else (dropped ??= []).push([record, limit])
       }
-      for (let i = 0; i < lanes.length; i++) if (records[i]!.length > 0) lanes[i]!.scheduler.add(records[i]!)
       if (dropped === undefined) return Effect.void
       const droppedRecords = dropped
       finish(droppedRecords.map(([record]) => record))
@@ -236,7 +235,7 @@ export const make = (
       const attempt = Effect.suspend(() => {
         const records = remaining
         let bytes = 0
-        for (const record of records) bytes += record.recordBytes
+        for (let i = 0; i < records.length; i++) bytes += records[i]!.recordBytes
         return lane.client.putRecords(records).pipe(
           Effect.timed,
           Effect.tapError((error) =>
@@ -258,7 +257,7 @@ export const make = (
               }))
             }
             let failures = 0
-            for (const result of results) if (result._tag !== "Ok") failures++
+            for (let i = 0; i < results.length; i++) if (results[i]!._tag !== "Ok") failures++
             // usually every record is accepted: the request's own list is the accepted one
             let accepted: ReadonlyArray<BatchScheduler.Outgoing> = records
             const failed: Array<BatchScheduler.Outgoing> = []
