@@ -13,6 +13,10 @@
  * read into one buffer). Such a buffer stays in memory while any item holding it is alive, so
  * it is counted whole, once, from the first held item that references it until the last is
  * released: the byte bound is the memory the items keep, not just the bytes they show.
+ *
+ * The buffered items wait in a ring that grows (doubling) when full and is then reused: once it
+ * holds the steady backlog, buffering allocates nothing per item (the ring is at most the first
+ * power of two at or above QUEUE_MAX_MESSAGES).
  */
 import * as Effect from "effect/Effect"
 import * as Signal from "./Signal.ts"
@@ -52,8 +56,10 @@ export interface ChangeQueue<A> {
 }
 
 export const make = <A>(options: ChangeQueueOptions<A>): ChangeQueue<A> => {
-  let buffer: Array<A> = []
-  let start = 0
+  // the buffered items: a ring of power-of-two capacity, which only grows (doubling) when full
+  let ring = new Array<A | undefined>(1024).fill(undefined)
+  let head = 0
+  let size = 0
   let heldCount = 0
   let heldBytes = 0
   let ended = false
@@ -66,23 +72,29 @@ export const make = <A>(options: ChangeQueueOptions<A>): ChangeQueue<A> => {
   const fits = (size: number) =>
     heldCount === 0 || (heldCount < options.maxMessages && heldBytes + size <= options.maxBytes)
 
-  const poll = (max = Infinity): ReadonlyArray<A> => {
-    if (start === buffer.length || max <= 0) return []
-    if (buffer.length - start > max) {
-      const end = start + max
-      const taken = buffer.slice(start, end)
-      // the array keeps no taken item alive; its taken head is dropped once it is most of it
-      buffer.fill(undefined as A, start, end)
-      start = end
-      if (start > 1024 && start * 2 > buffer.length) {
-        buffer = buffer.slice(start)
-        start = 0
-      }
-      return taken
+  const push = (item: A) => {
+    if (size === ring.length) {
+      // full: the items, oldest first, at the start of a ring twice as large
+      const grown = new Array<A | undefined>(ring.length * 2).fill(undefined)
+      for (let i = 0; i < size; i++) grown[i] = ring[(head + i) & (ring.length - 1)]
+      ring = grown
+      head = 0
     }
-    const taken = start === 0 ? buffer : buffer.slice(start)
-    buffer = []
-    start = 0
+    ring[(head + size++) & (ring.length - 1)] = item
+  }
+
+  const poll = (max = Infinity): ReadonlyArray<A> => {
+    const count = Math.min(size, max)
+    if (count <= 0) return []
+    const taken = new Array<A>(count)
+    const mask = ring.length - 1
+    for (let i = 0; i < count; i++) {
+      taken[i] = ring[head]!
+      // the ring keeps no taken item alive
+      ring[head] = undefined
+      head = (head + 1) & mask
+    }
+    size -= count
     return taken
   }
 
@@ -112,7 +124,7 @@ export const make = <A>(options: ChangeQueueOptions<A>): ChangeQueue<A> => {
             run = shared
             runItems++
           }
-          buffer.push(item)
+          push(item)
           heldCount++
           heldBytes += size
           index++
@@ -131,7 +143,7 @@ export const make = <A>(options: ChangeQueueOptions<A>): ChangeQueue<A> => {
   const take: Effect.Effect<ReadonlyArray<A>> = Effect.suspend(() => {
     const loop: Effect.Effect<ReadonlyArray<A>> = Effect.suspend(() => {
       const seen = itemsAvailable.version()
-      return start < buffer.length || ended ? Effect.succeed(poll()) : itemsAvailable.waitSince(seen).pipe(Effect.andThen(loop))
+      return size > 0 || ended ? Effect.succeed(poll()) : itemsAvailable.waitSince(seen).pipe(Effect.andThen(loop))
     })
     return loop
   })
@@ -156,7 +168,8 @@ export const make = <A>(options: ChangeQueueOptions<A>): ChangeQueue<A> => {
           bytes += run.byteLength
         }
       }
-      for (const item of items) {
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!
         bytes += options.sizeOf(item)
         const shared = bufferOf?.(item)
         if (shared === run) runItems++
@@ -177,7 +190,7 @@ export const make = <A>(options: ChangeQueueOptions<A>): ChangeQueue<A> => {
       spaceAvailable.notify()
     },
     isEnded: () => ended,
-    buffered: () => buffer.length - start,
+    buffered: () => size,
     heldCount: () => heldCount,
     heldBytes: () => heldBytes
   }

@@ -196,4 +196,48 @@ describe("ChangeQueue", () => {
         assert.strictEqual(queue.heldCount(), 0)
       }
     )))
+
+  it("hands out items in the order offered, whatever the offers and polls (thousands buffered at once)", () =>
+    fc.assert(fc.property(
+      // offers of up to 2,000 items and polls of up to 2,500, interleaved
+      fc.array(
+        fc.oneof(
+          fc.record({ offer: fc.integer({ min: 0, max: 2_000 }) }),
+          fc.record({ poll: fc.integer({ min: 0, max: 2_500 }) })
+        ),
+        { minLength: 1, maxLength: 30 }
+      ),
+      (ops) => {
+        const queue = ChangeQueue.make<number>({ maxMessages: 1_000_000, maxBytes: 1_000_000, sizeOf: () => 1 })
+        let offered = 0
+        let taken = 0
+        for (const op of ops) {
+          if ("offer" in op) {
+            const items = Array.from({ length: op.offer }, (_, i) => offered + i)
+            Effect.runSync(queue.offerAll(items))
+            offered += op.offer
+          } else {
+            const items = queue.poll(op.poll)
+            assert.deepStrictEqual(items, Array.from({ length: Math.min(op.poll, offered - taken) }, (_, i) => taken + i))
+            taken += items.length
+            queue.release(items)
+          }
+          assert.strictEqual(queue.buffered(), offered - taken)
+          assert.strictEqual(queue.heldCount(), offered - taken)
+        }
+        assert.deepStrictEqual(queue.poll(), Array.from({ length: offered - taken }, (_, i) => taken + i))
+      }
+    )))
+
+  it("hands out the very items offered, oldest first, across the buffer's growth", () => {
+    const queue = ChangeQueue.make<{ readonly n: number }>({ maxMessages: 100_000, maxBytes: 100_000, sizeOf: () => 1 })
+    const items = Array.from({ length: 5_000 }, (_, n) => ({ n }))
+    Effect.runSync(queue.offerAll(items.slice(0, 700)))
+    const first = queue.poll(600)
+    Effect.runSync(queue.offerAll(items.slice(700)))
+    const rest = [...queue.poll(3_000), ...queue.poll()]
+    const all = [...first, ...rest]
+    assert.strictEqual(all.length, 5_000)
+    for (let i = 0; i < all.length; i++) assert.strictEqual(all[i], items[i])
+  })
 })
