@@ -70,23 +70,24 @@ const receivedIndex: Partial<Record<Action, number>> = Object.fromEntries(
 )
 
 /**
- * One pass over a read: the events to publish (B and C only drive acknowledgement) and the count of
- * changes per action (transaction records are not changes; rows a backfill read are counted by
+ * One pass over a read: the events to publish (B and C only drive acknowledgement), in an array
+ * allocated once at the read's size, and the count of changes per action into `received` (indexed
+ * as `receivedCounters`; transaction records are not changes; rows a backfill read are counted by
  * cdc_backfill_rows_total).
  */
-const sortRead = (events: ReadonlyArray<ChangeEvent>): {
-  readonly publishable: Array<ChangeEvent>
-  readonly received: Array<number>
-} => {
-  const publishable: Array<ChangeEvent> = []
-  const received = receivedCounters.map(() => 0)
-  for (const event of events) {
+const sortRead = (events: ReadonlyArray<ChangeEvent>, received: Array<number>): Array<ChangeEvent> => {
+  const publishable = new Array<ChangeEvent>(events.length)
+  let count = 0
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]!
     if (!isPublishable(event)) continue
-    publishable.push(event)
+    publishable[count++] = event
     const index = receivedIndex[event.action]
     if (index !== undefined) received[index]!++
   }
-  return { publishable, received }
+  // shrinking trims the array in place
+  publishable.length = count
+  return publishable
 }
 
 export class Pipeline extends Context.Service<Pipeline, {
@@ -141,14 +142,19 @@ const runSession = (
 
     // metrics are updated in place, in the context the session runs in (its metric registry)
     const context = yield* Effect.context<never>()
+    // the per-action counts of the read being sorted (reset as they are reported)
+    const received = receivedCounters.map(() => 0)
     const reader: Effect.Effect<never, ServiceError> = Effect.forever(
       Effect.gen(function*() {
         const events = yield* session.take
         if (events.length === 0) return
         frontier.register(events)
-        const { publishable, received } = sortRead(events)
+        const publishable = sortRead(events, received)
         for (let i = 0; i < received.length; i++) {
-          if (received[i]! > 0) receivedCounters[i]!.updateUnsafe(received[i]!, context)
+          if (received[i]! > 0) {
+            receivedCounters[i]!.updateUnsafe(received[i]!, context)
+            received[i] = 0
+          }
         }
         yield* queue.offerAll(publishable)
       })
