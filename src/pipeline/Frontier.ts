@@ -4,7 +4,7 @@
  * over an unbroken run of finished events, and never backwards.
  *
  * Design: bookkeeping per read, not per change. Each `register` call (one decoded read) with
- * changes to publish becomes a block: a done flag per change (one byte), the index of its first
+ * changes to publish becomes a block: a done flag per change (one bit), the index of its first
  * unfinished change, and its commits with the number of its changes read before each. The event
  * itself carries its block and index (ChangeEvent's frontier slots: no map, no entry object per
  * change). Blocks with unfinished changes form a list in read order. Only the head block moves the
@@ -42,8 +42,14 @@ const later = (a: Lsn.Lsn | undefined, b: Lsn.Lsn | undefined): Lsn.Lsn | undefi
 class Block {
   prev: Block | undefined = undefined
   next: Block | undefined = undefined
-  /** 1 for each done change, by its index in the read's changes. */
-  readonly done: Uint8Array
+  /**
+   * A bit set for each done change, by its index in the read's changes (bit `i & 31` of word
+   * `i >>> 5`): a read of up to 512 changes keeps its flags in the typed array's own 64 bytes on
+   * the heap, with no separate backing store to allocate and free.
+   */
+  readonly done: Uint32Array
+  /** The read's changes. */
+  readonly count: number
   /** Changes not yet done. */
   remaining: number
   /** The index of the first change not done (the count of changes when all are). */
@@ -60,7 +66,8 @@ class Block {
   readonly owner: object
   constructor(owner: object, count: number, commitAfter: Array<number>, commitAck: Array<Lsn.Lsn>) {
     this.owner = owner
-    this.done = new Uint8Array(count)
+    this.done = new Uint32Array((count + 31) >>> 5)
+    this.count = count
     this.remaining = count
     this.commitAfter = commitAfter
     this.commitAck = commitAck
@@ -156,12 +163,16 @@ export const make = (start: Lsn.Lsn = Lsn.zero): Frontier => {
         if (!(block instanceof Block) || block.owner !== owner) continue
         const index = event.frontierIndex!
         const { done } = block
-        if (done[index] === 1) continue
-        done[index] = 1
+        const word = index >>> 5
+        const flags = done[word]!
+        const bit = 1 << (index & 31)
+        if ((flags & bit) !== 0) continue
+        done[word] = flags | bit
         outstanding--
         if (index === block.firstUndone) {
+          const count = block.count
           let first = index + 1
-          while (first < done.length && done[first] === 1) first++
+          while (first < count && (done[first >>> 5]! & (1 << (first & 31))) !== 0) first++
           block.firstUndone = first
           if (block === head) settle(block)
         }
