@@ -2,6 +2,9 @@
  * Where changes come from, as a service: `open` starts a {@link ReplicationSession} on the slot,
  * closed when its scope closes. The live layer is the {@link ReplicationReader} on the configured
  * slot and plugin; `ReplicationMemory` implements the same service in memory for tests.
+ *
+ * Only the configured plugin's decoder is loaded (imported when the first session opens): the
+ * other one's modules are never needed by the process.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -15,11 +18,10 @@ import type { ServiceError } from "../Errors.ts"
 import * as Formats from "../format/Formats.ts"
 import type { Decoder } from "./Decoder.ts"
 import * as KeyCatalog from "./KeyCatalog.ts"
-import * as PgOutputDecoder from "./PgOutputDecoder.ts"
 import * as Publication from "./Publication.ts"
 import * as ReplicationReader from "./ReplicationReader.ts"
 import type { ReplicationSession } from "./ReplicationSession.ts"
-import * as Wal2JsonDecoder from "./Wal2JsonDecoder.ts"
+import type * as Wal2JsonDecoder from "./Wal2JsonDecoder.ts"
 
 export interface OpenOptions {
   readonly maxMessageBytes: number
@@ -65,6 +67,9 @@ const intercepted = (
  */
 export const pluginDecoderFor = (replication: ReplicationConfig): ReplicationReader.DecoderFactory => (query) =>
   Effect.gen(function*() {
+    const wal2json: typeof Wal2JsonDecoder | undefined = replication.plugin === "wal2json"
+      ? yield* Effect.promise(() => import("./Wal2JsonDecoder.ts"))
+      : undefined
     if (replication.plugin === "pgoutput") {
       const created = yield* Publication.ensure(query, replication.publication)
       if (created) {
@@ -74,9 +79,9 @@ export const pluginDecoderFor = (replication: ReplicationConfig): ReplicationRea
       }
     }
     const keys = yield* KeyCatalog.load(query)
-    const covered = replication.plugin === "pgoutput"
+    const covered = wal2json === undefined
       ? yield* Publication.tables(query, replication.publication)
-      : Wal2JsonDecoder.covers({ addTables: replication.wal2jsonAddTables, filterTables: replication.wal2jsonFilterTables })
+      : wal2json.covers({ addTables: replication.wal2jsonAddTables, filterTables: replication.wal2jsonFilterTables })
     const unidentified = KeyCatalog.unidentified(keys, covered)
     if (unidentified.length > 0) {
       yield* Effect.logWarning("tables_without_row_key").pipe(Effect.annotateLogs({
@@ -84,15 +89,16 @@ export const pluginDecoderFor = (replication: ReplicationConfig): ReplicationRea
         note: "their changes are not kept in per-row order by partition key (see README, Delivery guarantees)"
       }))
     }
-    const decoder: Decoder = replication.plugin === "wal2json"
-      ? Wal2JsonDecoder.make({
+    if (wal2json !== undefined) {
+      return wal2json.make({
         addTables: replication.wal2jsonAddTables,
         filterTables: replication.wal2jsonFilterTables,
         keys,
         transactionRecords: replication.transactionRecords
-      })
-      : PgOutputDecoder.make({ publication: replication.publication, keys, transactionRecords: replication.transactionRecords })
-    return decoder
+      }) satisfies Decoder
+    }
+    const pgoutput = yield* Effect.promise(() => import("./PgOutputDecoder.ts"))
+    return pgoutput.make({ publication: replication.publication, keys, transactionRecords: replication.transactionRecords }) satisfies Decoder
   })
 
 /** The replication reader on PostgreSQL. */
