@@ -41,6 +41,8 @@ export const sdkClient = (
     httpAgent: new Http.Agent(agentOptions),
     httpsAgent: new Https.Agent(agentOptions),
     requestTimeout: config.requestTimeoutMs,
+    // without it, the handler only logs a warning when a request outlives requestTimeout and waits on
+    throwOnRequestTimeout: true,
     connectionTimeout: Math.min(config.requestTimeoutMs, 10_000)
   })
   const client = new SdkClient({
