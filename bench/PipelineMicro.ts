@@ -1,7 +1,7 @@
 /**
  * Micro-benchmark: CPU per change of the pipeline alone (queue, batcher, frontier, publisher and the
  * Effect runtime under them), between in-memory ends: a session handing out reads of about 110
- * changes in transactions of 1 to 5 (B, changes, C), each read's events made when it is taken (as
+ * changes (PER_READ: as many as that) in transactions of 1 to 5 (B, changes, C), each read's events made when it is taken (as
  * a decoder makes them: the measured CPU includes making them), its bodies views of one buffer as
  * the wal2json decoder makes them, and a Kinesis client accepting every record one macrotask later
  * (or CLIENT_DELAY_MS later: with 20, a backlog builds up in the queue as against a 20 ms endpoint).
@@ -23,7 +23,7 @@ import { kinesisConfig, pipelineConfig } from "../test/pipeline/fixtures.ts"
 const roots = process.argv.slice(2)
 const changes = Number(process.env.CHANGES ?? 200_000)
 const rounds = Number(process.env.ROUNDS ?? 7)
-const perRead = 110
+const perRead = Number(process.env.PER_READ ?? 110)
 const bodyBytes = 552
 /** The client's answer comes this many ms later (CLIENT_DELAY_MS; default 0: one macrotask later). */
 const clientDelayMs = Number(process.env.CLIENT_DELAY_MS ?? 0)
