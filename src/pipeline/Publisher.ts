@@ -13,6 +13,7 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Metric from "effect/Metric"
 import type { KinesisConfig, PipelineConfig } from "../config/ServiceConfig.ts"
@@ -316,10 +317,17 @@ export const make = (
       )
     }
 
+    // The linger's timer: one fiber per deadline, kept while that deadline stands (not one per
+    // wait), which notifies `lingerPassed` when it fires. A later deadline keeps the timer (an early
+    // wake-up only runs the loop once more); an earlier one replaces it.
+    const lingerPassed = Signal.make()
+    let timer: { readonly until: number; readonly fiber: Fiber.Fiber<void> } | undefined
+
     while (true) {
       const seen = completed.version()
       // read before polling: what arrives after the poll moves it
       const seenArrivals = queue.arrivals.version()
+      const seenLinger = lingerPassed.version()
       if (fatal !== undefined) return yield* Effect.fail(fatal)
       // ms since the run started: a small integer, which a change's slot holds without a boxed number
       const now = (yield* Clock.currentTimeMillis) - startedAt
@@ -351,20 +359,32 @@ export const make = (
         }
       }
       nextLane = (nextLane + 1) % lanes.length
-      updateMetrics([
-        [Metrics.queueDepth, queue.heldCount()],
-        [Metrics.queueBytes, queue.heldBytes()],
-        [Metrics.frontierPending, frontier.outstanding()]
-      ])
+      Metrics.queueDepth.updateUnsafe(queue.heldCount(), context)
+      Metrics.queueBytes.updateUnsafe(queue.heldBytes(), context)
+      Metrics.frontierPending.updateUnsafe(frontier.outstanding(), context)
       // a request may have finished (and failed) within its launch: check before calling the drain done
       const failedMeanwhile = fatal as PublisherError | undefined
       if (failedMeanwhile !== undefined) return yield* Effect.fail(failedMeanwhile)
       if (draining && queue.buffered() === 0 && lanes.every((lane) => lane.scheduler.waiting() === 0) && inflight === 0) return
-      // one suspension for both signals; a fiber for the linger's timer only when there is one
-      const wakeUp = Signal.waitAny(draining ? [[completed, seen]] : [[completed, seen], [queue.arrivals, seenArrivals]])
-      yield* lingerUntil === undefined
-        ? wakeUp
-        : Effect.raceFirst(wakeUp, Effect.sleep(Duration.millis(Math.max(0, lingerUntil - now))))
+      if (lingerUntil !== undefined && (timer === undefined || timer.until > lingerUntil)) {
+        if (timer !== undefined) yield* Fiber.interrupt(timer.fiber)
+        const until = lingerUntil
+        const fiber = yield* Effect.forkScoped(
+          Effect.sleep(Duration.millis(Math.max(0, until - now))).pipe(
+            Effect.andThen(Effect.sync(() => {
+              if (timer?.until === until) timer = undefined
+              lingerPassed.notify()
+            }))
+          )
+        )
+        timer = { until, fiber }
+      }
+      // one suspension for every signal
+      yield* Signal.waitAny(
+        draining
+          ? [[completed, seen]]
+          : [[completed, seen], [queue.arrivals, seenArrivals], [lingerPassed, seenLinger]]
+      )
     }
   }))
 
