@@ -113,7 +113,7 @@ export class Batch {
    * The body of the server payload `[start, end)` of `bytes` (a JSON object) with the position
    * spliced in after its `{`, as {@link splice}.
    */
-  spliced(target: Target, commitLsnText: string, commitIdx: number, bytes: Uint8Array, start: number, end: number): void {
+  spliced(target: Target, commitLsnText: string, commitIdx: number, bytes: Buffer, start: number, end: number): void {
     this.add(target, commitLsnText, commitIdx, bytes, start, end)
   }
 
@@ -157,7 +157,8 @@ export class Batch {
           idx = Math.floor(idx / 10)
         }
         // the payload in place, its `{` then overwritten by the position's closing `,`
-        buffer.set(new Uint8Array(rest!.buffer, rest!.byteOffset + start, length), end)
+        // natively, without a view of the bytes
+        ;(rest as Buffer).copy(buffer, end, start, start + length)
         buffer[end] = 0x2c
         o = end + length
       } else {

@@ -103,6 +103,38 @@ const fieldOf = (b: Uint8Array, start: number, end: number): number => {
   return Object.hasOwn(Field, key) ? Field[key as keyof typeof Field] : -1
 }
 
+/** Each field's key as wal2json writes it, with its quotes and colon: `"action":`. */
+const keyTokens: ReadonlyArray<Uint8Array> = fieldNames.map((name) => new TextEncoder().encode(`"${name}":`))
+
+/** Whether the bytes at `i` (before `end`) are those of `token`. */
+const tokenAt = (b: Uint8Array, i: number, end: number, token: Uint8Array): boolean => {
+  const n = token.length
+  if (i + n > end) return false
+  for (let k = 0; k < n; k++) if (b[i + k] !== token[k]) return false
+  return true
+}
+
+/**
+ * The {@link Field} whose key, as wal2json writes it (`"action":`, no escape, no whitespace), is at
+ * `i`, or -1 (then the key is read as any JSON string). The token's bytes are a valid key and colon.
+ */
+const fieldTokenAt = (b: Uint8Array, i: number, end: number): number => {
+  let field: number
+  switch (i + 1 < end ? b[i + 1] : 0) {
+    case 0x61: field = Field.action; break
+    case 0x78: field = Field.xid; break
+    case 0x74: field = i + 2 < end && b[i + 2] === 0x69 ? Field.timestamp : i + 2 < end && b[i + 2] === 0x61 ? Field.table : Field.transactional; break
+    case 0x6c: field = Field.lsn; break
+    case 0x6e: field = Field.nextlsn; break
+    case 0x73: field = Field.schema; break
+    case 0x63: field = Field.columns; break
+    case 0x69: field = Field.identity; break
+    case 0x70: field = Field.pk; break
+    default: return -1
+  }
+  return tokenAt(b, i, end, keyTokens[field]!) ? field : -1
+}
+
 /** The offset in an element ({@link NAME}, {@link TYPE}, {@link VALUE}) of a column member's key, or -1. */
 const memberOf = (b: Uint8Array, start: number, end: number): number => {
   const s = start + 1
@@ -149,17 +181,20 @@ const readColumn = (m: Message, b: Uint8Array, i: number, e: number, end: number
   }
 }
 
-/** Whether the bytes at `i` (before `end`) are `text`'s (ASCII). */
-const bytesAt = (b: Uint8Array, i: number, end: number, text: Uint8Array): boolean => {
-  const n = text.length
-  if (i + n > end) return false
-  for (let k = 0; k < n; k++) if (b[i + k] !== text[k]) return false
-  return true
-}
+/** `{"name":` at `i` (before `end`). */
+const nameOpenAt = (b: Uint8Array, i: number, end: number): boolean =>
+  i + 8 <= end && b[i] === 0x7b && b[i + 1] === 0x22 && b[i + 2] === 0x6e && b[i + 3] === 0x61 && b[i + 4] === 0x6d &&
+  b[i + 5] === 0x65 && b[i + 6] === 0x22 && b[i + 7] === 0x3a
 
-const NAME_OPEN = new TextEncoder().encode(`{"name":`)
-const TYPE_KEY = new TextEncoder().encode(`,"type":`)
-const VALUE_KEY = new TextEncoder().encode(`,"value":`)
+/** `,"type":` at `i` (before `end`). */
+const typeKeyAt = (b: Uint8Array, i: number, end: number): boolean =>
+  i + 8 <= end && b[i] === 0x2c && b[i + 1] === 0x22 && b[i + 2] === 0x74 && b[i + 3] === 0x79 && b[i + 4] === 0x70 &&
+  b[i + 5] === 0x65 && b[i + 6] === 0x22 && b[i + 7] === 0x3a
+
+/** `,"value":` at `i` (before `end`). */
+const valueKeyAt = (b: Uint8Array, i: number, end: number): boolean =>
+  i + 9 <= end && b[i] === 0x2c && b[i + 1] === 0x22 && b[i + 2] === 0x76 && b[i + 3] === 0x61 && b[i + 4] === 0x6c &&
+  b[i + 5] === 0x75 && b[i + 6] === 0x65 && b[i + 7] === 0x22 && b[i + 8] === 0x3a
 
 /**
  * A column object at `i` as wal2json writes it, `{"name":…,"type":…}` with or without `,"value":…`
@@ -167,19 +202,20 @@ const VALUE_KEY = new TextEncoder().encode(`,"value":`)
  * {@link readColumn} checks them), or -1 when it is written otherwise (then {@link readColumn} reads it).
  */
 const readWal2JsonColumn = (m: Message, b: Uint8Array, i: number, e: number, end: number): number => {
-  if (!bytesAt(b, i, end, NAME_OPEN)) return -1
-  const nameStart = i + NAME_OPEN.length
+  if (!nameOpenAt(b, i, end)) return -1
+  const nameStart = i + 8
   if (nameStart >= end || b[nameStart] !== 0x22) return -1
   const nameEnd = JsonScan.checkString(b, nameStart, end)
-  if (!bytesAt(b, nameEnd, end, TYPE_KEY)) return -1
-  const typeStart = nameEnd + TYPE_KEY.length
+  if (!typeKeyAt(b, nameEnd, end)) return -1
+  const typeStart = nameEnd + 8
   if (typeStart >= end || b[typeStart] !== 0x22) return -1
   const typeEnd = JsonScan.checkString(b, typeStart, end)
   let close = typeEnd
   let kind: number = Kind.Absent
   let valueStart = 0
-  if (bytesAt(b, typeEnd, end, VALUE_KEY)) {
-    valueStart = typeEnd + VALUE_KEY.length
+  if (valueKeyAt(b, typeEnd, end)) {
+    valueStart = typeEnd + 9
+    if (valueStart < end && b[valueStart]! <= 0x20) valueStart = JsonScan.skipWs(b, valueStart, end)
     kind = JsonScan.kindAt(b, valueStart, end)
     close = valueEnd(b, valueStart, kind as JsonScan.Kind, end)
   }
@@ -265,12 +301,17 @@ export const read = (m: Message, b: Uint8Array, start: number = 0, end: number =
     if (i < end && b[i] === 0x7d) i++
     else {
       for (;;) {
-        const keyEnd = JsonScan.checkString(b, i, end)
-        const field = fieldOf(b, i, keyEnd)
-        // wal2json writes no whitespace: `"key":value`
-        const start = keyEnd < end && b[keyEnd] === 0x3a && keyEnd + 1 < end && b[keyEnd + 1]! > 0x20
-          ? keyEnd + 1
-          : JsonScan.afterColon(b, keyEnd, end)
+        let field = fieldTokenAt(b, i, end)
+        let start: number
+        if (field >= 0) {
+          // a key as wal2json writes it, then its value (after any whitespace)
+          start = i + keyTokens[field]!.length
+          if (start < end && b[start]! <= 0x20) start = JsonScan.skipWs(b, start, end)
+        } else {
+          const keyEnd = JsonScan.checkString(b, i, end)
+          field = fieldOf(b, i, keyEnd)
+          start = JsonScan.afterColon(b, keyEnd, end)
+        }
         const kind = JsonScan.kindAt(b, start, end)
         i = field >= Field.columns && kind === Kind.Array
           ? readList(m, b, start, field - Field.columns, end)
@@ -395,5 +436,6 @@ export const lsnOf = (m: Message, field: Field): Lsn.Lsn | undefined => {
     value = value * 16 + digit
   }
   if (high < 0 || digits === 0) return undefined
-  return high === 0 ? BigInt(value) : (BigInt(high) << 32n) | BigInt(value)
+  // one bigint made: below 2^53 the value is exact as a number
+  return high < 0x200000 ? BigInt(high * 4294967296 + value) : (BigInt(high) << 32n) | BigInt(value)
 }

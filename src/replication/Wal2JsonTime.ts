@@ -26,6 +26,9 @@ const twoDigits = (b: Uint8Array, i: number): number => {
   return high < 0 || low < 0 ? -1 : high * 10 + low
 }
 
+/** The seconds of an offset's hours, minutes and seconds. */
+const offsetParts = [3600, 60, 1]
+
 /** The epoch milliseconds of the quoted timestamp `[start, end)` of `b`, as `parseMillis` of its string. */
 export const millisAt = (b: Uint8Array, start: number, end: number, seconds: Seconds): number | undefined => {
   const s = start + 1
@@ -77,13 +80,12 @@ export const millisAt = (b: Uint8Array, start: number, end: number, seconds: Sec
   const sign = b[i]
   if (sign !== 0x2b && sign !== 0x2d) return slow()
   let offsetSeconds = 0
-  const parts = [3600, 60, 1]
   for (let p = 0; p < 3 && i < e; p++) {
     // +HH, then :MM, then :SS
     if (p > 0 && b[i] !== 0x3a) return slow()
     const value = twoDigits(b, i + 1)
     if (value < 0) return slow()
-    offsetSeconds += value * parts[p]!
+    offsetSeconds += value * offsetParts[p]!
     i += 3
   }
   if (i !== e) return slow()

@@ -353,6 +353,23 @@ describe("Wal2JsonMessage.read", () => {
     }), { numRuns: 10_000 })
   })
 
+  it("reads a column written almost as wal2json writes it (whitespace, a member more or less) as JSON.parse does", () => {
+    const column = (text: string) => encoder.encode(`{"action":"I","schema":"s","table":"t","columns":[${text}],"pk":[]}`)
+    for (const text of [
+      `{"name":"id","type":"bigint","value": 1}`, `{"name":"id","type":"bigint","value":\t"x"}`, `{"name":"id","type":"bigint","value":\n}`,
+      `{"name":"id","type": "bigint","value":1}`, `{"name": "id","type":"bigint","value":1}`, `{"name":"id","type":"bigint","value":1 }`,
+      `{"name":"id","type":"bigint","value":1,"value":2}`, `{"name":"id","type":"bigint"}`, `{"name":"id","type":"bigint",}`,
+      `{"name":"id","type":"bigint","value":}`, `{"name":"id","type":"bigint","value":1`, `{"name":"id" ,"type":"bigint"}`
+    ]) {
+      const bytes = column(text)
+      expect(scans(bytes)).toBe(parses(bytes))
+      expect(scansInPlace(bytes, [0x31], [0x30, 0x7d])).toBe(parses(bytes))
+    }
+    const m = new Wal2JsonMessage.Message()
+    Wal2JsonMessage.read(m, column(`{"name":"id","type":"bigint","value": 7}`))
+    expect(Wal2JsonMessage.parsedAt(m.bytes, m.elements[Wal2JsonMessage.VALUE + 1]!, m.elements[Wal2JsonMessage.VALUE + 2]!)).toBe(7)
+  })
+
   it("accepts deep nesting as JSON.parse does, and rejects what is not JSON at any depth", () => {
     for (const depth of [1, 100, 10_000]) {
       const good = encoder.encode(`{"action":"I","x":${"[".repeat(depth)}{"a":1}${"]".repeat(depth)}}`)
