@@ -8,11 +8,10 @@
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 
+const changesReceivedOptions = { description: "Changes decoded from the replication slot", incremental: true } as const
+
 /** Changes decoded from the slot (I/U/D/T/M), by action. */
-export const changesReceived = Metric.counter("cdc_changes_received_total", {
-  description: "Changes decoded from the replication slot",
-  incremental: true
-})
+export const changesReceived = Metric.counter("cdc_changes_received_total", changesReceivedOptions)
 
 /** Changes Kinesis accepted. */
 export const changesPublished = Metric.counter("cdc_changes_published_total", {
@@ -101,6 +100,15 @@ export const backfillStates = ["queued", "running", "done", "cancelled", "failed
 
 /** The actions counted by {@link changesReceived} (B/C are transaction boundaries, not changes). */
 export const receivedActions = ["I", "U", "D", "T", "M"] as const
+
+/**
+ * {@link changesReceived} for one action, as a counter of its own carrying the attribute: the same
+ * series, whose key it computes once. (A `withAttributes` view shares the one counter, which keeps
+ * the key of the last attributes it saw: views of several actions updated in turn, as for every
+ * read, make it build its key again, a JSON text, on each update.)
+ */
+export const changesReceivedFor = (action: (typeof receivedActions)[number]) =>
+  Metric.counter("cdc_changes_received_total", { ...changesReceivedOptions, attributes: { action } })
 
 /** Every reason {@link changesDropped} counts: a new reason goes here (and in README's Metrics table). */
 export const dropReasons = ["oversized", "unreadable"] as const

@@ -64,7 +64,7 @@ export interface RunOptions {
 }
 
 /** cdc_changes_received_total for each action it counts, in the order of `Metrics.receivedActions`. */
-const receivedCounters = Metrics.receivedActions.map((action) => Metric.withAttributes(Metrics.changesReceived, { action }))
+const receivedCounters = Metrics.receivedActions.map(Metrics.changesReceivedFor)
 const receivedIndex: Partial<Record<Action, number>> = Object.fromEntries(
   Metrics.receivedActions.map((action, index) => [action, index])
 )

@@ -125,6 +125,24 @@ describe("probe server", () => {
       expect(body.match(/^cdc_changes_received_total\{action="U"\} .*$/gm)).toEqual([`cdc_changes_received_total{action="U"} 3`])
     }))
 
+  it.live("a counter of its own per action (changesReceivedFor) counts in the same series as the labelled view", () =>
+    Effect.gen(function*() {
+      const registry: Metric.MetricRegistry = new Map()
+      const server = yield* start(undefined, registry)
+      const update = (metric: Metric.Metric<number, unknown>, value: number) =>
+        Metric.update(metric, value).pipe(Effect.provideService(Metric.MetricRegistry, registry))
+      yield* update(Metric.withAttributes(Metrics.changesReceived, { action: "U" }), 3)
+      yield* update(Metrics.changesReceivedFor("U"), 4)
+      yield* update(Metrics.changesReceivedFor("I"), 2)
+      yield* update(Metrics.changesReceivedFor("U"), 1)
+      const body = (yield* server.get("/metrics")).body
+      expect(body.match(/^cdc_changes_received_total\{action="U"\} .*$/gm)).toEqual([`cdc_changes_received_total{action="U"} 8`])
+      expect(body.match(/^cdc_changes_received_total\{action="I"\} .*$/gm)).toEqual([`cdc_changes_received_total{action="I"} 2`])
+      expect(body.match(/^# HELP cdc_changes_received_total .*$/gm)).toEqual([
+        "# HELP cdc_changes_received_total Changes decoded from the replication slot"
+      ])
+    }))
+
   it.live("an unknown path is 404, as is any method but GET; a query string is ignored", () =>
     Effect.gen(function*() {
       const server = yield* start()
