@@ -144,10 +144,10 @@ const runSession = (
     const context = yield* Effect.context<never>()
     // the per-action counts of the read being sorted (reset as they are reported)
     const received = receivedCounters.map(() => 0)
+    // per read: one flatMap (no generator)
     const reader: Effect.Effect<never, ServiceError> = Effect.forever(
-      Effect.gen(function*() {
-        const events = yield* session.take
-        if (events.length === 0) return
+      Effect.flatMap(session.take, (events) => {
+        if (events.length === 0) return Effect.void
         frontier.register(events)
         const publishable = sortRead(events, received)
         for (let i = 0; i < received.length; i++) {
@@ -156,7 +156,7 @@ const runSession = (
             received[i] = 0
           }
         }
-        yield* queue.offerAll(publishable)
+        return queue.offerAll(publishable)
       })
     )
 
