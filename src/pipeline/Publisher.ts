@@ -159,7 +159,9 @@ export const make = (
       for (const [metric, value] of updates) metric.updateUnsafe(value, context)
     }
     const completed = Signal.make()
-    const startedAt = yield* Clock.currentTimeMillis
+    // the clock read directly on every round (the run's own: a test's TestClock in tests)
+    const clock = yield* Clock.Clock
+    const startedAt = clock.currentTimeMillisUnsafe()
     let inflight = 0
     let fatal: PublisherError | undefined
 
@@ -175,9 +177,12 @@ export const make = (
       queue.release(events)
     }
 
-    /** Prepares what was taken from the queue; drops or rejects oversized changes. */
-    const ingest = (events: ReadonlyArray<ChangeEvent>, now: number): Effect.Effect<void, DecodeError> => {
-      if (events.length === 0) return Effect.void
+    /**
+     * Prepares what was taken from the queue; drops or rejects oversized changes. Returns the work
+     * left (logging the drops, or the failure), if any.
+     */
+    const ingest = (events: ReadonlyArray<ChangeEvent>, now: number): Effect.Effect<void, DecodeError> | undefined => {
+      if (events.length === 0) return undefined
       let dropped: Array<readonly [BatchScheduler.Outgoing, number]> | undefined
       for (let i = 0; i < events.length; i++) {
         const event = events[i]!
@@ -204,7 +209,7 @@ export const make = (
           )
         } else (dropped ??= []).push([record, limit])
       }
-      if (dropped === undefined) return Effect.void
+      if (dropped === undefined) return undefined
       const droppedRecords = dropped
       finish(droppedRecords.map(([record]) => record))
       const unreadable = droppedRecords.filter(([record]) => record.unreadableBytes !== undefined).length
@@ -330,13 +335,14 @@ export const make = (
       const seenLinger = lingerPassed.version()
       if (fatal !== undefined) return yield* Effect.fail(fatal)
       // ms since the run started: a small integer, which a change's slot holds without a boxed number
-      const now = (yield* Clock.currentTimeMillis) - startedAt
+      const now = clock.currentTimeMillisUnsafe() - startedAt
       // With one stream, changes stay in the queue while two full batches per request slot are
       // ready: the scheduler's per-key bookkeeping stays small (and in cache) however long the
       // backlog, and nothing waits that could go out. (With several streams everything is taken,
       // so a slow stream's backlog never holds back another's changes.)
       const room = lanes.length === 1 ? readyLimit - lanes[0]!.scheduler.readyCount() : Infinity
-      yield* ingest(queue.poll(room), now)
+      const dropping = ingest(queue.poll(room), now)
+      if (dropping !== undefined) yield* dropping
       const draining = queue.isEnded()
       let lingerUntil: number | undefined
       // the streams take turns, starting with a different one each round
