@@ -157,12 +157,87 @@ const stringText = (b: Uint8Array, start: number, end: number): string => {
   return JsonScan.text(b, start, end)
 }
 
+/** Where {@link renderKey} writes a key's bytes; a key that does not fit is rendered as text. */
+const keyBytes = Buffer.allocUnsafeSlow(4096)
+
+const { latin1Slice } = Buffer.prototype as unknown as {
+  readonly latin1Slice: (this: Buffer, start: number, end: number) => string
+}
+
+/** Writes `[start, end)` of `b` into {@link keyBytes} at `o`: the index after them, or -1 when they do not fit. */
+const putBytes = (b: Uint8Array, start: number, end: number, o: number): number => {
+  // room for the bytes, a `,` or the closing `]`
+  if (o + (end - start) + 1 >= keyBytes.length) return -1
+  for (let i = start; i < end; i++) keyBytes[o++] = b[i]!
+  return o
+}
+
+/** Writes ASCII `text` into {@link keyBytes} at `o`: the index after it, or -1 when it does not fit. */
+const putText = (text: string, o: number): number => {
+  if (o + text.length + 1 >= keyBytes.length) return -1
+  for (let i = 0; i < text.length; i++) keyBytes[o++] = text.charCodeAt(i)
+  return o
+}
+
+/** Whether a checked JSON number `[start, end)` is an integer as `String` prints it: `-?(0|[1-9][0-9]*)`, not `-0`. */
+const canonicalInteger = (b: Uint8Array, start: number, end: number): boolean => {
+  let i = start
+  if (b[i] === 0x2d) i++
+  if (i >= end || (b[i] === 0x30 && (end - i > 1 || i > start))) return false
+  for (; i < end; i++) if (b[i]! < 0x30 || b[i]! > 0x39) return false
+  return true
+}
+
+/**
+ * {@link renderKeyText}, written as bytes and made one string: the common key (integers, ASCII
+ * strings without escapes, literals) without a string per piece; any other rendered as text.
+ */
+const renderKey = (m: Message, names: ReadonlyArray<unknown>, row: List, fallback: List | -1, pass: Pass): string | undefined => {
+  if (names.length === 0) return undefined
+  const b = m.bytes
+  const el = m.elements
+  let o = 0
+  keyBytes[o++] = 0x5b // [
+  for (let i = 0; i < names.length; i++) {
+    let e = findColumn(m, row, names[i], pass)
+    if (e < 0 && fallback !== -1) e = findColumn(m, fallback, names[i], pass)
+    if (e < 0) return undefined
+    if (i > 0) keyBytes[o++] = 0x2c // ,
+    const start = el[e + VALUE + 1]!
+    const end = el[e + VALUE + 2]!
+    switch (el[e + VALUE]) {
+      case Kind.Absent: return undefined
+      case Kind.String:
+        // as JSON.stringify renders it only when plain ASCII without an escape
+        o = plain(b, start + 1, end - 1) ? putBytes(b, start, end, o) : -1
+        break
+      case Kind.Number: {
+        if (pass === 2) {
+          o = putBytes(b, start, end, o)
+          break
+        }
+        const value = numberAt(b, start, end)
+        if (!Number.isSafeInteger(value) || !integerTyped(m, e)) return INEXACT
+        o = canonicalInteger(b, start, end) ? putBytes(b, start, end, o) : putText(String(value), o)
+        break
+      }
+      case Kind.True: o = putText("true", o); break
+      case Kind.False: o = putText("false", o); break
+      case Kind.Null: o = putText("null", o); break
+      default: o = -1
+    }
+    if (o < 0) return renderKeyText(m, names, row, fallback, pass)
+  }
+  keyBytes[o++] = 0x5d // ]
+  return latin1Slice.call(keyBytes, 0, o)
+}
+
 /**
  * The key columns' values as a JSON array, each read from `row`, else from `fallback`. `undefined`
  * when there are no key columns or one is absent; "inexact" when, in the first pass, a number may
  * not print back as wal2json wrote it.
  */
-const renderKey = (m: Message, names: ReadonlyArray<unknown>, row: List, fallback: List | -1, pass: Pass): string | undefined => {
+const renderKeyText = (m: Message, names: ReadonlyArray<unknown>, row: List, fallback: List | -1, pass: Pass): string | undefined => {
   if (names.length === 0) return undefined
   const b = m.bytes
   const el = m.elements

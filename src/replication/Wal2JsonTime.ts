@@ -26,6 +26,10 @@ const twoDigits = (b: Uint8Array, i: number): number => {
   return high < 0 || low < 0 ? -1 : high * 10 + low
 }
 
+/** Any other text: as `parseMillis` of the string. */
+const slow = (b: Uint8Array, start: number, end: number): number | undefined =>
+  CommitTimestamp.parseMillis(JsonScan.stringValue(b, start, end))
+
 /** The seconds of an offset's hours, minutes and seconds. */
 const offsetParts = [3600, 60, 1]
 
@@ -33,10 +37,9 @@ const offsetParts = [3600, 60, 1]
 export const millisAt = (b: Uint8Array, start: number, end: number, seconds: Seconds): number | undefined => {
   const s = start + 1
   const e = end - 1
-  const slow = () => CommitTimestamp.parseMillis(JsonScan.stringValue(b, start, end))
   // YYYY-MM-DD HH:MM:SS
   if (e - s < 19 || b[s + 4] !== 0x2d || b[s + 7] !== 0x2d || b[s + 10] !== 0x20 || b[s + 13] !== 0x3a || b[s + 16] !== 0x3a) {
-    return slow()
+    return slow(b, start, end)
   }
   let base: number
   let same = seconds.known
@@ -57,7 +60,7 @@ export const millisAt = (b: Uint8Array, start: number, end: number, seconds: Sec
     const hour = twoDigits(b, s + 11)
     const minute = twoDigits(b, s + 14)
     const second = twoDigits(b, s + 17)
-    if (century < 0 || year < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return slow()
+    if (century < 0 || year < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return slow(b, start, end)
     base = Date.UTC(century * 100 + year, month - 1, day, hour, minute, second, 0)
     seconds.bytes.set(b.subarray(s, s + 19))
     seconds.known = true
@@ -69,25 +72,25 @@ export const millisAt = (b: Uint8Array, start: number, end: number, seconds: Sec
     let micros = 0
     let digits = 0
     while (++i < e && digitAt(b, i) >= 0) {
-      if (++digits > 6) return slow()
+      if (++digits > 6) return slow(b, start, end)
       micros = micros * 10 + digitAt(b, i)
     }
-    if (digits === 0) return slow()
+    if (digits === 0) return slow(b, start, end)
     for (let d = digits; d < 6; d++) micros *= 10
     fraction = Math.floor(micros / 1000)
   }
   if (i === e) return base + fraction
   const sign = b[i]
-  if (sign !== 0x2b && sign !== 0x2d) return slow()
+  if (sign !== 0x2b && sign !== 0x2d) return slow(b, start, end)
   let offsetSeconds = 0
   for (let p = 0; p < 3 && i < e; p++) {
     // +HH, then :MM, then :SS
-    if (p > 0 && b[i] !== 0x3a) return slow()
+    if (p > 0 && b[i] !== 0x3a) return slow(b, start, end)
     const value = twoDigits(b, i + 1)
-    if (value < 0) return slow()
+    if (value < 0) return slow(b, start, end)
     offsetSeconds += value * offsetParts[p]!
     i += 3
   }
-  if (i !== e) return slow()
+  if (i !== e) return slow(b, start, end)
   return base + fraction - (sign === 0x2d ? -offsetSeconds : offsetSeconds) * 1000
 }
