@@ -5,10 +5,11 @@
  * The socket's data handler does the per-frame work synchronously (no fiber, no Effect per frame):
  * keepalives are answered in place, XLogData payloads go into a pending list, and reading pauses
  * when that list holds `highWaterBytes`. `take` hands the whole pending list to the decoder as one
- * batch. A read that brings less than {@link SMALL_READ_BYTES} is not handed on at once: reading
- * pauses for `gatherMs` (default {@link GATHER_MS}) while the server sends on, so the next read and
- * the batch are larger (every read and every take costs the same wake-ups, fiber steps and per-batch
- * work however few changes it brings); a change waits at most `gatherMs` longer. A payload is a view
+ * batch. A read that brings less than {@link SMALL_READ_BYTES} does not wake a waiting take at once:
+ * reading pauses for `gatherMs` (default {@link GATHER_MS}) while the server sends on, so the next
+ * read and the batch are larger (every read and every take costs the same wake-ups, fiber steps and
+ * per-batch work however few changes it brings); a change waits at most `gatherMs` longer (a take
+ * that comes meanwhile gets what is pending at once). A payload is a view
  * of the frame reader's read buffer, not a copy: it never writes over
  * bytes it has handed out (it starts a new buffer when one is full), so a payload stays valid for
  * as long as it is referenced; the decoder writes the record bodies of a batch into one new
