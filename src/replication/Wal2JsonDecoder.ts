@@ -158,6 +158,28 @@ const splitUpdate = (data: Uint8Array): { readonly remove: Uint8Array; readonly 
 
 const updateStart = Buffer.from(`{"action":"U"`)
 
+/**
+ * The events of a batch as they are decoded, in a list kept from batch to batch (it keeps its
+ * room): the batch gets them as one array of their exact size, not one grown as they came.
+ */
+class EventList {
+  private readonly items: Array<ChangeEvent | undefined> = []
+  private count = 0
+  push(event: ChangeEvent): void {
+    this.items[this.count++] = event
+  }
+  /** The events pushed since the last take, as a new array; the list then holds none. */
+  take(): Array<ChangeEvent> {
+    const out = this.items.slice(0, this.count) as Array<ChangeEvent>
+    this.clear()
+    return out
+  }
+  clear(): void {
+    this.items.fill(undefined, 0, this.count)
+    this.count = 0
+  }
+}
+
 /** An event while its batch is decoded: its body is set once the batch's bodies are written. */
 type Draft = { -readonly [K in keyof ChangeEvent]: ChangeEvent[K] }
 
@@ -200,6 +222,8 @@ export const make = (options: Options): Decoder => {
     }
   }
   const names = JsonScan.makeInterner()
+  /** The events of the batch being decoded. */
+  const scratch = new EventList()
   /** The bodies of the batch being decoded. */
   const bodies = new RecordBodies.Batch()
   /** The date and time to the second of the last commit time read. */
@@ -259,7 +283,7 @@ export const make = (options: Options): Decoder => {
   }
 
   const decodeBatch = (messages: ReadonlyArray<WalMessage>): Result.Result<ReadonlyArray<ChangeEvent>, DecodeError> => {
-    const events: Array<ChangeEvent> = []
+    const events = scratch
     /** A transaction record: BEGIN before the transaction's first record, COMMIT after its last. */
     const transactionRecord = (action: "BEGIN" | "COMMIT", lsn: Lsn.Lsn, tail: string) => {
       const commitIdx = nextIdx++
@@ -432,7 +456,8 @@ export const make = (options: Options): Decoder => {
         const insertIdx = nextIdx++
         const remove: Draft = { ...base, commitIdx: removeIdx, action: "D", pk: keys!.oldKey }
         const insert: Draft = { ...base, commitIdx: insertIdx, action: "I", pk: keys!.key }
-        events.push(remove, insert)
+        events.push(remove)
+        events.push(insert)
         bodies.part(remove, `${RecordBodies.positionPrefix(commitLsnText, removeIdx)}"action":"D"`, split.remove)
         bodies.part(insert, `${RecordBodies.positionPrefix(commitLsnText, insertIdx)}"action":"I"`, split.insert)
         continue
@@ -459,7 +484,8 @@ export const make = (options: Options): Decoder => {
     }
     // the payloads become the record bodies as they are, behind their positions
     bodies.write()
-    return Result.succeed(events)
+    // the batch's events as one array of their exact number (the list they were added to is kept)
+    return Result.succeed(events.take())
   }
 
   const decode = (messages: ReadonlyArray<WalMessage>): Result.Result<ReadonlyArray<ChangeEvent>, DecodeError> => {
@@ -473,6 +499,7 @@ export const make = (options: Options): Decoder => {
       wholeOf = undefined
       lastBytes = undefined
       bodies.clear()
+      scratch.clear()
     }
   }
 
