@@ -5,12 +5,7 @@
  * The socket's data handler does the per-frame work synchronously (no fiber, no Effect per frame):
  * keepalives are answered in place, XLogData payloads go into a pending list, and reading pauses
  * when that list holds `highWaterBytes`. `take` hands the whole pending list to the decoder as one
- * batch. A read that brings less than {@link SMALL_READ_BYTES} does not wake a waiting take at once:
- * reading pauses for `gatherMs` (default {@link GATHER_MS}) while the server sends on, so the next
- * read and the batch are larger (every read and every take costs the same wake-ups, fiber steps and
- * per-batch work however few changes it brings); a change waits at most `gatherMs` longer (a take
- * that comes meanwhile gets what is pending at once). A payload is a view
- * of the frame reader's read buffer, not a copy: it never writes over
+ * batch. A payload is a view of the frame reader's read buffer, not a copy: it never writes over
  * bytes it has handed out (it starts a new buffer when one is full), so a payload stays valid for
  * as long as it is referenced; the decoder writes the record bodies of a batch into one new
  * buffer, which the queue counts whole against QUEUE_MAX_BYTES. A change or logical message larger than
@@ -60,8 +55,6 @@ export interface OpenOptions {
    * oversized (the per-record limit; default {@link DEFAULT_MAX_MESSAGE_BYTES}).
    */
   readonly maxMessageBytes?: number | undefined
-  /** How long a small read waits for more before it is handed on (default {@link GATHER_MS}; 0: never). */
-  readonly gatherMs?: number | undefined
 }
 
 /** Runs one SQL statement on the replication connection and returns its rows as text. */
@@ -80,16 +73,6 @@ export const DEFAULT_HIGH_WATER_BYTES = 256 * 1024
 /** The largest record Kinesis accepts (10 MiB): no larger message can ever be published. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 
-/** A read bringing less than this (XLogData and keepalive bytes) waits {@link GATHER_MS} for more. */
-export const SMALL_READ_BYTES = 16 * 1024
-
-/**
- * How long a small read waits, reading paused, before it is handed on. Measured on 300,000-change
- * drains (load 8-10): 4,000 instead of 8,800 socket reads and 1,700 instead of 6,500 takes, CPU per
- * change 14.7-16.6 against 16.4-16.9 µs.
- */
-export const GATHER_MS = 1
-
 /** Bookkeeping bytes counted per pending message on top of its payload. */
 const MESSAGE_OVERHEAD_BYTES = 48
 
@@ -107,7 +90,6 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
     const { replication } = options
     const slotName = replication.slot
     const highWaterBytes = options.highWaterBytes ?? DEFAULT_HIGH_WATER_BYTES
-    const gatherMs = options.gatherMs ?? GATHER_MS
 
     const connection = yield* PgReplicationConnection.connect(options.pg)
     // before the slot: a database the plugin cannot stream is refused without leaving a slot behind
@@ -141,9 +123,7 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
     let serverWalEnd = Lsn.zero
     let pending: Array<WalMessage> = []
     let pendingBytes = 0
-    /** Reading paused: the pending list is full (`paused`), or a small read waits for more (`gathering`). */
     let paused = false
-    let gathering = false
     /** Whether the last event handed out left a transaction open. */
     let inTransaction = false
     /** The acknowledgement that covers every event handed out so far. */
@@ -192,7 +172,7 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
       pendingBytes += payloadBytes + MESSAGE_OVERHEAD_BYTES
       if (!paused && pendingBytes >= highWaterBytes) {
         paused = true
-        if (!gathering) connection.pause()
+        connection.pause()
       }
     }
 
@@ -210,18 +190,7 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
     let readWalEndHigh = -1
     let readWalEndLow = 0
 
-    /** The bytes of the frames of this read. */
-    let readBytes = 0
-    let gatherTimer: ReturnType<typeof setTimeout> | undefined
-
-    const endGathering = (): void => {
-      gathering = false
-      if (!paused) connection.resume()
-      if (wakeTaker !== undefined && pending.length > 0) wake()
-    }
-
     const onCopyData = (bytes: Uint8Array, start: number, end: number): void => {
-      readBytes += end - start
       const type = bytes[start]
       if (type === PgWire.XLOG_DATA && end - start >= PgWire.XLOG_DATA_HEADER_BYTES) {
         const high = PgWire.readUint32(bytes, start + 9)
@@ -250,17 +219,8 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
         readWalEndHigh = -1
         readWalEndLow = 0
       }
-      const small = readBytes < SMALL_READ_BYTES
-      readBytes = 0
-      if (gathering || pending.length === 0) return
-      if (small && gatherMs > 0 && !paused) {
-        gathering = true
-        connection.pause()
-        gatherTimer = setTimeout(endGathering, gatherMs)
-        return
-      }
       // one wake-up per socket read, so a take gets everything the read brought
-      if (wakeTaker !== undefined) wake()
+      if (wakeTaker !== undefined && pending.length > 0) wake()
     }
 
     yield* connection.startCopyBoth(startReplicationCommand(slotName, requestedStart, decoder.startOptions), {
@@ -282,7 +242,6 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
     // Runs before the connection's own finalizer (CopyDone, Terminate): report the last position.
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
-        clearTimeout(gatherTimer)
         if (connectionFailure === undefined) sendStatus(false)
       })
     )
@@ -302,7 +261,7 @@ export const open = (options: OpenOptions): Effect.Effect<ReplicationSession, Se
       pendingBytes = 0
       if (paused) {
         paused = false
-        if (!gathering) connection.resume()
+        connection.resume()
       }
       const decoded = decoder.decode(batch)
       if (decoded._tag === "Failure") {

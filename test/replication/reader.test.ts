@@ -157,23 +157,6 @@ describe("ReplicationReader", () => {
       expect(yield* session.serverWalEnd).toBeGreaterThanOrEqual(acks[2]!)
     })))
 
-  it.live("a small read waits gatherMs for more before a waiting take gets it: two transactions committed within it come in one take", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const session = yield* open("reader_gather", { gatherMs: 2_000 })
-      // the take waits for data, as the pipeline's reader does
-      const taking = yield* Effect.forkChild(session.take)
-      const started = Date.now()
-      yield* psql(pg, "INSERT INTO items VALUES (101, 'first')")
-      yield* psql(pg, "INSERT INTO items VALUES (102, 'second')")
-      const first = yield* Fiber.join(taking)
-      expect(Date.now() - started).toBeGreaterThanOrEqual(2_000)
-      expect(commits(first)).toHaveLength(2)
-      expect(first.filter((e) => e.action === "I").map((e) => text(e.body))).toEqual([
-        expect.stringContaining('"first"'),
-        expect.stringContaining('"second"')
-      ])
-    })))
-
   it.live("acknowledged transactions never come back after a reconnect; unacknowledged ones do", () =>
     Effect.gen(function*() {
       const slot = "reader_ack"
