@@ -25,8 +25,9 @@ export interface WalMessage {
 
 /**
  * A message as the reader makes it: its payload is `bytes[start, end)`, bytes of the socket read it
- * came in. `data`, a view of them, is made only when asked for: a decoder that reads `bytes`
- * directly (pgoutput's) spares a typed array per message.
+ * came in. `data`, a view of them, is made only when asked for: both decoders read `bytes`
+ * directly, sparing a typed array per message (a message that is not a ReadMessage, as tests and
+ * oversized heads give, is read from its `data`).
  */
 export class ReadMessage implements WalMessage {
   readonly lsn: Lsn
