@@ -197,3 +197,75 @@ describe("Frontier", () => {
     )
   })
 })
+
+describe("Frontier, reads of many changes (done flags as bits)", () => {
+  /** Sizes that put transaction ends and first-undone changes on and around 32-bit word and 512-change edges. */
+  const edgeSize = fc.oneof(
+    fc.constantFrom(0, 1, 30, 31, 32, 33, 63, 64, 65, 95, 96, 97, 511, 512, 513),
+    fc.integer({ min: 0, max: 700 })
+  )
+
+  it("equals the reference model for reads of 1..2000 changes, completed in any order and batch size", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(edgeSize, { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 3 }),
+        fc.constantFrom("random", "reverse", "ascending", "oldestLast"),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 50 }),
+        fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 10 }),
+        (reads, order, picks, batchSizes) => {
+          const frontier = Frontier.make(1n)
+          const registered: Array<ChangeEvent> = []
+          const open: Array<ChangeEvent> = []
+          for (const sizes of reads) {
+            const events = workload(sizes.map((size) => Math.min(size, 2_000)))
+            frontier.register(events)
+            registered.push(...events)
+            open.push(...events.filter((e) => e.action !== "B" && e.action !== "C"))
+          }
+          expect(frontier.outstanding()).toBe(open.length)
+          if (order === "reverse") open.reverse()
+          else if (order === "oldestLast") open.push(open.shift()!)
+          const done = new Set<ChangeEvent>()
+          let previous = frontier.current()
+          let p = 0
+          let b = 0
+          while (open.length > 0) {
+            const n = Math.min(open.length, batchSizes[b++ % batchSizes.length]!)
+            const batch = order === "random"
+              ? Array.from({ length: n }, () => open.splice(picks[p++ % picks.length]! % open.length, 1)[0]!)
+              : open.splice(0, n)
+            batch.forEach((e) => done.add(e))
+            frontier.complete(batch)
+            const now = frontier.current()
+            expect(now).toBe(expected(registered, done, 1n))
+            expect(frontier.outstanding()).toBe(open.length)
+            expect(now >= previous).toBe(true)
+            previous = now
+          }
+          expect(frontier.current()).toBe(registered[registered.length - 1]!.ackLsn)
+        }
+      ),
+      { numRuns: 150 }
+    )
+  })
+
+  it("holds at the one unfinished change of a read, whatever its index, then moves over the whole read", () => {
+    for (const count of [31, 32, 33, 63, 64, 65, 511, 512, 513, 1_000, 2_000]) {
+      for (const stuck of [0, 30, 31, 32, 33, 62, 63, 64, 65, 510, 511, 512, 513, count - 2, count - 1]) {
+        if (stuck < 0 || stuck >= count) continue
+        const frontier = Frontier.make(0n)
+        // one transaction per change: a commit after each, so the frontier stops exactly at the stuck one
+        const events = workload(Array.from({ length: count }, () => 1))
+        frontier.register(events)
+        const changes = events.filter((e) => e.action !== "B" && e.action !== "C")
+        frontier.complete(changes.filter((_, i) => i !== stuck))
+        // the commit just before the stuck change (its transaction's B is at 3 * stuck)
+        expect(frontier.current()).toBe(stuck === 0 ? 0n : events[3 * stuck - 1]!.ackLsn)
+        expect(frontier.outstanding()).toBe(1)
+        frontier.complete([changes[stuck]!])
+        expect(frontier.current()).toBe(events[events.length - 1]!.ackLsn)
+        expect(frontier.outstanding()).toBe(0)
+      }
+    }
+  })
+})
