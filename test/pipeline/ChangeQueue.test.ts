@@ -240,4 +240,114 @@ describe("ChangeQueue", () => {
     assert.strictEqual(all.length, 5_000)
     for (let i = 0; i < all.length; i++) assert.strictEqual(all[i], items[i])
   })
+  it("equals a model of its bounds under random offers (suspending when full), polls and out-of-order releases, across the ring's wraps and growth", () =>
+    fc.assert(fc.asyncProperty(
+      fc.constantFrom(
+        { maxMessages: 7, maxBytes: 60 },
+        { maxMessages: 40, maxBytes: 400 },
+        { maxMessages: 1_500, maxBytes: 20_000 },
+        { maxMessages: 3_000, maxBytes: 1_000_000 },
+        { maxMessages: 6_000, maxBytes: 10_000_000 }
+      ),
+      fc.array(
+        fc.oneof(
+          fc.record({ offer: fc.array(fc.integer({ min: 1, max: 70 }), { minLength: 1, maxLength: 40 }), times: fc.oneof(fc.constant(1), fc.integer({ min: 30, max: 150 })) }),
+          fc.record({ poll: fc.oneof(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 3_500 })) }),
+          fc.record({ release: fc.array(fc.nat(), { maxLength: 30 }), all: fc.boolean() })
+        ),
+        { minLength: 1, maxLength: 40 }
+      ),
+      fc.integer({ min: 0, max: 1_023 }),
+      (bounds, ops, start) => Effect.runPromise(Effect.gen(function*() {
+        type Item = { readonly id: number; readonly size: number }
+        const queue = ChangeQueue.make<Item>({ ...bounds, sizeOf: (item) => item.size })
+        // the ring's head moved on first, so that it wraps and grows while wrapped
+        for (let i = 0; i < start; i++) {
+          yield* queue.offerAll([{ id: -1, size: 1 }])
+          queue.release(queue.poll())
+        }
+        // the model: what waits to be admitted, what is buffered, what is taken and not released
+        let pending: Array<Item> = []
+        const buffered: Array<Item> = []
+        let taken: Array<Item> = []
+        let heldCount = 0
+        let heldBytes = 0
+        let nextId = 0
+        let offerer: Fiber.Fiber<void> | undefined
+        const admit = () => {
+          while (pending.length > 0) {
+            const item = pending[0]!
+            const fits = heldCount === 0 || (heldCount < bounds.maxMessages && heldBytes + item.size <= bounds.maxBytes)
+            if (!fits) break
+            pending.shift()
+            buffered.push(item)
+            heldCount++
+            heldBytes += item.size
+          }
+        }
+        const letRun = Effect.gen(function*() {
+          for (let i = 0; i < 4; i++) yield* Effect.yieldNow
+        })
+        for (const op of ops) {
+          if ("offer" in op) {
+            if (offerer !== undefined && offerer.pollUnsafe() === undefined) continue
+            const items: Array<Item> = []
+            for (let t = 0; t < op.times; t++) for (const size of op.offer) items.push({ id: nextId++, size })
+            pending = [...items]
+            admit()
+            offerer = yield* Effect.forkChild(queue.offerAll(items))
+          } else if ("poll" in op) {
+            const got = queue.poll(op.poll)
+            const want = buffered.splice(0, Math.min(op.poll, buffered.length))
+            assert.deepStrictEqual(got.map((item) => item.id), want.map((item) => item.id))
+            for (let i = 0; i < got.length; i++) assert.strictEqual(got[i], want[i])
+            taken.push(...want)
+          } else {
+            // any subset of the taken items, in any order
+            let release: Array<Item>
+            if (op.all) {
+              release = taken
+              taken = []
+            } else {
+              release = []
+              for (const pick of op.release) {
+                if (taken.length === 0) break
+                release.push(taken.splice(pick % taken.length, 1)[0]!)
+              }
+            }
+            queue.release(release)
+            for (const item of release) {
+              heldCount--
+              heldBytes -= item.size
+            }
+            admit()
+          }
+          yield* letRun
+          assert.strictEqual(queue.buffered(), buffered.length)
+          assert.strictEqual(queue.heldCount(), heldCount)
+          assert.strictEqual(queue.heldBytes(), heldBytes)
+          // the offer returns exactly when all its items are admitted
+          if (offerer !== undefined) assert.strictEqual(offerer.pollUnsafe() !== undefined, pending.length === 0)
+        }
+        // the rest, in order, once everything is released
+        for (;;) {
+          const got = queue.poll()
+          const want = buffered.splice(0)
+          assert.deepStrictEqual(got.map((item) => item.id), want.map((item) => item.id))
+          queue.release([...taken, ...got])
+          for (const item of [...taken, ...got]) {
+            heldCount--
+            heldBytes -= item.size
+          }
+          taken = []
+          admit()
+          yield* letRun
+          if (pending.length === 0 && buffered.length === 0) break
+        }
+        assert.strictEqual(queue.poll().length, 0)
+        assert.strictEqual(queue.heldCount(), 0)
+        assert.strictEqual(queue.heldBytes(), 0)
+        if (offerer !== undefined) assert.notStrictEqual(offerer.pollUnsafe(), undefined)
+      }))
+    ), { numRuns: 200 }))
 })
