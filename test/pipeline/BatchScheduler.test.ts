@@ -45,6 +45,10 @@ const simulate = (ordering: "per_key" | "relaxed", s: Scenario) => {
       let bytes = 0
       for (const r of batch) bytes += r.recordBytes
       if (batch.length > 1) assert.isAtMost(bytes, s.maxBytes)
+      // as large as the limits allow: a ready record left out did not fit (its arrivedAt is its index)
+      if (batch.length < s.maxRecords && scheduler.readyCount() > 0) {
+        assert.isAbove(bytes + added[scheduler.oldestReady()!]!.recordBytes, s.maxBytes, "a ready record that fit was left out")
+      }
       if (ordering === "per_key") {
         for (const r of batch) {
           assert.isFalse(flying.has(r.partitionKey), "two records of one key in flight")
@@ -112,7 +116,10 @@ describe("BatchScheduler", () => {
     assert.strictEqual(scheduler.next({ maxRecords: 500, maxBytes: 1_000_000 }).length, 500)
     assert.strictEqual(scheduler.next({ maxRecords: 500, maxBytes: 995 }).length, 99)
     assert.strictEqual(scheduler.oldestReady(), 599)
-    const rest = scheduler.next({ maxRecords: 5000, maxBytes: 1_000_000 })
+    // records that add up to exactly maxBytes fill one batch
+    assert.isTrue(scheduler.hasFullBatch({ maxRecords: 5000, maxBytes: 24_010 }))
+    assert.isFalse(scheduler.hasFullBatch({ maxRecords: 5000, maxBytes: 24_011 }))
+    const rest = scheduler.next({ maxRecords: 5000, maxBytes: 24_010 })
     assert.strictEqual(rest.length, 2401)
     assert.strictEqual(indexOf(rest[0]!), 599)
     assert.strictEqual(indexOf(rest[2400]!), 2999)
