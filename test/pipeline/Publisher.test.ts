@@ -205,6 +205,61 @@ describe("Publisher linger", () => {
       yield* Fiber.join(run)
       assert.strictEqual(r.kinesis.accepted().length, 7)
     }))
+  it.effect("each linger ends at its own deadline: after a timer fired, after a full batch took the oldest, and with the deadline moved later", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const r = rig({ pipeline: { batchMaxWaitMs: 20, batchMaxRecords: 3 } })
+      // request 0 stays in flight throughout, so later changes linger
+      r.kinesis.setBehaviour((req) =>
+        req.index === 0 ? Deferred.await(gate).pipe(Effect.as(KinesisMemory.accept)) : Effect.succeed(KinesisMemory.accept)
+      )
+      const sent = () => r.kinesis.requests().length
+      const run = yield* r.publisher.run.pipe(Effect.forkChild)
+      yield* read(r, transaction([1]))
+      yield* settle(() => sent() === 1)
+      // t=0: A lingers until 20; t=10: B joins it; at 20 both go
+      yield* read(r, transaction([2]))
+      yield* idle
+      yield* TestClock.adjust("10 millis")
+      yield* read(r, transaction([3]))
+      yield* TestClock.adjust("9 millis")
+      yield* idle
+      assert.strictEqual(sent(), 1, "sent before the linger passed")
+      yield* TestClock.adjust("1 millis")
+      yield* settle(() => sent() === 2, "not sent at the first deadline")
+      assert.strictEqual(r.kinesis.requests()[1]!.records.length, 2)
+      // t=25: C lingers until 45 (a timer of its own, the first one having fired)
+      yield* TestClock.adjust("5 millis")
+      yield* read(r, transaction([4]))
+      yield* TestClock.adjust("19 millis")
+      yield* idle
+      assert.strictEqual(sent(), 2, "sent before the second deadline")
+      yield* TestClock.adjust("1 millis")
+      yield* settle(() => sent() === 3, "not sent at the second deadline")
+      // t=45: D lingers until 65; t=50: E and F fill a batch with it, which goes at once;
+      // t=55: G lingers until 75, past the timer kept for 65
+      yield* read(r, transaction([5]))
+      yield* idle
+      yield* TestClock.adjust("5 millis")
+      yield* read(r, transaction([6, 7]))
+      yield* settle(() => sent() === 4, "a full batch waited")
+      assert.strictEqual(r.kinesis.requests()[3]!.records.length, 3)
+      yield* TestClock.adjust("5 millis")
+      yield* read(r, transaction([8]))
+      yield* TestClock.adjust("10 millis")
+      yield* idle
+      assert.strictEqual(sent(), 4, "sent at the earlier deadline of a change already sent")
+      yield* TestClock.adjust("9 millis")
+      yield* idle
+      assert.strictEqual(sent(), 4, "sent before its deadline")
+      yield* TestClock.adjust("1 millis")
+      yield* settle(() => sent() === 5, "not sent at its deadline")
+      assert.strictEqual(r.kinesis.requests()[4]!.records.length, 1)
+      yield* Deferred.succeed(gate, undefined)
+      r.queue.end()
+      yield* Fiber.join(run)
+      assert.strictEqual(r.kinesis.accepted().length, 8)
+    }))
 })
 
 describe("Publisher retries and failures", () => {
