@@ -429,4 +429,30 @@ describe("Wal2JsonDecoder without JSON.parse", () => {
       }
     }), { numRuns: 2_000 })
   })
+
+  it("gives the reference's events for rows of hundreds of columns (the element table grown mid-message), read in place, then a small row", () => {
+    const options = { addTables: [], filterTables: [], transactionRecords: false }
+    const decoder = Wal2JsonDecoder.make(options)
+    const reference = Wal2JsonReference.make(options)
+    const row = (columns: number, keyAt: number, value: (i: number) => string) => {
+      const list = Array.from({ length: columns }, (_, i) => `{"name":"c${i}","type":"integer","value":${value(i)}}`)
+      return encoder.encode(`{"action":"U","xid":7,"schema":"public","table":"wide","columns":[${list.join(",")}],` +
+        `"identity":[${list.map((c) => c.replace(/"value":(-?\d+)/, (_m, v) => `"value":${Number(v) + 1}`)).join(",")}],` +
+        `"pk":[{"name":"c${keyAt}","type":"integer"}]}`)
+    }
+    let lsn = 0x100n
+    const at = () => (lsn += 0x20n)
+    for (const columns of [63, 64, 65, 200, 700]) {
+      const batch: Array<WalMessage> = [
+        { lsn: at(), data: encoder.encode(`{"action":"B","xid":7,"lsn":"0/1000","timestamp":"2026-11-21 04:41:02.1+00","nextlsn":"0/FFFF"}`) },
+        { lsn: at(), data: row(columns, columns - 1, (i) => String(i * 3)) },
+        { lsn: at(), data: row(3, 0, (i) => String(-i)) },
+        { lsn: at(), data: encoder.encode(`{"action":"C","xid":7,"lsn":"0/1000","timestamp":"2026-11-21 04:41:02.1+00","nextlsn":"0/FFFF"}`) }
+      ]
+      const expected = outcome(reference, batch)
+      // the key changed (identity differs): a delete and an insert, each with the key of the last column
+      expect("events" in expected && expected.events.length).toBe(6)
+      expect(outcome(decoder, asRead(batch, [[0x7b, 0x22], [0x5d]]))).toStrictEqual(expected)
+    }
+  })
 })
