@@ -455,4 +455,29 @@ describe("Wal2JsonDecoder without JSON.parse", () => {
       expect(outcome(decoder, asRead(batch, [[0x7b, 0x22], [0x5d]]))).toStrictEqual(expected)
     }
   })
+
+  it("gives the reference's keys for keys of about 4 KiB and more (the byte-written key's room), one column or several", () => {
+    const options = { addTables: [], filterTables: [], transactionRecords: false }
+    const decoder = Wal2JsonDecoder.make(options)
+    const reference = Wal2JsonReference.make(options)
+    let lsn = 0x100n
+    const at = () => (lsn += 0x20n)
+    for (const length of [2_040, 2_045, 4_088, 4_090, 4_091, 4_092, 4_093, 4_094, 4_095, 4_096, 5_000, 100_000]) {
+      const single = `[{"name":"k","type":"text","value":${JSON.stringify("k".repeat(length))}}]`
+      const pair = `[{"name":"a","type":"text","value":${JSON.stringify("a".repeat(length >> 1))}},` +
+        `{"name":"b","type":"bigint","value":${length}},{"name":"c","type":"text","value":${JSON.stringify("c".repeat(length - (length >> 1)))}}]`
+      const batch: Array<WalMessage> = [
+        { lsn: at(), data: encoder.encode(`{"action":"B","xid":7,"lsn":"0/1000","timestamp":"2026-11-21 04:41:02.1+00","nextlsn":"0/FFFF"}`) },
+        { lsn: at(), data: encoder.encode(`{"action":"I","xid":7,"schema":"public","table":"long","columns":${single},"pk":[{"name":"k","type":"text"}]}`) },
+        { lsn: at(), data: encoder.encode(`{"action":"D","xid":7,"schema":"public","table":"long","identity":${pair},"pk":[{"name":"a","type":"text"},{"name":"b","type":"bigint"},{"name":"c","type":"text"}]}`) },
+        // a literal and a number wal2json wrote otherwise than String prints it, last, near the end of the room
+        { lsn: at(), data: encoder.encode(`{"action":"D","xid":7,"schema":"public","table":"long","identity":[{"name":"a","type":"text","value":${JSON.stringify("x".repeat(length - 6))}},{"name":"t","type":"boolean","value":true},{"name":"n","type":"integer","value":1.0}],"pk":[{"name":"a","type":"text"},{"name":"t","type":"boolean"},{"name":"n","type":"integer"}]}`) },
+        { lsn: at(), data: encoder.encode(`{"action":"C","xid":7,"lsn":"0/1000","timestamp":"2026-11-21 04:41:02.1+00","nextlsn":"0/FFFF"}`) }
+      ]
+      const expected = outcome(reference, batch)
+      expect("events" in expected && expected.events[1]!.pk).toBe(JSON.stringify(["k".repeat(length)]))
+      expect("events" in expected && expected.events[3]!.pk).toBe(JSON.stringify(["x".repeat(length - 6), true, 1]))
+      expect(outcome(decoder, asRead(batch, [[0x22]]))).toStrictEqual(expected)
+    }
+  })
 })
