@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber } from "effect"
+import { Deferred, Effect, Fiber, Metric } from "effect"
 import type { ChangeEvent } from "../../src/domain/ChangeEvent.ts"
 import type { Lsn } from "../../src/domain/Lsn.ts"
 import { PgError } from "../../src/Errors.ts"
 import * as KinesisMemory from "../../src/kinesis/KinesisMemory.ts"
+import * as Metrics from "../../src/observability/Metrics.ts"
 import type { ReplicationSession } from "../../src/replication/ReplicationSession.ts"
 import { boundary, change, decode, kinesisConfig, pipelineConfig, runPipeline } from "./fixtures.ts"
 
@@ -40,6 +41,33 @@ const tx = (pks: ReadonlyArray<number>) => {
 }
 
 describe("Pipeline.run", () => {
+  it.live("counts each change received once, by action, over several reads (cdc_changes_received_total)", () =>
+    Effect.gen(function*() {
+      const txOf = (changes: ReadonlyArray<readonly [number, "I" | "U" | "D"]>) => {
+        const commit = boundary("C")
+        return [boundary("B"), ...changes.map(([pk, action]) => change(pk, { action })), { ...commit, ackLsn: commit.lsn + 8n }]
+      }
+      const reads = [txOf([[1, "I"], [2, "I"], [3, "U"]]), txOf([[4, "D"]]), txOf([[5, "I"], [6, "U"]]), txOf([])]
+      const fake = fakeSession(reads)
+      const memory = KinesisMemory.make()
+      const stop = yield* Deferred.make<void>()
+      const lastAck = reads[3]![1]!.ackLsn
+      const run = yield* runPipeline(fake.session, memory.client, {
+        kinesis: kinesisConfig(),
+        pipeline: pipelineConfig(),
+        stop: Deferred.await(stop)
+      }).pipe(Effect.forkChild)
+      yield* eventually(() => fake.acks.includes(lastAck))
+      yield* Deferred.succeed(stop, undefined)
+      yield* Fiber.join(run)
+      const received = (action: string) =>
+        Effect.map(Metric.value(Metric.withAttributes(Metrics.changesReceived, { action })), (state) => state.count)
+      expect(yield* received("I")).toBe(3)
+      expect(yield* received("U")).toBe(2)
+      expect(yield* received("D")).toBe(1)
+      expect(yield* received("T")).toBe(0)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+
   it.live("publishes every change, acknowledges the last commit, and stops gracefully", () =>
     Effect.gen(function*() {
       const reads = [tx([1, 2]), tx([3]), tx([])]
