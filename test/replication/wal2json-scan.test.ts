@@ -480,4 +480,36 @@ describe("Wal2JsonDecoder without JSON.parse", () => {
       expect(outcome(decoder, asRead(batch, [[0x22]]))).toStrictEqual(expected)
     }
   })
+
+  it("keeps nothing of a read: its events, bodies and keys stay as decoded when the read's buffer is overwritten and later reads are decoded", () => {
+    const options = { addTables: [], filterTables: [], transactionRecords: true }
+    const decoder = Wal2JsonDecoder.make(options)
+    let lsn = 0x100n
+    const at = () => (lsn += 0x20n)
+    const readOf = (t: number) => {
+      const batch: Array<WalMessage> = [
+        { lsn: at(), data: encoder.encode(`{"action":"B","xid":${t},"lsn":"0/${(0x1000 + t).toString(16)}","timestamp":"2026-11-21 04:41:0${t % 10}.1+00","nextlsn":"0/FFFF"}`) },
+        ...Array.from({ length: 5 }, (_, i) => ({
+          lsn: at(),
+          data: encoder.encode(`{"action":"I","xid":${t},"timestamp":"2026-11-21 04:41:0${t % 10}.1+00","schema":"s${t}","table":"t${t}","columns":[{"name":"id","type":"text","value":"r${t}-${i}"},{"name":"v","type":"integer","value":${i}}],"pk":[{"name":"id","type":"text"}]}`)
+        })),
+        { lsn: at(), data: encoder.encode(`{"action":"C","xid":${t},"lsn":"0/${(0x1000 + t).toString(16)}","timestamp":"2026-11-21 04:41:0${t % 10}.1+00","nextlsn":"0/FFFF"}`) }
+      ]
+      return asRead(batch, [[0x20]])
+    }
+    const kept: Array<{ readonly events: ReadonlyArray<ChangeEvent>; readonly copy: unknown }> = []
+    for (let t = 0; t < 6; t++) {
+      const read = readOf(t)
+      const result = decoder.decode(read)
+      if (!Result.isSuccess(result)) throw new Error("not decoded")
+      kept.push({ events: result.success, copy: outcomeOf(result) })
+      // the socket's buffer is reused for the next read
+      for (const message of read) if (message instanceof ReadMessage) (message.bytes as Buffer).fill(0x7d)
+      for (const { events, copy } of kept) expect(outcomeOf(Result.succeed(events))).toStrictEqual(copy)
+    }
+    const first = kept[0]!.events
+    expect(first.filter((e) => e.action === "BEGIN" || e.action === "COMMIT")).toHaveLength(2)
+    expect(new TextDecoder().decode(first.find((e) => e.action === "I")!.body)).toContain(`"value":"r0-0"`)
+    expect(first.filter((e) => e.action === "I").map((e) => e.pk)).toEqual(["[\"r0-0\"]", "[\"r0-1\"]", "[\"r0-2\"]", "[\"r0-3\"]", "[\"r0-4\"]"])
+  })
 })
