@@ -142,4 +142,18 @@ describe("ServiceConfig", () => {
       assert.strictEqual(c.pg.port, 5432)
       assert.strictEqual(c.pg.password, undefined)
     }))
+
+  it.effect("names a variable the provider fails to read, beside every other bad one", () =>
+    Effect.gen(function*() {
+      const env = ConfigProvider.fromEnv({ env: { ...base, BATCH_MAX_RECORDS: "501" } })
+      const failing = ConfigProvider.make((path) =>
+        path[0] === "PGPORT" ? Effect.fail(new ConfigProvider.SourceError({ message: "source unavailable" })) : env.load(path)
+      )
+      const e = yield* Effect.flip(ServiceConfig.load.pipe(Effect.provide(ConfigProvider.layer(failing))))
+      assert.instanceOf(e, InvalidConfig)
+      const byName = new Map(e.problems.map((p) => [p.variable, p.reason]))
+      assert.deepStrictEqual([...byName.keys()].sort(), ["BATCH_MAX_RECORDS", "PGPORT"])
+      assert.include(byName.get("PGPORT"), "source unavailable")
+      assert.include(e.message, "PGPORT")
+    }))
 })
