@@ -14,12 +14,10 @@
  *
  * Every operation is O(1) amortized per record; nothing here allocates per record beyond lane
  * bookkeeping (a record is the change's event itself): the FIFOs are rings that stop growing at
- * their steady depth, a batch is one array allocated at its size, and the per-key state is in a
- * {@link KeyTable} (keys coming and going allocate nothing).
+ * their steady depth, and a batch is one array allocated at its size.
  */
 import type { ChangeEvent } from "../domain/ChangeEvent.ts"
 import type { PutRecordsEntry } from "../kinesis/KinesisClient.ts"
-import { KeyTable } from "./KeyTable.ts"
 
 /**
  * A change on its way to Kinesis: the event itself, its publisher slots set; it is its own
@@ -144,27 +142,22 @@ class Lane {
 export const perKey = (): BatchScheduler => {
   // Each key present has one active record (ready, or in flight) and, in a Lane, those waiting
   // behind it. The ready FIFO holds the active records not yet taken, in the order they became ready.
-  const keys = new KeyTable<Outgoing | Lane>()
+  const keys = new Map<string, Outgoing | Lane>()
   const ready = new Fifo(1024)
   let waiting = 0
 
   return {
     add: (record) => {
       waiting++
-      const key = record.partitionKey
-      const hash = keys.hash(key)
-      const slot = keys.lookup(key, hash)
-      if (slot < 0) {
-        keys.insert(slot, key, hash, record)
+      const state = keys.get(record.partitionKey)
+      if (state === undefined) {
+        keys.set(record.partitionKey, record)
         ready.push(record)
-        return
-      }
-      const state = keys.valueAt(slot)
-      if (state instanceof Lane) state.waiters.push(record)
+      } else if (state instanceof Lane) state.waiters.push(record)
       else {
         const lane = new Lane(state)
         lane.waiters.push(record)
-        keys.setAt(slot, lane)
+        keys.set(record.partitionKey, lane)
       }
     },
     next: (limits) => {
@@ -175,14 +168,11 @@ export const perKey = (): BatchScheduler => {
     done: (records) => {
       for (let i = 0; i < records.length; i++) {
         const record = records[i]!
-        const key = record.partitionKey
-        const slot = keys.lookup(key, keys.hash(key))
-        if (slot < 0) continue
-        const state = keys.valueAt(slot)
-        if (state === record) keys.removeAt(slot)
+        const state = keys.get(record.partitionKey)
+        if (state === record) keys.delete(record.partitionKey)
         else if (state instanceof Lane && state.active === record) {
           const next = state.waiters.shift()
-          if (next === undefined) keys.removeAt(slot)
+          if (next === undefined) keys.delete(record.partitionKey)
           else {
             state.active = next
             ready.push(next)
