@@ -2,7 +2,9 @@
  * An in-memory Kinesis stream for tests: implements {@link KinesisClient} with the real service's
  * request validation (≤500 records, record and request size, 1..256-character partition keys) and
  * a scriptable behaviour per request (accept, fail the request, fail some records, wait), and keeps
- * what it accepted in order, plus every request it saw and the peak concurrency.
+ * what it accepted in order, plus every request it saw and the peak concurrency. It keeps copies of
+ * the records' bytes, as the real service does: what the caller writes into its buffers after a
+ * request cannot change what was received.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -70,6 +72,12 @@ export class KinesisMemory extends Context.Service<KinesisMemory, {
 
 const MiB = 1024 * 1024
 
+/** A record with its own copy of its bytes (a Buffer stays a Buffer). */
+const copyEntry = (record: PutRecordsEntry): PutRecordsEntry => ({
+  partitionKey: record.partitionKey,
+  body: Buffer.isBuffer(record.body) ? Buffer.from(record.body) : new Uint8Array(record.body)
+})
+
 const validation = (message: string) =>
   ErrorPolicy.fromAws({ name: "ValidationException", message })
 
@@ -124,7 +132,8 @@ export const make = (options: KinesisMemoryOptions = {}): KinesisMemory["Service
   const putRecordsOn = (stream: string) => (records: ReadonlyArray<PutRecordsEntry>): Effect.Effect<ReadonlyArray<PutRecordResult>, KinesisError> =>
     Effect.suspend(() => {
       const { accepted, requests } = stateOf(stream)
-      const request: MemoryRequest = { index: requests.length, records: [...records] }
+      // the records' bytes copied, as a remote service receives them
+      const request: MemoryRequest = { index: requests.length, records: records.map(copyEntry) }
       requests.push(request)
       if (isMissing(stream)) return Effect.fail(missing())
       const invalid = validate(records)
