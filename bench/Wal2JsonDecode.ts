@@ -14,14 +14,11 @@
  *   node --expose-gc bench/Wal2JsonDecode.ts [--baseline /path/to/checkout] [--changes N] [--rounds N]
  */
 import * as Path from "node:path"
-import * as V8 from "node:v8"
+import * as DecoderRounds from "./DecoderRounds.ts"
 import { type Decoder, ReadMessage } from "../src/replication/Decoder.ts"
 import * as Wal2JsonDecoder from "../src/replication/Wal2JsonDecoder.ts"
 
-const argument = (name: string): string | undefined => {
-  const index = process.argv.indexOf(name)
-  return index < 0 ? undefined : process.argv[index + 1]
-}
+const { argument } = DecoderRounds
 const changes = Number(argument("--changes") ?? 100_000)
 const rounds = Number(argument("--rounds") ?? 7)
 const baselineDir = argument("--baseline")
@@ -108,133 +105,15 @@ while (written < changes) {
   transaction(ids.slice(60, 72).map(remove))
 }
 
-/**
- * Messages as socket reads of up to 64 KiB would bring them (each message's bytes behind its
- * 25-byte XLogData header): the messages of one read are in one buffer, as the reader hands them out.
- */
-interface RawRead {
-  readonly buffer: Uint8Array
-  readonly messages: ReadonlyArray<{ readonly lsn: bigint; readonly start: number; readonly end: number }>
-}
-const reads: Array<RawRead> = []
-{
-  const encoder = new TextEncoder()
-  const encoded = messages.map((m) => ({ lsn: m.lsn, data: encoder.encode(m.text) }))
-  const asRead = (batch: ReadonlyArray<{ readonly lsn: bigint; readonly data: Uint8Array }>): RawRead => {
-    const buffer = Buffer.alloc(batch.reduce((n, m) => n + m.data.length + 25, 0))
-    let offset = 0
-    return {
-      buffer,
-      messages: batch.map((message) => {
-        offset += 25
-        buffer.set(message.data, offset)
-        const start = offset
-        offset += message.data.length
-        return { lsn: message.lsn, start, end: offset }
-      })
-    }
-  }
-  let batch: Array<{ readonly lsn: bigint; readonly data: Uint8Array }> = []
-  let bytes = 0
-  for (const message of encoded) {
-    if (bytes + message.data.length + 25 > 65536 && batch.length > 0) {
-      reads.push(asRead(batch))
-      batch = []
-      bytes = 0
-    }
-    batch.push(message)
-    bytes += message.data.length + 25
-  }
-  reads.push(asRead(batch))
-}
-/** The reads as messages of a checkout's reader. */
-const batchesOf = (read: Read): Array<Array<ReadMessage>> =>
-  reads.map(({ buffer, messages }) => messages.map(({ lsn, start, end }) => new read(lsn, buffer, start, end)))
-const batchesByName = new Map(implementations.map(({ name, read }) => [name, batchesOf(read)]))
-const batches = batchesByName.get("this")!
+const encoder = new TextEncoder()
+const reads = DecoderRounds.socketReads(messages.map((m) => ({ lsn: m.lsn, data: encoder.encode(m.text) })))
+const batchesByName = new Map(implementations.map(({ name, read }) => [name, DecoderRounds.readMessages(reads, read)]))
 
-// --- measuring -----------------------------------------------------------------------------------
+// --- measuring (bench/DecoderRounds.ts) ----------------------------------------------------------
 
 const options: Wal2JsonDecoder.Options = { addTables: [], filterTables: [] }
 
-const drain = (make: Make, batches: ReadonlyArray<ReadonlyArray<ReadMessage>>): number => {
-  const decoder = make(options)
-  let events = 0
-  for (const batch of batches) {
-    const result = decoder.decode(batch)
-    if (result._tag === "Failure") throw new Error(result.failure.message)
-    events += result.success.length
-  }
-  return events
-}
-
-/** Event by event, both implementations must agree before anything is timed. */
-if (implementations.length === 2) {
-  const [a, b] = implementations.map(({ make, name }) => {
-    const decoder = make(options)
-    return batchesByName.get(name)!.flatMap((batch) => {
-      const result = decoder.decode(batch)
-      if (result._tag === "Failure") throw new Error(result.failure.message)
-      return result.success.map((e) =>
-        JSON.stringify({ ...e, body: Buffer.from(e.body).toString("latin1") }, (_, v) => typeof v === "bigint" ? `${v}n` : v)
-      )
-    })
-  })
-  if (a!.length !== b!.length) throw new Error(`event counts differ: ${a!.length} vs ${b!.length}`)
-  for (let i = 0; i < a!.length; i++) if (a![i] !== b![i]) throw new Error(`event ${i} differs:\n${a![i]}\n${b![i]}`)
-  console.log(`${a!.length} events identical in both`)
-}
-
-interface HeapStatistics {
-  readonly usedHeapSize: number
-}
-interface GcStatistics {
-  readonly beforeGC: { readonly heapStatistics: HeapStatistics }
-  readonly afterGC: { readonly heapStatistics: HeapStatistics }
-}
-
-const gc = (globalThis as { gc?: () => void }).gc
-interface Measured {
-  readonly cpuMicros: number
-  readonly heapBytes: number
-  readonly gcs: number
-}
-const measure = (make: Make, batches: ReadonlyArray<ReadonlyArray<ReadMessage>>): Measured => {
-  gc?.()
-  const profiler = new V8.GCProfiler()
-  const before = V8.getHeapStatistics()
-  profiler.start()
-  const cpu = process.cpuUsage()
-  drain(make, batches)
-  const used = process.cpuUsage(cpu)
-  const after = V8.getHeapStatistics()
-  const profile = profiler.stop() as unknown as { readonly statistics: ReadonlyArray<GcStatistics> }
-  // allocated = what is in use at the end - at the start + what every collection in between freed
-  let heapFreed = 0
-  for (const s of profile.statistics) {
-    heapFreed += s.beforeGC.heapStatistics.usedHeapSize - s.afterGC.heapStatistics.usedHeapSize
-  }
-  return {
-    cpuMicros: used.user + used.system,
-    heapBytes: after.used_heap_size - before.used_heap_size + heapFreed,
-    gcs: profile.statistics.length
-  }
-}
-
-const load = async () => (await import("node:os")).loadavg().map((l) => l.toFixed(2)).join(" ")
-console.log(`${written} changes in ${messages.length} messages, ${batches.length} batches; ${rounds} rounds; load ${await load()}`)
-for (const { make, name } of implementations) drain(make, batchesByName.get(name)!) // warm-up
-const results = new Map<string, Array<Measured>>(implementations.map(({ name }) => [name, []]))
-for (let round = 0; round < rounds; round++) {
-  const order = round % 2 === 0 ? implementations : [...implementations].reverse()
-  for (const { name, make } of order) results.get(name)!.push(measure(make, batchesByName.get(name)!))
-}
-const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-for (const [name, rs] of results) {
-  const cpu = rs.map((r) => r.cpuMicros / written)
-  const heap = rs.map((r) => r.heapBytes / written)
-  console.log(`${name.padEnd(8)} CPU µs/change median ${median(cpu).toFixed(3)} (min ${Math.min(...cpu).toFixed(3)}, max ${
-    Math.max(...cpu).toFixed(3)}); heap bytes allocated/change median ${median(heap).toFixed(0)}; GCs/round ${
-    median(rs.map((r) => r.gcs))}`)
-}
-console.log(`load after ${await load()}`)
+DecoderRounds.run(
+  implementations.map(({ name, make }) => ({ name, decoder: () => make(options), batches: batchesByName.get(name)! })),
+  { changes: written, messages: messages.length, rounds }
+)
