@@ -35,31 +35,40 @@ const eventually = (condition: () => boolean, timeoutMs = 5_000) =>
     }
   })
 
-const tx = (pks: ReadonlyArray<number>) => {
+/** One transaction's read: B, a change per key (an insert unless an action is given), C. */
+const tx = (changes: ReadonlyArray<number | readonly [number, "I" | "U" | "D"]>) => {
   const commit = boundary("C")
-  return [boundary("B"), ...pks.map((pk) => change(pk)), { ...commit, ackLsn: commit.lsn + 8n }]
+  return [
+    boundary("B"),
+    ...changes.map((c) => (typeof c === "number" ? change(c) : change(c[0], { action: c[1] }))),
+    { ...commit, ackLsn: commit.lsn + 8n }
+  ]
 }
+
+/** Runs the pipeline in a fiber until `stop` is called, which waits for it to return. */
+const startPipeline = (
+  session: ReplicationSession,
+  client: KinesisMemory.KinesisMemory["Service"]["client"],
+  pipeline = pipelineConfig()
+) =>
+  Effect.gen(function*() {
+    const stopped = yield* Deferred.make<void>()
+    const run = yield* runPipeline(session, client, { kinesis: kinesisConfig(), pipeline, stop: Deferred.await(stopped) }).pipe(
+      Effect.forkChild
+    )
+    return { stop: Deferred.succeed(stopped, undefined).pipe(Effect.andThen(Fiber.join(run))) }
+  })
 
 describe("Pipeline.run", () => {
   it.live("counts each change received once, by action, over several reads (cdc_changes_received_total)", () =>
     Effect.gen(function*() {
-      const txOf = (changes: ReadonlyArray<readonly [number, "I" | "U" | "D"]>) => {
-        const commit = boundary("C")
-        return [boundary("B"), ...changes.map(([pk, action]) => change(pk, { action })), { ...commit, ackLsn: commit.lsn + 8n }]
-      }
-      const reads = [txOf([[1, "I"], [2, "I"], [3, "U"]]), txOf([[4, "D"]]), txOf([[5, "I"], [6, "U"]]), txOf([])]
+      const reads = [tx([[1, "I"], [2, "I"], [3, "U"]]), tx([[4, "D"]]), tx([[5, "I"], [6, "U"]]), tx([])]
       const fake = fakeSession(reads)
       const memory = KinesisMemory.make()
-      const stop = yield* Deferred.make<void>()
       const lastAck = reads[3]![1]!.ackLsn
-      const run = yield* runPipeline(fake.session, memory.client, {
-        kinesis: kinesisConfig(),
-        pipeline: pipelineConfig(),
-        stop: Deferred.await(stop)
-      }).pipe(Effect.forkChild)
+      const pipeline = yield* startPipeline(fake.session, memory.client)
       yield* eventually(() => fake.acks.includes(lastAck))
-      yield* Deferred.succeed(stop, undefined)
-      yield* Fiber.join(run)
+      yield* pipeline.stop
       const received = (action: string) =>
         Effect.map(Metric.value(Metric.withAttributes(Metrics.changesReceived, { action })), (state) => state.count)
       expect(yield* received("I")).toBe(3)
@@ -73,19 +82,13 @@ describe("Pipeline.run", () => {
       const reads = [tx([1, 2]), tx([3]), tx([])]
       const fake = fakeSession(reads)
       const memory = KinesisMemory.make()
-      const stop = yield* Deferred.make<void>()
       const lastAck = reads[2]![1]!.ackLsn
-      const run = yield* runPipeline(fake.session, memory.client, {
-        kinesis: kinesisConfig(),
-        pipeline: pipelineConfig(),
-        stop: Deferred.await(stop)
-      }).pipe(Effect.forkChild)
+      const pipeline = yield* startPipeline(fake.session, memory.client)
       yield* eventually(() => fake.acks.includes(lastAck))
       expect(memory.accepted().map((a) => decode(a.data).pk)).toEqual([1, 2, 3])
       // acknowledgements never go backwards
       expect([...fake.acks].sort((a, b) => (a < b ? -1 : 1))).toEqual(fake.acks)
-      yield* Deferred.succeed(stop, undefined)
-      yield* Fiber.join(run)
+      yield* pipeline.stop
       expect(fake.statusSent()).toBe(1)
     }))
 
@@ -94,15 +97,9 @@ describe("Pipeline.run", () => {
       const reads = [tx([1, 2, 3])]
       const fake = fakeSession(reads)
       const memory = KinesisMemory.make({ behaviour: () => Effect.sleep("200 millis").pipe(Effect.as(KinesisMemory.accept)) })
-      const stop = yield* Deferred.make<void>()
-      const run = yield* runPipeline(fake.session, memory.client, {
-        kinesis: kinesisConfig(),
-        pipeline: pipelineConfig(),
-        stop: Deferred.await(stop)
-      }).pipe(Effect.forkChild)
+      const pipeline = yield* startPipeline(fake.session, memory.client)
       yield* eventually(() => memory.inflight() > 0)
-      yield* Deferred.succeed(stop, undefined)
-      yield* Fiber.join(run)
+      yield* pipeline.stop
       expect(memory.accepted()).toHaveLength(3)
       expect(fake.acks[fake.acks.length - 1]).toBe(reads[0]![4]!.ackLsn)
       expect(fake.statusSent()).toBe(1)
@@ -155,20 +152,14 @@ describe("Pipeline.run", () => {
       const fake = fakeSession(reads)
       const gate = yield* Deferred.make<void>()
       const memory = KinesisMemory.make({ behaviour: () => Deferred.await(gate).pipe(Effect.as(KinesisMemory.accept)) })
-      const stop = yield* Deferred.make<void>()
-      const run = yield* runPipeline(fake.session, memory.client, {
-        kinesis: kinesisConfig(),
-        pipeline: pipelineConfig({ queueMaxMessages: 10 }),
-        stop: Deferred.await(stop)
-      }).pipe(Effect.forkChild)
+      const pipeline = yield* startPipeline(fake.session, memory.client, pipelineConfig({ queueMaxMessages: 10 }))
       yield* eventually(() => fake.taken() >= 5)
       yield* Effect.sleep("50 millis")
       // 10 changes fit: 5 reads of 2, plus the read whose offer is suspended
       expect(fake.taken()).toBeLessThanOrEqual(6)
       yield* Deferred.succeed(gate, undefined)
       yield* eventually(() => memory.accepted().length === 200)
-      yield* Deferred.succeed(stop, undefined)
-      yield* Fiber.join(run)
+      yield* pipeline.stop
       expect(fake.acks[fake.acks.length - 1]).toBe(reads[99]![3]!.ackLsn)
     }))
 
